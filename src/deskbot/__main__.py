@@ -1,0 +1,3 @@
+from deskbot.cli import main
+
+main()

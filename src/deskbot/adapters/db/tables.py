@@ -1,0 +1,217 @@
+"""SQLModel tables: the local copy of the help desk, sync state, and the action ledger.
+
+Conventions:
+- Zendesk ids are the primary keys (BigInteger: modern ids have 13+ digits).
+- Times are stored as naive UTC datetimes (``DateTime`` without zone on both SQLite and
+  PostgreSQL); the store converts at the boundary.
+- Every synced record keeps its raw JSON (``raw``) beside the typed columns, so a new feature
+  never needs a full re-sync.
+- Indexes follow the KPI queries: windows on created_at / solved_at / rating created_at, filters
+  on group and assignee, and backlog by status.
+
+A schema change is a new alembic revision in ``migrations/versions``; ``tests/test_store.py``
+checks that the migrated schema equals these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _bigint_pk() -> int:
+    """A Zendesk id used as the primary key (never generated locally)."""
+    return Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))  # type: ignore[no-any-return]
+
+
+# Locally generated ids: SQLite only autoincrements an INTEGER PRIMARY KEY.
+_SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_created", "created_at"),
+        Index("ix_tickets_status", "status", "is_deleted"),
+        Index("ix_tickets_group_created", "group_id", "created_at"),
+        Index("ix_tickets_assignee_created", "assignee_id", "created_at"),
+        Index("ix_tickets_org_status", "organization_id", "status"),
+    )
+
+    id: int = _bigint_pk()
+    created_at: datetime
+    updated_at: datetime
+    generated_timestamp: int = Field(sa_type=BigInteger)
+    status: str = Field(max_length=16)  # new/open/pending/hold/solved/closed/deleted
+    is_deleted: bool = False
+    priority: str | None = Field(default=None, max_length=16)
+    type: str | None = Field(default=None, max_length=16)
+    subject: str | None = Field(default=None, sa_type=Text)
+    channel: str | None = Field(default=None, max_length=64)  # via.channel
+    requester_id: int | None = Field(default=None, sa_type=BigInteger)
+    submitter_id: int | None = Field(default=None, sa_type=BigInteger)
+    assignee_id: int | None = Field(default=None, sa_type=BigInteger)
+    group_id: int | None = Field(default=None, sa_type=BigInteger)
+    organization_id: int | None = Field(default=None, sa_type=BigInteger)
+    brand_id: int | None = Field(default=None, sa_type=BigInteger)
+    tags: str = Field(default="", sa_type=Text)  # space-separated, as Zendesk writes them
+    raw: str = Field(sa_type=Text)
+    synced_at: datetime
+
+
+class TicketTag(SQLModel, table=True):
+    """One row per (ticket, tag): team-tag counts per agent stay an indexed SQL query."""
+
+    __tablename__ = "ticket_tags"
+    __table_args__ = (Index("ix_ticket_tags_tag", "tag", "ticket_id"),)
+
+    ticket_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    tag: str = Field(primary_key=True, max_length=255)
+
+
+class TicketMetric(SQLModel, table=True):
+    """A ticket's metric set (from the ``metric_sets`` sideload or ``ticket.metric_set``)."""
+
+    __tablename__ = "ticket_metrics"
+    __table_args__ = (Index("ix_ticket_metrics_solved", "solved_at"),)
+
+    ticket_id: int = _bigint_pk()
+    metric_id: int | None = Field(default=None, sa_type=BigInteger)
+    solved_at: datetime | None = None
+    assignee_updated_at: datetime | None = None
+    reply_time_calendar: int | None = None  # reply_time_in_minutes.calendar
+    reply_time_business: int | None = None
+    full_resolution_calendar: int | None = None  # full_resolution_time_in_minutes.calendar
+    full_resolution_business: int | None = None
+    replies: int | None = None
+    reopens: int | None = None
+    updated_at: datetime | None = None
+    raw: str = Field(sa_type=Text)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (Index("ix_users_role", "role"),)
+
+    id: int = _bigint_pk()
+    name: str | None = Field(default=None, sa_type=Text)
+    email: str | None = Field(default=None, sa_type=Text)  # kept for lookups; never logged
+    role: str | None = Field(default=None, max_length=32)
+    active: bool = True
+    suspended: bool = False
+    organization_id: int | None = Field(default=None, sa_type=BigInteger)
+    default_group_id: int | None = Field(default=None, sa_type=BigInteger)
+    updated_at: datetime | None = None
+    raw: str = Field(sa_type=Text)
+
+
+class Group(SQLModel, table=True):
+    __tablename__ = "groups"
+
+    id: int = _bigint_pk()
+    name: str = Field(sa_type=Text)
+    deleted: bool = False
+    updated_at: datetime | None = None
+    raw: str = Field(sa_type=Text)
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organizations"
+
+    id: int = _bigint_pk()
+    name: str = Field(sa_type=Text)
+    updated_at: datetime | None = None
+    raw: str = Field(sa_type=Text)
+
+
+class SatisfactionRating(SQLModel, table=True):
+    """A CSAT rating. ``assignee_id``/``group_id`` are those at rating time (never rewritten
+    from the ticket: agents get reassigned)."""
+
+    __tablename__ = "satisfaction_ratings"
+    __table_args__ = (
+        Index("ix_ratings_created", "created_at"),
+        Index("ix_ratings_ticket", "ticket_id"),
+        Index("ix_ratings_assignee_created", "assignee_id", "created_at"),
+        Index("ix_ratings_group_created", "group_id", "created_at"),
+    )
+
+    id: int = _bigint_pk()
+    ticket_id: int | None = Field(default=None, sa_type=BigInteger)
+    score: str = Field(max_length=32)  # offered / unoffered / good / bad (+ *_with_comment)
+    assignee_id: int | None = Field(default=None, sa_type=BigInteger)
+    group_id: int | None = Field(default=None, sa_type=BigInteger)
+    requester_id: int | None = Field(default=None, sa_type=BigInteger)
+    comment: str | None = Field(default=None, sa_type=Text)
+    reason: str | None = Field(default=None, sa_type=Text)
+    reason_code: int | None = None
+    created_at: datetime
+    updated_at: datetime
+    raw: str = Field(sa_type=Text)
+    synced_at: datetime
+
+
+class SyncState(SQLModel, table=True):
+    """Where each stream stands. Written in the same transaction as the page it describes."""
+
+    __tablename__ = "sync_state"
+
+    stream: str = Field(primary_key=True, max_length=64)
+    cursor: str | None = Field(default=None, sa_type=Text)  # opaque export cursor
+    position: int | None = Field(default=None, sa_type=BigInteger)  # epoch seconds
+    rows_total: int = Field(default=0, sa_type=BigInteger)
+    pages_total: int = Field(default=0, sa_type=BigInteger)
+    backfill_complete: bool = False
+    last_success_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_error_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Action(SQLModel, table=True):
+    """The action ledger: every side effect (Zendesk write, Slack post) deskbot intends.
+
+    A row is written *before* acting (``status='pending'``) under a unique idempotency ``key``
+    (e.g. ``followup:note:rating=123``, ``digest:C123:2026-11-23``) and marked ``done`` after.
+    A crash in between leaves a pending row that the next run completes, using a write that is
+    safe to repeat.
+    """
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_actions_key"),
+        Index("ix_actions_kind_status", "kind", "status"),
+        Index("ix_actions_subject", "subject"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SERIAL, primary_key=True))
+    key: str = Field(max_length=255)
+    kind: str = Field(max_length=64)  # followup_note, slack_post, digest, shoutout, ...
+    subject: str | None = Field(default=None, max_length=255)  # e.g. "rating:123"
+    status: str = Field(default="pending", max_length=16)  # pending/done/failed/skipped
+    attempts: int = 0
+    payload: str = Field(default="{}", sa_type=Text)  # JSON: what to do
+    result: str | None = Field(default=None, sa_type=Text)  # JSON: what happened (ids, ts)
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime
+    updated_at: datetime
+    done_at: datetime | None = None
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job (the daemon's run history)."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_SERIAL, primary_key=True))
+    job: str = Field(max_length=64)
+    trigger_key: str | None = Field(default=None, max_length=128)  # scheduled fire time
+    instance: str | None = Field(default=None, max_length=128)
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str = Field(default="running", max_length=16)  # running/ok/failed/skipped
+    error: str | None = Field(default=None, sa_type=Text)
+    detail: str | None = Field(default=None, sa_type=Text)  # JSON summary

@@ -1,0 +1,6 @@
+"""``deskbot db …``: database schema."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Database schema and maintenance.")

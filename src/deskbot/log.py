@@ -1,0 +1,116 @@
+"""The one place structlog is configured.
+
+JSON lines by default (for containers and log shippers); readable console output when stderr is
+a terminal. A redaction processor removes secrets and e-mail addresses from every event before it
+is rendered, whatever the caller passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Literal
+
+import structlog
+
+LogFormat = Literal["auto", "json", "console"]
+
+REDACTED = "[redacted]"
+
+# Keys whose values are credentials whatever they look like.
+_SECRET_KEY = re.compile(
+    r"(pass(word)?|secret|token|api[_-]?key|authorization|auth|cookie|credential|signature)",
+    re.IGNORECASE,
+)
+# Values that are credentials wherever they appear: Slack tokens, Basic/Bearer headers.
+_SECRET_VALUE = re.compile(
+    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(?:Basic|Bearer)\s+[A-Za-z0-9+/=._-]{8,})"
+)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def redact_text(text: str) -> str:
+    """Remove credentials and e-mail addresses from free text."""
+    text = _SECRET_VALUE.sub(REDACTED, text)
+    return _EMAIL.sub("[email]", text)
+
+
+def _redact(value: Any, depth: int = 0) -> Any:
+    if depth > 6:
+        return value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v else _redact(v, depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(v, depth + 1) for v in value)
+    return value
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: no secrets and no customer e-mails leave the process."""
+    for key in list(event_dict):
+        value = event_dict[key]
+        if _SECRET_KEY.search(key) and key != "event" and value:
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact(value)
+    return event_dict
+
+
+def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
+    """Configure structlog (and route stdlib logging through it). Safe to call more than once."""
+    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=True)
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries (zenpy, slack_sdk, apscheduler) log through stdlib logging: render them alike.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                redact_processor,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.WARNING))
+
+
+def get_logger(name: str | None = None, **initial: Any) -> Any:
+    """A lazily bound structlog logger; ``name`` becomes the ``logger`` field of each event."""
+    logger = structlog.get_logger()
+    if name is not None:
+        initial["logger"] = name
+    return logger.bind(**initial) if initial else logger

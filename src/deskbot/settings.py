@@ -1,0 +1,761 @@
+"""Typed, validated configuration loaded from YAML.
+
+``load_settings(path)`` reads the file, substitutes ``${VAR}`` / ``${VAR:-default}`` from the
+environment, validates everything with pydantic, and raises ``ConfigError`` listing *every*
+problem with its key path, file line and column, and a hint ("did you mean …").
+
+Secrets (Zendesk e-mail and API token, Slack tokens and signing secret) never live in the file.
+By default they are read from the environment variables in ``SECRET_ENV``; a file may point a
+secret at another variable with ``${NAME}``, but a literal secret in the file is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from deskbot.errors import ConfigError, ConfigIssue, MissingSecretError
+
+# --------------------------------------------------------------------------------------------
+# Field types
+# --------------------------------------------------------------------------------------------
+
+
+def _check_cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(
+            f"not a valid cron expression ({exc}); use five fields, e.g. '*/5 * * * *' "
+            "or '0 9 * * mon-fri'"
+        ) from exc
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_check_cron)]
+
+_SLACK_CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{2,})$")
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def _check_channel(value: str) -> str:
+    if not _SLACK_CHANNEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a Slack channel; use '#name' (lower case) or a channel ID like "
+            "'C0123ABCD'"
+        )
+    return value
+
+
+def _check_user(value: str) -> str:
+    if not _SLACK_USER.match(value):
+        raise ValueError(f"{value!r} is not a Slack user ID; use an ID like 'U0123ABCD'")
+    return value
+
+
+SlackChannel = Annotated[str, AfterValidator(_check_channel)]
+SlackUser = Annotated[str, AfterValidator(_check_user)]
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+# Zendesk's account-wide API budget by plan (requests per minute).
+PLAN_ACCOUNT_LIMITS: dict[str, int] = {
+    "team": 200,
+    "growth": 400,
+    "professional": 400,
+    "enterprise": 700,
+    "enterprise_plus": 2500,
+}
+INCREMENTAL_EXPORT_LIMIT = 10
+INCREMENTAL_EXPORT_LIMIT_HIGH_VOLUME = 30
+
+
+class ZendeskRateLimits(Section):
+    account_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    incremental_per_minute: int | None = Field(default=None, ge=1, le=10_000)
+    # Share of each budget deskbot may use; leaves room for other integrations on the account.
+    utilisation: float = Field(default=1.0, gt=0.0, le=1.0)
+
+
+class ZendeskSettings(Section):
+    subdomain: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    base_url: str | None = None
+    email: SecretStr | None = None
+    api_token: SecretStr | None = None
+    plan: Literal["team", "growth", "professional", "enterprise", "enterprise_plus"] = (
+        "professional"
+    )
+    high_volume_addon: bool = False
+    rate_limits: ZendeskRateLimits = ZendeskRateLimits()
+    request_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    max_retries: int = Field(default=6, ge=0, le=20)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as 'http://127.0.0.1:8081'")
+        return value.rstrip("/") if value else value
+
+    @property
+    def api_root(self) -> str:
+        """Base URL of the account, without ``/api/v2``."""
+        return self.base_url or f"https://{self.subdomain}.zendesk.com"
+
+    @property
+    def account_limit_per_minute(self) -> int:
+        return self.rate_limits.account_per_minute or PLAN_ACCOUNT_LIMITS[self.plan]
+
+    @property
+    def incremental_limit_per_minute(self) -> int:
+        if self.rate_limits.incremental_per_minute:
+            return self.rate_limits.incremental_per_minute
+        if self.high_volume_addon:
+            return INCREMENTAL_EXPORT_LIMIT_HIGH_VOLUME
+        return INCREMENTAL_EXPORT_LIMIT
+
+    def require_credentials(self) -> tuple[str, str]:
+        """(email, api token), or a clear error naming the missing environment variable."""
+        return (
+            _require(self.email, "zendesk.email"),
+            _require(self.api_token, "zendesk.api_token"),
+        )
+
+
+class SlackHttpSettings(Section):
+    host: str = "0.0.0.0"  # noqa: S104  # the HTTP mode listens for Slack behind a load balancer
+    port: int = Field(default=3000, ge=1, le=65535)
+    path: str = "/slack/events"
+
+
+class SlackChannels(Section):
+    digests: SlackChannel | None = None
+    alerts: SlackChannel | None = None
+    shoutouts: SlackChannel | None = None
+    admin: SlackChannel | None = None
+
+
+class SlackSettings(Section):
+    enabled: bool = True
+    mode: Literal["socket", "http"] = "socket"
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    base_url: str | None = None
+    command: str = Field(default="/deskbot", pattern=r"^/[a-z0-9_-]+$")
+    http: SlackHttpSettings = SlackHttpSettings()
+    channels: SlackChannels = SlackChannels()
+    messages_per_second_per_channel: float = Field(default=1.0, gt=0, le=10)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as 'http://127.0.0.1:8082/api/'")
+        if value is not None and not value.endswith("/"):
+            value += "/"
+        return value
+
+    def require_bot_token(self) -> str:
+        return _require(self.bot_token, "slack.bot_token")
+
+    def require_app_token(self) -> str:
+        return _require(self.app_token, "slack.app_token")
+
+    def require_signing_secret(self) -> str:
+        return _require(self.signing_secret, "slack.signing_secret")
+
+
+class StorageSettings(Section):
+    # SQLAlchemy URL. Default: a SQLite file in data_dir. PostgreSQL: postgresql+psycopg://...
+    url: str | None = None
+    busy_timeout_ms: int = Field(default=10_000, ge=0, le=600_000)
+    pool_size: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
+            raise ValueError(
+                "use 'sqlite:///path/to/deskbot.sqlite' or "
+                "'postgresql+psycopg://user@host:5432/dbname'"
+            )
+        if value is not None and value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+
+class SyncSettings(Section):
+    # Where a first backfill starts (tickets and ratings). Default: the account's beginning.
+    start_date: date | None = None
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    # Ratings are re-read this far behind the last position so nothing at a boundary is missed.
+    ratings_overlap_minutes: int = Field(default=15, ge=0, le=1440)
+
+
+class Schedules(Section):
+    sync: Cron | None = "*/5 * * * *"
+    followups: Cron | None = "*/10 * * * *"
+    shoutouts: Cron | None = "*/30 * * * *"
+    hero_of_the_week: Cron | None = "0 16 * * fri"
+    qa_cycle: Cron | None = "0 8 * * mon"
+    nps_round: Cron | None = "0 10 * * tue"
+    nps_reminders: Cron | None = "0 10 * * *"
+
+
+class Roles(Section):
+    admins: list[SlackUser] = []
+    leads: list[SlackUser] = []
+
+
+class Department(Section):
+    name: str = Field(min_length=1)
+    owner: SlackUser | None = None
+    members: list[SlackUser] = []
+    slack_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
+
+
+class AgentEntry(Section):
+    zendesk_user_id: int = Field(ge=1)
+    slack_user: SlackUser | None = None
+    lead: SlackUser | None = None  # the agent's team lead (owner of their bad-CSAT follow-ups)
+    team: str | None = None
+
+
+class Roster(Section):
+    departments: list[Department] = []
+    agents: list[AgentEntry] = []
+
+    @model_validator(mode="after")
+    def _unique_departments(self) -> Roster:
+        names = [d.name for d in self.departments]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"department names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+class FollowupMatch(Section):
+    groups: list[int] = []
+    brands: list[int] = []
+    tags: list[str] = []
+    organizations: list[int] = []
+
+
+class FollowupActions(Section):
+    internal_note: str | None = (
+        "Bad CSAT rating from the customer.\nReason: {reason}\nComment: {comment}"
+    )
+    add_tags: list[str] = ["csat_followup"]
+    assign_to: Literal["lead", "group", "none"] = "none"
+    assign_group_id: int | None = None
+    followup_ticket_when_closed: bool = True
+    slack_channel: SlackChannel | None = None
+    mention: SlackUser | None = None
+
+    @model_validator(mode="after")
+    def _group_needs_id(self) -> FollowupActions:
+        if self.assign_to == "group" and self.assign_group_id is None:
+            raise ValueError("assign_to: group needs assign_group_id")
+        return self
+
+
+class FollowupRule(Section):
+    name: str = Field(min_length=1)
+    match: FollowupMatch = FollowupMatch()
+    actions: FollowupActions = FollowupActions()
+
+
+class FollowupSettings(Section):
+    enabled: bool = True
+    remind_after_hours: float = Field(default=4, gt=0, le=720)
+    escalate_after_hours: float = Field(default=24, gt=0, le=2160)
+    escalation_channel: SlackChannel | None = None
+    # More bad ratings than this in one sync collapse into one summary message.
+    burst_threshold: int = Field(default=10, ge=1, le=1000)
+    ticket_updates_per_minute: int = Field(default=100, ge=1, le=10_000)
+    requester_display: Literal["first_name", "organization", "anonymous"] = "first_name"
+    rules: list[FollowupRule] = [FollowupRule(name="default")]
+
+
+class QaStrata(Section):
+    bad_csat: int = Field(default=1, ge=0, le=50)
+    reopened: int = Field(default=1, ge=0, le=50)
+    long_resolution: int = Field(default=0, ge=0, le=50)
+    many_replies: int = Field(default=0, ge=0, le=50)
+
+
+class QaWeights(Section):
+    comprehension: float = Field(default=1.0, ge=0)
+    accuracy: float = Field(default=1.0, ge=0)
+    judgment: float = Field(default=1.0, ge=0)
+    communication: float = Field(default=1.0, ge=0)
+    process_integrity: float = Field(default=1.0, ge=0)
+
+
+class QaSettings(Section):
+    enabled: bool = True
+    cycle: Literal["weekly", "monthly"] = "weekly"
+    samples_per_agent: int = Field(default=5, ge=1, le=100)
+    seed: int = 0
+    strata: QaStrata = QaStrata()
+    long_resolution_hours: float = Field(default=72, gt=0)
+    many_replies: int = Field(default=6, ge=1)
+    reviewers: list[SlackUser] = []
+    calibrators: list[SlackUser] = []
+    calibration_tickets: int = Field(default=3, ge=0, le=50)
+    weights: QaWeights = QaWeights()
+
+
+class NpsSettings(Section):
+    enabled: bool = True
+    question: str = (
+        "How likely are you to recommend working with {department} to a colleague?"
+    )
+    cooldown_days: int = Field(default=30, ge=0, le=365)
+    max_asks_per_person_per_quarter: int = Field(default=2, ge=1, le=50)
+    per_round_cap: int = Field(default=20, ge=1, le=10_000)
+    reminder_after_hours: float = Field(default=48, gt=0)
+    expire_after_hours: float = Field(default=120, gt=0)
+    anonymity_threshold: int = Field(default=5, ge=1, le=100)
+
+
+DigestSectionName = Literal[
+    "headline", "workload", "customers_in_need", "team_tags", "charts", "followups"
+]
+
+
+class DigestSettings(Section):
+    name: str = Field(min_length=1)
+    channel: SlackChannel
+    schedule: Cron
+    period: Literal["daily", "weekly"] = "daily"
+    group: str | None = None  # a Zendesk group name or id
+    sections: list[DigestSectionName] = [
+        "headline",
+        "workload",
+        "customers_in_need",
+        "team_tags",
+        "charts",
+    ]
+
+
+class WorkloadSettings(Section):
+    # Exhaustion sets in somewhere between 25 and 75 public replies a day.
+    daily_reply_threshold: int = Field(default=50, ge=1, le=1000)
+    # "Blowing through tickets": many customers, very few replies each, very low reply time.
+    fast_min_tickets: int = Field(default=15, ge=1)
+    fast_max_replies_per_ticket: float = Field(default=1.2, gt=0)
+    fast_max_median_reply_minutes: float = Field(default=5, gt=0)
+    # "Overloaded with complex issues": many replies, few customers helped.
+    complex_min_replies: int = Field(default=30, ge=1)
+    complex_max_tickets: int = Field(default=5, ge=1)
+
+
+class ShoutoutSettings(Section):
+    enabled: bool = True
+    channel: SlackChannel | None = None
+    daily_cap: int = Field(default=3, ge=0, le=100)
+    min_gap_days: int = Field(default=7, ge=0, le=365)
+    customer_display: Literal["first_name", "organization", "anonymous"] = "first_name"
+    hero_min_rated_tickets: int = Field(default=5, ge=1)
+
+
+class HealthSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)
+    max_sync_age_minutes: int = Field(default=30, ge=1)
+
+
+class DaemonSettings(Section):
+    watch_config: bool = True
+    misfire_grace_seconds: int = Field(default=300, ge=1)
+    failure_alert_after: int = Field(default=3, ge=1)
+    health: HealthSettings = HealthSettings()
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(Section):
+    timezone: str = "UTC"
+    data_dir: Path = Path("data")
+    zendesk: ZendeskSettings
+    slack: SlackSettings = SlackSettings()
+    storage: StorageSettings = StorageSettings()
+    sync: SyncSettings = SyncSettings()
+    schedules: Schedules = Schedules()
+    roles: Roles = Roles()
+    roster: Roster = Roster()
+    followups: FollowupSettings = FollowupSettings()
+    qa: QaSettings = QaSettings()
+    nps: NpsSettings = NpsSettings()
+    digests: list[DigestSettings] = []
+    workload: WorkloadSettings = WorkloadSettings()
+    team_tags: list[str] = Field(
+        default=["hooray", "lost_cause", "high_complexity"], max_length=12
+    )
+    shoutouts: ShoutoutSettings = ShoutoutSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown timezone {value!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+            ) from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def database_url(self) -> str:
+        return self.storage.url or f"sqlite:///{self.data_dir / 'deskbot.sqlite'}"
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets
+# --------------------------------------------------------------------------------------------
+
+SECRET_ENV: dict[str, str] = {
+    "zendesk.email": "DESKBOT_ZENDESK_EMAIL",
+    "zendesk.api_token": "DESKBOT_ZENDESK_API_TOKEN",
+    "slack.bot_token": "DESKBOT_SLACK_BOT_TOKEN",
+    "slack.app_token": "DESKBOT_SLACK_APP_TOKEN",
+    "slack.signing_secret": "DESKBOT_SLACK_SIGNING_SECRET",
+}
+# Which variable each secret was read from, so "missing" errors can name it.
+_secret_source: dict[str, str] = dict(SECRET_ENV)
+
+
+def _require(value: SecretStr | None, path: str) -> str:
+    if value is None or not value.get_secret_value():
+        var = _secret_source.get(path, SECRET_ENV.get(path, "?"))
+        raise MissingSecretError(
+            f"{path} is needed here but environment variable {var} is not set; "
+            f"export {var}=... (or reference another variable with {path.split('.')[-1]}: "
+            "${NAME} in the config file)"
+        )
+    return value.get_secret_value()
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class _Mark:
+    line: int
+    column: int
+
+
+class _Positions:
+    """Line/column of every key and value in the YAML document, by key path."""
+
+    def __init__(self) -> None:
+        self.keys: dict[Loc, _Mark] = {}
+        self.values: dict[Loc, _Mark] = {}
+        self.duplicates: list[tuple[Loc, _Mark]] = []
+
+    def walk(self, node: yaml.Node, loc: Loc = ()) -> None:
+        self.values[loc] = _Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                child = (*loc, key)
+                mark = _Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if key in seen:
+                    self.duplicates.append((child, mark))
+                seen.add(key)
+                self.keys[child] = mark
+                self.walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.walk(item, (*loc, index))
+
+    def find(self, loc: Loc, prefer_key: bool = False) -> _Mark | None:
+        for end in range(len(loc), -1, -1):
+            sub = loc[:end]
+            table = (self.keys, self.values) if prefer_key else (self.values, self.keys)
+            for positions in table:
+                if sub in positions:
+                    return positions[sub]
+        return None
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model class that validates the mapping at ``loc`` (for suggestions)."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        model = _first_model(annotation)
+        if model is None:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _substitute_env(
+    data: Any, loc: Loc, positions: _Positions, issues: list[ConfigIssue], file: str,
+    referenced: set[str],
+) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: _substitute_env(v, (*loc, str(k)), positions, issues, file, referenced)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [
+            _substitute_env(v, (*loc, i), positions, issues, file, referenced)
+            for i, v in enumerate(data)
+        ]
+    if isinstance(data, str) and "${" in data:
+        referenced.add(_dotted(loc))
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if value is None or value == "":
+                if default is not None:
+                    return default
+                mark = positions.find(loc)
+                issues.append(
+                    ConfigIssue(
+                        _dotted(loc),
+                        f"environment variable {name} is not set; export {name}=... "
+                        "or give a default with ${" + name + ":-value}",
+                        file,
+                        mark.line if mark else None,
+                        mark.column if mark else None,
+                    )
+                )
+                return ""
+            return value
+
+        return _ENV_REF.sub(replace, data)
+    return data
+
+
+def _pydantic_issues(
+    exc: ValidationError, positions: _Positions, file: str
+) -> Iterator[ConfigIssue]:
+    for err in exc.errors():
+        loc: Loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_at(loc[:-1])
+            choices = list(model.model_fields) if model else []
+            close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else (
+                f"known keys here: {', '.join(choices)}" if choices else ""
+            )
+            message = f"unknown key '{key}'" + (f"; {hint}" if hint else "")
+            mark = positions.find(loc, prefer_key=True)
+        elif kind == "missing":
+            message = "required key is missing"
+            mark = positions.find(loc[:-1], prefer_key=True)
+        else:
+            text = err["msg"].removeprefix("Value error, ")
+            given = err.get("input")
+            if isinstance(given, str | int | float | bool) and kind not in ("value_error",):
+                text += f" (got {given!r})"
+            message = text
+            mark = positions.find(loc)
+        yield ConfigIssue(
+            _dotted(loc), message, file, mark.line if mark else None, mark.column if mark else None
+        )
+
+
+def parse_settings(text: str, file: str = "<config>") -> Settings:
+    """Validate configuration text. Raises ``ConfigError`` with every problem found."""
+    issues: list[ConfigIssue] = []
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "",
+                    f"not valid YAML: {problem}",
+                    file,
+                    mark.line + 1 if mark else None,
+                    mark.column + 1 if mark else None,
+                )
+            ]
+        ) from exc
+    if data is None:
+        raise ConfigError(
+            [ConfigIssue("", "the file is empty; start from config/deskbot.example.yaml", file)]
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [ConfigIssue("", "the top level must be a mapping of sections (key: value)", file, 1)]
+        )
+    positions = _Positions()
+    if root is not None:
+        positions.walk(root)
+    for loc, mark in positions.duplicates:
+        issues.append(
+            ConfigIssue(
+                _dotted(loc),
+                "key appears twice in the same section; keep one",
+                file,
+                mark.line,
+                mark.column,
+            )
+        )
+    referenced: set[str] = set()
+    raw_data = data
+    data = _substitute_env(data, (), positions, issues, file, referenced)
+    for path in SECRET_ENV:
+        parts = path.split(".")
+        section = data.get(parts[0])
+        if isinstance(section, dict) and parts[1] in section and path not in referenced:
+            mark = positions.find(tuple(parts), prefer_key=True)
+            issues.append(
+                ConfigIssue(
+                    path,
+                    "secrets must not be written in the config file; remove the value (it is "
+                    f"read from {SECRET_ENV[path]}) or reference a variable: "
+                    f"{parts[1]}: ${{MY_VARIABLE}}",
+                    file,
+                    mark.line if mark else None,
+                    mark.column if mark else None,
+                )
+            )
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(_pydantic_issues(exc, positions, file))
+    if issues or settings is None:
+        raise ConfigError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
+    sources = dict(SECRET_ENV)
+    for path in SECRET_ENV:
+        section, key = path.split(".")
+        raw = raw_data.get(section)
+        refs = _ENV_REF.findall(raw.get(key, "")) if isinstance(raw, dict) else []
+        if refs and isinstance(refs[0], tuple):
+            sources[path] = refs[0][0]
+    _secret_source.clear()
+    _secret_source.update(sources)
+    return _with_env_secrets(settings)
+
+
+def _with_env_secrets(settings: Settings) -> Settings:
+    """Fill secrets not referenced in the file from their conventional environment variables."""
+    updates: dict[str, dict[str, Any]] = {}
+    for path, var in SECRET_ENV.items():
+        section, key = path.split(".")
+        current = getattr(getattr(settings, section), key)
+        if current is None and os.environ.get(var):
+            updates.setdefault(section, {})[key] = SecretStr(os.environ[var])
+    if not updates:
+        return settings
+    changes = {
+        section: getattr(settings, section).model_copy(update=fields)
+        for section, fields in updates.items()
+    }
+    return settings.model_copy(update=changes)
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Read and validate a YAML configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "",
+                    "file not found; copy config/deskbot.example.yaml there, or pass "
+                    "--config PATH (or set DESKBOT_CONFIG)",
+                    str(path),
+                )
+            ]
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue("", f"cannot read the file: {exc}", str(path))]) from exc
+    return parse_settings(text, str(path))
+
+
+def secret_status(settings: Settings) -> Mapping[str, tuple[str, bool]]:
+    """For each secret: (environment variable it comes from, whether it is set)."""
+    out: dict[str, tuple[str, bool]] = {}
+    for path in SECRET_ENV:
+        section, key = path.split(".")
+        value = getattr(getattr(settings, section), key)
+        out[path] = (_secret_source.get(path, SECRET_ENV[path]), value is not None)
+    return out
