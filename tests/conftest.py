@@ -65,7 +65,9 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
     """A migrated, empty database: a SQLite file, then a PostgreSQL schema."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "deskbot.sqlite"

@@ -339,9 +339,7 @@ class QaSettings(Section):
 
 class NpsSettings(Section):
     enabled: bool = True
-    question: str = (
-        "How likely are you to recommend working with {department} to a colleague?"
-    )
+    question: str = "How likely are you to recommend working with {department} to a colleague?"
     cooldown_days: int = Field(default=30, ge=0, le=365)
     max_asks_per_person_per_quarter: int = Field(default=2, ge=1, le=50)
     per_round_cap: int = Field(default=20, ge=1, le=10_000)
@@ -424,9 +422,7 @@ class Settings(Section):
     nps: NpsSettings = NpsSettings()
     digests: list[DigestSettings] = []
     workload: WorkloadSettings = WorkloadSettings()
-    team_tags: list[str] = Field(
-        default=["hooray", "lost_cause", "high_complexity"], max_length=12
-    )
+    team_tags: list[str] = Field(default=["hooray", "lost_cause", "high_complexity"], max_length=12)
     shoutouts: ShoutoutSettings = ShoutoutSettings()
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -469,9 +465,10 @@ _secret_source: dict[str, str] = dict(SECRET_ENV)
 def _require(value: SecretStr | None, path: str) -> str:
     if value is None or not value.get_secret_value():
         var = _secret_source.get(path, SECRET_ENV.get(path, "?"))
+        key = path.rsplit(".", maxsplit=1)[-1]
         raise MissingSecretError(
             f"{path} is needed here but environment variable {var} is not set; "
-            f"export {var}=... (or reference another variable with {path.split('.')[-1]}: "
+            f"export {var}=... (or reference another variable with {key}: "
             "${NAME} in the config file)"
         )
     return value.get_secret_value()
@@ -538,18 +535,18 @@ def _dotted(loc: Loc) -> str:
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:
     """The pydantic model class that validates the mapping at ``loc`` (for suggestions)."""
-    model: Any = Settings
+    model: type[BaseModel] | None = Settings
     for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        field = model.model_fields.get(part) if model is not None else None
         if field is None:
             return None
         annotation = field.annotation
         model = _first_model(annotation)
         if model is None:
             return None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return model
 
 
 def _first_model(annotation: Any) -> type[BaseModel] | None:
@@ -563,7 +560,11 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _substitute_env(
-    data: Any, loc: Loc, positions: _Positions, issues: list[ConfigIssue], file: str,
+    data: Any,
+    loc: Loc,
+    positions: _Positions,
+    issues: list[ConfigIssue],
+    file: str,
     referenced: set[str],
 ) -> Any:
     if isinstance(data, dict):
@@ -614,8 +615,10 @@ def _pydantic_issues(
             model = _model_at(loc[:-1])
             choices = list(model.model_fields) if model else []
             close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                f"known keys here: {', '.join(choices)}" if choices else ""
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else (f"known keys here: {', '.join(choices)}" if choices else "")
             )
             message = f"unknown key '{key}'" + (f"; {hint}" if hint else "")
             mark = positions.find(loc, prefer_key=True)
@@ -678,7 +681,7 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
     referenced: set[str] = set()
     raw_data = data
     data = _substitute_env(data, (), positions, issues, file, referenced)
-    for path in SECRET_ENV:
+    for path, default_var in SECRET_ENV.items():
         parts = path.split(".")
         section = data.get(parts[0])
         if isinstance(section, dict) and parts[1] in section and path not in referenced:
@@ -687,7 +690,7 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
                 ConfigIssue(
                     path,
                     "secrets must not be written in the config file; remove the value (it is "
-                    f"read from {SECRET_ENV[path]}) or reference a variable: "
+                    f"read from {default_var}) or reference a variable: "
                     f"{parts[1]}: ${{MY_VARIABLE}}",
                     file,
                     mark.line if mark else None,
@@ -754,8 +757,8 @@ def load_settings(path: Path | str) -> Settings:
 def secret_status(settings: Settings) -> Mapping[str, tuple[str, bool]]:
     """For each secret: (environment variable it comes from, whether it is set)."""
     out: dict[str, tuple[str, bool]] = {}
-    for path in SECRET_ENV:
+    for path, default_var in SECRET_ENV.items():
         section, key = path.split(".")
         value = getattr(getattr(settings, section), key)
-        out[path] = (_secret_source.get(path, SECRET_ENV[path]), value is not None)
+        out[path] = (_secret_source.get(path, default_var), value is not None)
     return out

@@ -115,8 +115,7 @@ class Database:
                 if before == head:
                     return []
                 pending = [
-                    rev.revision
-                    for rev in script.iterate_revisions(head, before or "base")
+                    rev.revision for rev in script.iterate_revisions(head, before or "base")
                 ][::-1]
                 if pg_lock := self.dialect == "postgresql":
                     # Replicas starting together: one migrates, the others wait for it.
