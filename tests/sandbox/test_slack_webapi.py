@@ -57,7 +57,9 @@ def test_auth_test_names_the_bot_and_team(client: WebClient, sandbox: SlackSandb
 
 def test_post_message_with_blocks_is_recorded(client: WebClient, sandbox: SlackSandbox) -> None:
     channel = sandbox.channel_id("#csat-alerts")
-    response = client.chat_postMessage(channel=channel, text="Bad rating on #4711", blocks=ALERT_BLOCKS)
+    response = client.chat_postMessage(
+        channel=channel, text="Bad rating on #4711", blocks=ALERT_BLOCKS
+    )
     assert response["channel"] == channel
     assert response["message"]["bot_id"] == sandbox.bot_id
     # Slack fills in a block_id for every block that had none.
@@ -88,8 +90,15 @@ def test_post_by_channel_name_and_thread_reply(client: WebClient, sandbox: Slack
 
 def test_update_keeps_history_and_marks_edited(client: WebClient, sandbox: SlackSandbox) -> None:
     posted = client.chat_postMessage(channel="#csat-alerts", text="open", blocks=ALERT_BLOCKS)
-    done = [{"type": "section", "text": {"type": "mrkdwn", "text": "Handled by <@%s>" % sandbox.user_id("sam.reyes")}}]
-    updated = client.chat_update(channel=posted["channel"], ts=posted["ts"], text="handled", blocks=done)
+    done = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "Handled by <@%s>" % sandbox.user_id("sam.reyes")},
+        }
+    ]
+    updated = client.chat_update(
+        channel=posted["channel"], ts=posted["ts"], text="handled", blocks=done
+    )
     assert updated["ts"] == posted["ts"] and updated["text"] == "handled"
     [message] = sandbox.messages("#csat-alerts")
     assert message["text"] == "handled"
@@ -103,7 +112,9 @@ def test_update_keeps_history_and_marks_edited(client: WebClient, sandbox: Slack
 
 def test_ephemeral_names_its_recipient(client: WebClient, sandbox: SlackSandbox) -> None:
     user = sandbox.user_id("priya.nair")
-    response = client.chat_postEphemeral(channel="#support", user=user, text="Only you can see this")
+    response = client.chat_postEphemeral(
+        channel="#support", user=user, text="Only you can see this"
+    )
     [message] = sandbox.messages("#support")
     assert message["kind"] == "ephemeral"
     assert message["user"] == user and message["to"] == user
@@ -128,7 +139,9 @@ def test_open_dm_and_post_there(client: WebClient, sandbox: SlackSandbox) -> Non
     assert info["is_im"] is True and info["user"] == user
 
 
-def test_users_list_paginates_and_includes_bots_and_deleted(client: WebClient, sandbox: SlackSandbox) -> None:
+def test_users_list_paginates_and_includes_bots_and_deleted(
+    client: WebClient, sandbox: SlackSandbox
+) -> None:
     members: list[dict[str, Any]] = []
     pages = 0
     for page in client.users_list(limit=5):
@@ -155,7 +168,9 @@ def test_users_list_paginates_and_includes_bots_and_deleted(client: WebClient, s
 def test_usergroup_members_and_channels(client: WebClient, sandbox: SlackSandbox) -> None:
     leads = sandbox.usergroup_id("support-leads")
     users = client.usergroups_users_list(usergroup=leads)["users"]
-    assert set(users) == {sandbox.user_id(n) for n in ("maya.okafor", "lucas.ferreira", "aiko.tanaka")}
+    assert set(users) == {
+        sandbox.user_id(n) for n in ("maya.okafor", "lucas.ferreira", "aiko.tanaka")
+    }
     groups = client.usergroups_list(include_users=True)["usergroups"]
     assert {g["handle"] for g in groups} >= {"support-team", "qa-reviewers", "billing"}
     with pytest.raises(SlackApiError) as info:
@@ -183,7 +198,8 @@ def test_views_open_update_and_publish(client: WebClient, sandbox: SlackSandbox)
                     "type": "static_select",
                     "action_id": "score",
                     "options": [
-                        {"text": {"type": "plain_text", "text": str(n)}, "value": str(n)} for n in range(5)
+                        {"text": {"type": "plain_text", "text": str(n)}, "value": str(n)}
+                        for n in range(5)
                     ],
                 },
             }
@@ -199,11 +215,17 @@ def test_views_open_update_and_publish(client: WebClient, sandbox: SlackSandbox)
     with pytest.raises(SlackApiError) as info:
         client.views_update(view_id=opened["id"], hash=opened["hash"], view=modal)  # stale hash
     assert info.value.response["error"] == "hash_conflict"
-    home = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Hi"}}]}
+    home = {
+        "type": "home",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Hi"}}],
+    }
     published = client.views_publish(user_id=sandbox.user_id("lucas.ferreira"), view=home)["view"]
     assert published["type"] == "home"
     [modal_view, home_view] = sandbox.views
-    assert modal_view["user"] == sandbox.user_id("lucas.ferreira") and home_view["view"]["type"] == "home"
+    assert (
+        modal_view["user"] == sandbox.user_id("lucas.ferreira")
+        and home_view["view"]["type"] == "home"
+    )
 
 
 def test_files_upload_v2_saves_png_and_shares_it(
@@ -237,7 +259,9 @@ def test_files_upload_v2_saves_png_and_shares_it(
     assert info["size"] == len(data) and info["channels"] == [channel]
 
 
-def test_permalink_and_deterministic_ids(client: WebClient, sandbox: SlackSandbox, clock: FakeClock) -> None:
+def test_permalink_and_deterministic_ids(
+    client: WebClient, sandbox: SlackSandbox, clock: FakeClock
+) -> None:
     posted = client.chat_postMessage(channel="#shoutouts", text="Hero of the week: Priya")
     link = client.chat_getPermalink(channel=posted["channel"], message_ts=posted["ts"])["permalink"]
     assert link.endswith(f"/archives/{posted['channel']}/p{posted['ts'].replace('.', '')}")
