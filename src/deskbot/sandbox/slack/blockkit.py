@@ -435,7 +435,7 @@ def render_blocks(blocks: list[Any]) -> list[str]:
             if "text" in block:
                 lines.append(_plain(block.get("text")))
             for field in block.get("fields") or []:
-                lines.append(f"  • {_plain(field)}")
+                lines.append("  • " + " ".join(_plain(field).split()))
             if "accessory" in block:
                 lines.append(f"  {_element_label(block['accessory'])}")
         elif kind == "context":

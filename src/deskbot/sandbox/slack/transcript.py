@@ -51,8 +51,8 @@ def _clock(ts: str) -> str:
 def message_lines(entry: dict[str, Any], ws: Workspace) -> list[str]:
     """The body of a message as text lines (blocks when present, else the text)."""
     blocks = entry.get("blocks") or []
-    lines = render_blocks(blocks) if blocks else (entry.get("text") or "").splitlines()
-    return [humanize(line, ws) for line in lines]
+    lines = render_blocks(blocks) if blocks else [entry.get("text") or ""]
+    return [part for line in lines for part in humanize(line, ws).splitlines()]
 
 
 def _heading(entry: dict[str, Any], ws: Workspace) -> str:
@@ -118,18 +118,19 @@ def render_channel(
         else:
             top.append(entry)
 
-    def emit(entry: dict[str, Any], prefix: str) -> None:
-        out.append(f"{prefix}{_heading(entry, ws)}")
+    def emit(entry: dict[str, Any], in_thread: bool) -> None:
+        heading = _heading(entry, ws)
+        out.append(f"> ↳ {heading} (in thread)" if in_thread else heading)
         if entry["kind"] != "action":
             body = message_lines(entry, ws) + _file_lines(entry, files, base)
-            for line in body or [""]:
-                out.append(f"{prefix}> {line}".rstrip())
-        out.append(prefix.rstrip() if prefix else "")
+            quote = ">> " if in_thread else "> "
+            out.extend(f"{quote}{line}".rstrip() for line in body or [""])
+        out.append("")
 
     for entry in top:
-        emit(entry, "")
+        emit(entry, in_thread=False)
         for reply in replies.get(entry["ts"], []):
-            emit(reply, "> ↳ ")
+            emit(reply, in_thread=True)
     return "\n".join(out).rstrip() + "\n"
 
 
