@@ -172,7 +172,7 @@ def test_button_click_is_signed_block_actions_in_the_fixture_shape(
     assert payload["user"]["id"] == sandbox.user_id("sam.reyes")
 
     # replace_original through the response_url updates the clicked message.
-    done = {"replace_original": True, "text": "Claimed by <@%s>" % payload["user"]["id"]}
+    done = {"replace_original": True, "text": f"Claimed by <@{payload['user']['id']}>"}
     assert requests.post(payload["response_url"], json=done, timeout=5).status_code == 200
     [message] = sandbox.messages("#csat-alerts")
     assert message["text"].startswith("Claimed by") and message["edited"]

@@ -93,7 +93,7 @@ def test_update_keeps_history_and_marks_edited(client: WebClient, sandbox: Slack
     done = [
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": "Handled by <@%s>" % sandbox.user_id("sam.reyes")},
+            "text": {"type": "mrkdwn", "text": f"Handled by <@{sandbox.user_id('sam.reyes')}>"},
         }
     ]
     updated = client.chat_update(

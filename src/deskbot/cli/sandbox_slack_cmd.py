@@ -12,6 +12,7 @@ import typer
 
 
 def slack(
+    *,
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 0,
     host: Annotated[str, typer.Option(help="Address to bind (keep it on loopback).")] = "127.0.0.1",
     out: Annotated[
@@ -28,9 +29,10 @@ def slack(
     ] = False,
 ) -> None:
     """Run the local Slack API server until Ctrl-C or SIGTERM, printing what the bot posts."""
-    from rich.console import Console
+    # Imported here so that `deskbot --help` stays fast.
+    from rich.console import Console  # noqa: PLC0415
 
-    from deskbot.sandbox.slack import SlackSandbox
+    from deskbot.sandbox.slack import SlackSandbox  # noqa: PLC0415
 
     if post_burst < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--post-burst")

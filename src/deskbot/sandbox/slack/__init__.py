@@ -1,4 +1,6 @@
-"""A local Slack for deskbot's demo and tests: Web API server, recorder, transcripts, user simulator.
+"""A local Slack for deskbot's demo and tests.
+
+Web API server, recorder, transcripts and user simulator:
 
 sb = SlackSandbox(out_dir=Path("demo-out"), seed=1, clock=FakeClock())
 client = WebClient(token=sb.bot_token, base_url=sb.start())

@@ -94,7 +94,7 @@ def _int_arg(args: dict[str, Any], key: str, default: int) -> int:
     if value in (None, ""):
         return default
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         raise ApiError(
             "invalid_arguments", messages=[f"[ERROR] {key} must be an integer"]
@@ -387,7 +387,9 @@ class WebApi:
             raise ApiError("message_not_found")
         return {
             "channel": channel["id"],
-            "permalink": f"https://{TEAM_DOMAIN}.slack.com/archives/{channel['id']}/p{ts.replace('.', '')}",
+            "permalink": (
+                f"https://{TEAM_DOMAIN}.slack.com/archives/{channel['id']}/p{ts.replace('.', '')}"
+            ),
         }
 
     # ------------------------------------------------------------------ conversations
@@ -829,7 +831,7 @@ class WebApi:
 
     # ------------------------------------------------------------------ response_url
 
-    def respond(self, token: str, payload: Any) -> tuple[int, str]:
+    def respond(self, token: str, payload: Any) -> tuple[int, str]:  # noqa: PLR0911 (one exit per Slack answer)
         """A POST to a ``response_url``: post, replace or delete like Slack does."""
         with self.state.lock:
             target: ResponseUrl | None = self.state.response_urls.get(token)

@@ -226,7 +226,7 @@ class SlackSandbox:
             return self.base_url
         self._server = _Server((self._host, self._port), self)
         host, port = self._server.server_address[:2]
-        self._state.base_url = f"http://{host}:{port}"
+        self._state.base_url = f"http://{host!s}:{port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             name="slack-sandbox",
@@ -355,8 +355,10 @@ class SlackSandbox:
     # ------------------------------------------------------------------ records
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """Messages the bot posted (posts, ephemerals, file shares, response_url replies) in
-        order, as they are now (``edited`` and ``history`` show updates). ``channel``: id or name."""
+        """Messages the bot posted (posts, ephemerals, file shares, response_url replies).
+
+        In order, as they are now (``edited`` and ``history`` show updates); ``channel`` is an
+        id or a name."""
         with self._state.lock:
             wanted = self._require_channel(channel)["id"] if channel else None
             return [
@@ -408,7 +410,8 @@ class SlackSandbox:
     # ------------------------------------------------------------------ transcripts
 
     def transcript_path(self, channel: str) -> Path:
-        """The Markdown transcript of a channel (id or name; ``"views"`` for modals), written now."""
+        """The Markdown transcript of a channel (id or name; ``"views"`` for modals), written
+        now."""
         if self.out_dir is None:
             raise RuntimeError(
                 "the Slack sandbox has no out_dir; pass SlackSandbox(out_dir=...) for transcripts"
@@ -440,11 +443,11 @@ class SlackSandbox:
         path = directory / f"{self.workspace.channel_label(channel_id)}.md"
         text = render_channel(
             channel_id,
-            self._state.messages,
-            self._state.actions,
-            self.workspace,
-            self._state.files,
-            directory,
+            messages=self._state.messages,
+            actions=self._state.actions,
+            ws=self.workspace,
+            files=self._state.files,
+            base=directory,
         )
         path.write_text(text, encoding="utf-8")
         return path
@@ -600,7 +603,7 @@ class SlackSandbox:
         user_id: str = "maya.okafor",
         retry: bool = False,
     ) -> Delivery:
-        """Click the element ``action_id`` on a message the bot posted: a signed ``block_actions``."""
+        """Click the element ``action_id`` on a message the bot posted (signed block_actions)."""
         with self._state.lock:
             uid = self.user_id(user_id)
             chan = self._require_channel(channel)
@@ -701,7 +704,8 @@ class SlackSandbox:
         if view_id is not None:
             if view_id not in views:
                 raise KeyError(f"no view {view_id}; see SlackSandbox.views")
-            return views[view_id]
+            found: dict[str, Any] = views[view_id]
+            return found
         for entry in reversed(list(views.values())):
             view = entry["view"]
             if (
@@ -723,7 +727,8 @@ class SlackSandbox:
             },
             user_id,
         )
-        return views[stub["id"]]
+        created: dict[str, Any] = views[stub["id"]]
+        return created
 
     @staticmethod
     def _state_values(
@@ -745,8 +750,9 @@ class SlackSandbox:
                 if element.get("action_id") not in out.get(block.get("block_id", ""), {}):
                     label = (block.get("label") or {}).get("text", block.get("block_id"))
                     raise ValueError(
-                        f"the modal's required input {label!r} (block_id {block.get('block_id')!r}, "
-                        f"action_id {element.get('action_id')!r}) has no value; Slack would not submit it"
+                        f"the modal's required input {label!r} (block_id "
+                        f"{block.get('block_id')!r}, action_id {element.get('action_id')!r}) "
+                        "has no value; Slack would not submit it"
                     )
         return out
 
@@ -770,20 +776,22 @@ class SlackSandbox:
             }
         )
         if delivery.status == 200 and action in (None, "clear"):
+            root = entry["view"]["root_view_id"]
             for other in self._state.views.values():
+                same_stack = other["view"]["root_view_id"] == root or action == "clear"
                 if (
-                    other["view"]["root_view_id"] == entry["view"]["root_view_id"]
-                    or action == "clear"
+                    same_stack
+                    and other["user"] == entry["user"]
+                    and other["view"]["type"] == "modal"
                 ):
-                    if other["user"] == entry["user"] and other["view"]["type"] == "modal":
-                        other["open"] = False
+                    other["open"] = False
         elif action == "update" and isinstance(answer.get("view"), dict):
             self._api._store_view(answer["view"], entry["user"], view_id=view_id)
         if self.out_dir is not None:
             self._write_views()
 
 
-def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
+def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:  # noqa: PLR0911
     """A submitted value in Slack's ``view.state.values`` shape for ``element``'s type."""
     kind = element.get("type", "plain_text_input")
     if isinstance(value, dict):

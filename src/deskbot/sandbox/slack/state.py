@@ -63,7 +63,7 @@ class Trigger:
 
 
 class ChannelRateLimiter:
-    """Token bucket per key: ``per_second`` refill, ``burst`` capacity (Slack's ~1 msg/s/channel)."""
+    """Token bucket per key (Slack's ~1 message/s/channel): ``per_second``, ``burst``."""
 
     def __init__(self, per_second: float = 1.0, burst: int = 1) -> None:
         if per_second <= 0 or burst < 1:
@@ -186,10 +186,12 @@ class SandboxState:
         self._notify({"event": "update", **message})
 
     def find_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = None
         for message in reversed(self.messages):
             if message["channel"] == channel and message["ts"] == ts:
-                return message
-        return None
+                found = message
+                break
+        return found
 
     def _notify(self, event: dict[str, Any]) -> None:
         for listener in self.listeners:

@@ -58,7 +58,8 @@ def message_lines(entry: dict[str, Any], ws: Workspace) -> list[str]:
 def _heading(entry: dict[str, Any], ws: Workspace) -> str:
     if entry["kind"] == "action":
         user = ws.users.get(entry["user"], {})
-        return f"*@{user.get('name', entry['user'])}* {humanize(entry['text'], ws)} · {_clock(entry['ts'])}"
+        name = user.get("name", entry["user"])
+        return f"*@{name}* {humanize(entry['text'], ws)} · {_clock(entry['ts'])}"
     notes = []
     who = "deskbot"
     if entry["kind"] == "ephemeral":
@@ -93,6 +94,7 @@ def _file_lines(entry: dict[str, Any], files: dict[str, dict[str, Any]], base: P
 
 def render_channel(
     channel_id: str,
+    *,
     messages: list[dict[str, Any]],
     actions: list[dict[str, Any]],
     ws: Workspace,
@@ -174,7 +176,8 @@ def print_event(console: Console, event: dict[str, Any], ws: Workspace) -> None:
     if kind == "action":
         user = ws.users.get(event["user"], {})
         console.print(
-            f"[cyan]{escape(where)}[/] @{escape(user.get('name', ''))} {escape(humanize(event['text'], ws))}"
+            f"[cyan]{escape(where)}[/] @{escape(user.get('name', ''))} "
+            f"{escape(humanize(event['text'], ws))}"
         )
         return
     head = _heading(event, ws).replace("**", "")
