@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from rich.console import Console
@@ -706,15 +706,16 @@ class SlackSandbox:
                 raise KeyError(f"no view {view_id}; see SlackSandbox.views")
             found: dict[str, Any] = views[view_id]
             return found
-        for entry in reversed(list(views.values())):
-            view = entry["view"]
+        candidates: list[dict[str, Any]] = list(views.values())
+        for candidate in reversed(candidates):
+            view = candidate["view"]
             if (
-                entry["user"] == user_id
-                and entry["open"]
+                candidate["user"] == user_id
+                and candidate["open"]
                 and view["type"] == "modal"
                 and (callback_id is None or view["callback_id"] == callback_id)
             ):
-                return entry
+                return cast(dict[str, Any], candidate)
         if callback_id is None:
             raise KeyError(f"user {user_id} has no open modal; pass view_id or callback_id")
         # A modal the sandbox did not see opening (e.g. a test of the submit handler alone).
