@@ -167,9 +167,12 @@ class _Server(ThreadingHTTPServer):
 class SlackSandbox:
     """A local Slack: Web API server, recorder, transcript writer and user simulator.
 
-    ``clock`` (a ``deskbot.ports.Clock``) drives message timestamps, the per-channel post rate,
-    trigger-id expiry (3 s) and request-signature timestamps; pass a ``FakeClock`` in tests.
-    ``post_rate_per_second`` / ``post_burst`` shape ``chat.postMessage``'s limit per channel.
+    ``clock`` (a ``deskbot.ports.Clock``) drives message timestamps, the per-channel post rate
+    and trigger-id expiry (3 s); pass a ``FakeClock`` in tests. ``signature_clock`` stamps the
+    signed requests: real time by default, because receivers (slack_bolt's verifier) check
+    the timestamp against the real clock within 5 minutes. ``post_rate_per_second`` /
+    ``post_burst`` shape ``chat.postMessage``'s limit per channel. ``ack_timeout`` is how long
+    a delivery waits for the app before Slack would give up (3 s).
     """
 
     def __init__(
@@ -183,9 +186,11 @@ class SlackSandbox:
         post_rate_per_second: float = 1.0,
         post_burst: int = 1,
         ack_timeout: float = ACK_TIMEOUT_SECONDS,
+        signature_clock: Clock | None = None,
         console: Console | None = None,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
+        self._signature_clock: Clock = signature_clock or SystemClock()
         created = int(self._clock.now().timestamp()) - 400 * 86400
         ws = Workspace.seeded(seed, created)
         self._state = SandboxState(workspace=ws, clock=self._clock)
@@ -493,7 +498,7 @@ class SlackSandbox:
             url,
             body,
             signing_secret=self.signing_secret,
-            now=self._state.now,
+            now=lambda: self._signature_clock.now().timestamp(),
             retry=retry,
             ack_timeout=self.ack_timeout,
         )
