@@ -292,3 +292,60 @@ def test_signature_clock_can_be_injected(tmp_path: Path, clock: FakeClock, recei
     on_fake_time = SignatureVerifier(sandbox.signing_secret, clock=_VerifierClock(int(stamped) + 5))
     assert on_fake_time.is_valid_request(got.body, got.headers)
     assert not SignatureVerifier(sandbox.signing_secret).is_valid_request(got.body, got.headers)
+
+
+def test_response_url_rules(
+    sandbox: SlackSandbox, client: WebClient, receiver: Any, clock: FakeClock
+) -> None:
+    blocks = [
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}
+            ],
+        }
+    ]
+    posted = client.chat_postMessage(channel="#support", text="pick", blocks=blocks)
+    sandbox.click_button(receiver.url, message_ts=posted["ts"], channel="#support", action_id="go")
+    url = payload_of(receiver.requests[-1].body)["response_url"]
+    bad = requests.post(url, json={"blocks": [{"type": "section"}]}, timeout=5)
+    assert (bad.status_code, bad.text) == (400, "invalid_blocks")
+    assert requests.post(url, json={}, timeout=5).text == "no_text"
+    in_channel = requests.post(
+        url, json={"response_type": "in_channel", "text": "Going!"}, timeout=5
+    )
+    assert in_channel.status_code == 200
+    assert sandbox.messages("#support")[-1]["kind"] == "message"
+    assert requests.post(url, json={"delete_original": True}, timeout=5).status_code == 200
+    assert sandbox.messages("#support")[0]["deleted"] is True
+    for _ in range(3):
+        assert requests.post(url, json={"text": "again"}, timeout=5).status_code == 200
+    used = requests.post(url, json={"text": "sixth"}, timeout=5)
+    assert (used.status_code, used.text) == (404, "used_url")
+    sandbox.click_button(receiver.url, message_ts=posted["ts"], channel="#support", action_id="go")
+    fresh = payload_of(receiver.requests[-1].body)["response_url"]
+    clock.advance(minutes=31)
+    assert requests.post(fresh, json={"text": "late"}, timeout=5).text == "expired_url"
+
+
+def test_a_failing_app_is_recorded(sandbox: SlackSandbox, client: WebClient, receiver: Any) -> None:
+    blocks = [
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}
+            ],
+        }
+    ]
+    posted = client.chat_postMessage(channel="#support", text="pick", blocks=blocks)
+    receiver.status = 500
+    status, _ = sandbox.click_button(
+        receiver.url, message_ts=posted["ts"], channel="#support", action_id="go"
+    )
+    assert status == 500
+    assert sandbox.rejections[-1].method == "block_actions.ack"
+    assert sandbox.rejections[-1].error == "HTTP 500"
+    status, _ = sandbox.send_slash_command(receiver.url, text="me", channel_id="#support")
+    assert status == 500
+    assert sandbox.rejections[-1].error == "http_service_error (HTTP 500)"
+    assert "saw a warning sign (HTTP 500)" in sandbox.transcript_path("#support").read_text()

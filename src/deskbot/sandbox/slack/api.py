@@ -204,14 +204,14 @@ class WebApi:
             raise ApiError("user_not_found")
         return user
 
-    def _content(self, args: dict[str, Any], *, require: bool = True) -> tuple[str, list[Any]]:
+    def _content(self, args: dict[str, Any]) -> tuple[str, list[Any]]:
         text = args.get("text")
         text = "" if text is None else str(text)
         blocks = _json_arg(args, "blocks", "invalid_blocks_format")
         attachments = args.get("attachments")
         if blocks is not None and not isinstance(blocks, list):
             raise ApiError("invalid_blocks_format")
-        if require and not text and not blocks and not attachments:
+        if not text and not blocks and not attachments:
             raise ApiError("no_text")
         if len(text) > MAX_TEXT_CHARS:
             raise ApiError("msg_too_long")
@@ -357,7 +357,7 @@ class WebApi:
             raise ApiError("message_not_found")
         if record.get("bot_id") != self.ws.bot_id:
             raise ApiError("cant_update_message")
-        text, blocks = self._content(args, require=False)
+        text, blocks = self._content(args)
         has_blocks = args.get("blocks") is not None
         self.state.update_message(
             record,

@@ -111,6 +111,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch(raw)
 
     def _dispatch(self, raw: bytes) -> None:
+        try:
+            self._route(raw)
+        except Exception:  # a sandbox bug must not look like a network failure to the client
+            log.exception("slack_sandbox.internal_error", path=urlsplit(self.path).path)
+            self._send_json(ApiResponse(500, {"ok": False, "error": "internal_error"}))
+
+    def _route(self, raw: bytes) -> None:
         sandbox = self.server.sandbox
         parts = urlsplit(self.path)
         path = parts.path
@@ -661,7 +668,15 @@ class SlackSandbox:
                 else action_id
             )
             self._state.add_action(chan["id"], uid, f"clicked [{label}]")
-        return self._deliver(url, payload_body(payload), retry)
+        delivery = self._deliver(url, payload_body(payload), retry)
+        if delivery.status != 200:
+            with self._state.lock:
+                reason = "operation_timeout" if delivery.timed_out else f"HTTP {delivery.status}"
+                self._state.add_action(chan["id"], uid, f"saw a warning sign ({reason})")
+                self._state.record_call(
+                    "block_actions.ack", {"action_id": action_id}, delivery.status, reason, []
+                )
+        return delivery
 
     def submit_view(
         self,
