@@ -150,3 +150,22 @@ def test_views_transcript_lists_modals(sandbox: SlackSandbox, client: WebClient)
     text = sandbox.transcript_path("views").read_text()
     assert "## modal “Score ticket” for @noah.kim" in text
     assert "> Notes: [____]" in text and "> [Save]" in text
+
+
+def test_transcripts_are_written_in_coalesced_batches(tmp_path: Path, clock: FakeClock) -> None:
+    sandbox = SlackSandbox(
+        out_dir=tmp_path, seed=5, clock=clock, post_burst=10, transcript_interval=60
+    )
+    client = WebClient(token=sandbox.bot_token, base_url=sandbox.start())
+    try:
+        for n in range(3):
+            client.chat_postMessage(channel="#shoutouts", text=f"kudos {n}")
+        path = tmp_path / "transcript" / "shoutouts.md"
+        assert not path.exists()  # the writer waits for the burst to end
+        assert sandbox.flush_transcripts() == [path]
+        assert path.read_text().count("kudos") == 3
+        assert sandbox.flush_transcripts() == []  # nothing changed since
+        client.chat_postMessage(channel="#shoutouts", text="kudos 3")
+    finally:
+        sandbox.stop()  # wakes the writer at once and writes what is left
+    assert "kudos 3" in path.read_text()

@@ -195,6 +195,7 @@ class SlackSandbox:
         ack_timeout: float = ACK_TIMEOUT_SECONDS,
         signature_clock: Clock | None = None,
         console: Console | None = None,
+        transcript_interval: float = 0.5,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
         self._signature_clock: Clock = signature_clock or SystemClock()
@@ -227,6 +228,11 @@ class SlackSandbox:
         self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.transcript_interval = transcript_interval
+        self._dirty: set[str] = set()
+        self._wake_writer = threading.Event()
+        self._stopping = threading.Event()
+        self._writer: threading.Thread | None = None
         self._console = console
         self._state.listeners.append(self._on_event)
 
@@ -246,6 +252,12 @@ class SlackSandbox:
             daemon=True,
         )
         self._thread.start()
+        if self.out_dir is not None:
+            self._stopping.clear()
+            self._writer = threading.Thread(
+                target=self._transcript_writer, name="slack-sandbox-transcripts", daemon=True
+            )
+            self._writer.start()
         log.info("slack_sandbox.started", base_url=self.base_url)
         return self.base_url
 
@@ -258,6 +270,11 @@ class SlackSandbox:
                 self._thread.join(timeout=5)
             self._server = None
             log.info("slack_sandbox.stopped")
+        if self._writer is not None:
+            self._stopping.set()
+            self._wake_writer.set()
+            self._writer.join(timeout=5)
+            self._writer = None
         self.write_transcripts()
 
     def __enter__(self) -> SlackSandbox:
@@ -430,14 +447,18 @@ class SlackSandbox:
             )
         with self._state.lock:
             if channel == VIEWS_TRANSCRIPT:
+                self._dirty.discard(VIEWS_TRANSCRIPT)
                 return self._write_views()
-            return self._write_channel(self._require_channel(channel)["id"])
+            channel_id = self._require_channel(channel)["id"]
+            self._dirty.discard(channel_id)
+            return self._write_channel(channel_id)
 
     def write_transcripts(self) -> list[Path]:
         """Write every channel's transcript that has something in it."""
         if self.out_dir is None:
             return []
         with self._state.lock:
+            self._dirty.clear()
             ids = dict.fromkeys(m["channel"] for m in [*self._state.messages, *self._state.actions])
             paths = [self._write_channel(cid) for cid in ids]
             if self._state.views:
@@ -473,10 +494,32 @@ class SlackSandbox:
         if self._console is not None:
             print_event(self._console, event, self.workspace)
         if self.out_dir is not None:
-            if event.get("event") == "view":
-                self._write_views()
-            else:
-                self._write_channel(event["channel"])
+            self._dirty.add(VIEWS_TRANSCRIPT if event.get("event") == "view" else event["channel"])
+            self._wake_writer.set()
+
+    def flush_transcripts(self) -> list[Path]:
+        """Write the transcripts that changed since the last flush (the writer does this
+        every ``transcript_interval`` seconds; ``transcript_path`` and ``stop`` do it now)."""
+        if self.out_dir is None:
+            return []
+        with self._state.lock:
+            dirty, self._dirty = self._dirty, set()
+            return [
+                self._write_views() if key == VIEWS_TRANSCRIPT else self._write_channel(key)
+                for key in sorted(dirty)
+            ]
+
+    def _transcript_writer(self) -> None:
+        # Rewriting a channel's file on every message is quadratic; coalesce bursts instead.
+        while not self._stopping.is_set():
+            self._wake_writer.wait()
+            if self._stopping.wait(self.transcript_interval):
+                return
+            self._wake_writer.clear()
+            try:
+                self.flush_transcripts()
+            except OSError as exc:
+                log.warning("slack_sandbox.transcript_failed", error=str(exc))
 
     # ------------------------------------------------------------------ playing the user
 
@@ -809,7 +852,8 @@ class SlackSandbox:
         elif action == "update" and isinstance(answer.get("view"), dict):
             self._api._store_view(answer["view"], entry["user"], view_id=view_id)
         if self.out_dir is not None:
-            self._write_views()
+            self._dirty.add(VIEWS_TRANSCRIPT)
+            self._wake_writer.set()
 
 
 def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:  # noqa: PLR0911
