@@ -270,3 +270,28 @@ def test_permalink_and_deterministic_ids(
     assert again.bot_token == sandbox.bot_token and again.team_id == sandbox.team_id
     assert again.channel_id("#shoutouts") == sandbox.channel_id("#shoutouts")
     assert SlackSandbox(seed=8, clock=clock).team_id != sandbox.team_id
+
+
+def test_add_user_joins_channels_and_is_visible_to_the_api(
+    client: WebClient, sandbox: SlackSandbox
+) -> None:
+    added = sandbox.add_user(
+        "zoe.adams",
+        real_name="Zoë Adams",
+        tz="Europe/Berlin",
+        title="Support Agent",
+        channels=["#qa-reviews"],
+    )
+    assert added["id"].startswith("U") and added["profile"]["email"] == "zoe.adams@sandbox.example"
+    assert client.users_info(user=added["id"])["user"]["real_name"] == "Zoë Adams"
+    assert (
+        client.users_lookupByEmail(email="zoe.adams@sandbox.example")["user"]["id"] == added["id"]
+    )
+    members = client.conversations_members(channel=sandbox.channel_id("#qa-reviews"))["members"]
+    assert added["id"] in members
+    client.chat_postEphemeral(channel="#qa-reviews", user=added["id"], text="Welcome")
+    with pytest.raises(ValueError, match="already exists"):
+        sandbox.add_user("zoe.adams")
+    with pytest.raises(KeyError, match="no sandbox channel"):
+        sandbox.add_user("yan.li", channels=["#nowhere"])
+    assert all(u["name"] != "yan.li" for u in sandbox.users)  # a failed add changes nothing

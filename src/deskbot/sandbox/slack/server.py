@@ -339,10 +339,10 @@ class SlackSandbox:
         ``channels`` (names or ids) to join. Returns the ``users.info`` object."""
         channels = fields.pop("channels", None)
         with self._state.lock:
+            joined = [self._require_channel(ref)["id"] for ref in channels or []]
             user = self.workspace.add_user(name, **fields)
-            for ref in channels or []:
-                channel = self._require_channel(ref)
-                self.workspace.members[channel["id"]].append(user["id"])
+            for channel_id in joined:
+                self.workspace.members[channel_id].append(user["id"])
             return copy.deepcopy(user)
 
     def add_channel(self, name: str, **fields: Any) -> dict[str, Any]:
