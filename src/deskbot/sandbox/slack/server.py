@@ -343,6 +343,9 @@ class SlackSandbox:
             user = self.workspace.add_user(name, **fields)
             for channel_id in joined:
                 self.workspace.members[channel_id].append(user["id"])
+                channel = self.workspace.channels[channel_id]
+                if "num_members" in channel:
+                    channel["num_members"] = len(self.workspace.members[channel_id])
             return copy.deepcopy(user)
 
     def add_channel(self, name: str, **fields: Any) -> dict[str, Any]:
