@@ -137,6 +137,12 @@ def test_open_dm_and_post_there(client: WebClient, sandbox: SlackSandbox) -> Non
     assert message["channel_name"] == "dm-noah.kim"
     info = client.conversations_info(channel=dm)["channel"]
     assert info["is_im"] is True and info["user"] == user
+    lucas = sandbox.user_id("lucas.ferreira")
+    group = client.conversations_open(users=[user, lucas])["channel"]["id"]
+    assert client.conversations_info(channel=group)["channel"]["is_mpim"] is True
+    assert client.conversations_open(users=f"{lucas},{user}")["channel"]["id"] == group
+    client.chat_postMessage(channel=group, text="Calibration session at 3pm")
+    assert sandbox.messages(group)[0]["channel_name"].startswith("mpdm-deskbot--lucas.ferreira")
 
 
 def test_users_list_paginates_and_includes_bots_and_deleted(

@@ -341,6 +341,40 @@ class Workspace:
         self.members[channel["id"]] = [user_id, self.bot_user_id]
         return channel
 
+    def open_mpim(self, user_ids: list[str]) -> dict[str, Any]:
+        """The group DM of the bot with ``user_ids`` (created on first use)."""
+        wanted = {*user_ids, self.bot_user_id}
+        for channel in self.channels.values():
+            if channel.get("is_mpim") and set(self.members[channel["id"]]) == wanted:
+                return channel
+        names = sorted(self.users[u]["name"] for u in wanted)
+        channel_id = self.new_id("G")
+        channel = {
+            "id": channel_id,
+            "name": "mpdm-" + "--".join(names) + "-1",
+            "is_channel": False,
+            "is_group": True,
+            "is_im": False,
+            "is_mpim": True,
+            "is_private": True,
+            "created": self.created,
+            "is_archived": False,
+            "is_general": False,
+            "context_team_id": self.team_id,
+            "updated": self.created * 1000,
+            "creator": self.bot_user_id,
+            "topic": {"value": "Group messaging", "creator": "", "last_set": 0},
+            "purpose": {
+                "value": "Group messaging with: " + " ".join(f"@{n}" for n in names),
+                "creator": "",
+                "last_set": 0,
+            },
+            "num_members": len(wanted),
+        }
+        self.channels[channel_id] = channel
+        self.members[channel_id] = sorted(wanted)
+        return channel
+
     def add_usergroup(self, handle: str, name: str, user_ids: list[str]) -> dict[str, Any]:
         group_id = self.new_id("S")
         group = {
