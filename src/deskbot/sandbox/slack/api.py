@@ -406,10 +406,7 @@ class WebApi:
         for user_id in users:
             if user_id not in self.ws.users:
                 raise ApiError("user_not_found")
-        if len(users) > 1:
-            channel = self.ws.open_mpim(users)
-        else:
-            channel = self.ws.open_dm(users[0])
+        channel = self.ws.open_mpim(users) if len(users) > 1 else self.ws.open_dm(users[0])
         if _bool_arg(args, "return_im"):
             return {"no_op": True, "already_open": True, "channel": channel}
         return {"channel": {"id": channel["id"]}}
