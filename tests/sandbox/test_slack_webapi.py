@@ -85,7 +85,10 @@ def test_post_by_channel_name_and_thread_reply(client: WebClient, sandbox: Slack
     assert [m["text"] for m in replies["messages"]] == ["Daily digest", "Details"]
     with pytest.raises(SlackApiError) as info:
         client.chat_postMessage(channel=channel, text="x", thread_ts="1.000001")
-    assert info.value.response["error"] == "thread_not_found"
+    assert info.value.response["error"] == "invalid_thread_ts"
+    with pytest.raises(SlackApiError) as info:  # a reply is not a thread root
+        client.chat_postMessage(channel=channel, text="x", thread_ts=reply["ts"])
+    assert info.value.response["error"] == "invalid_thread_ts"
 
 
 def test_update_keeps_history_and_marks_edited(client: WebClient, sandbox: SlackSandbox) -> None:

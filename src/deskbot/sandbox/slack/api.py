@@ -314,8 +314,11 @@ class WebApi:
         self._check_member(channel)
         text, blocks = self._content(args)
         thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
-        if thread_ts is not None and self.state.find_message(channel["id"], thread_ts) is None:
-            raise ApiError("thread_not_found")
+        if thread_ts is not None:
+            root = self.state.find_message(channel["id"], thread_ts)
+            # Slack wants the thread's root: an unknown ts or a reply's ts is refused.
+            if root is None or root["kind"] == "ephemeral" or root.get("thread_ts"):
+                raise ApiError("invalid_thread_ts")
         wait = self.rate_limiter.acquire(channel["id"], self.state.now())
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
