@@ -249,6 +249,9 @@ def test_view_submission_is_signed_in_the_fixture_shape(
     # An empty 200 closes the modal.
     [entry] = sandbox.views
     assert entry["open"] is False and entry["submissions"][0]["status"] == 200
+    views_md = sandbox.transcript_path("views").read_text()
+    submitted = "*@aiko.tanaka* submitted:\n- accuracy.score = 3 points\n- notes.text = Good tone\n"
+    assert submitted + "- → closed" in views_md
 
 
 def test_slow_app_gets_a_retry_and_latency_is_measured(

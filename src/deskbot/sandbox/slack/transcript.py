@@ -155,7 +155,36 @@ def render_views(views: dict[str, dict[str, Any]], ws: Workspace) -> str:
         if buttons:
             out.append("> " + " ".join(buttons))
         out.append("")
+        for submission in entry.get("submissions") or []:
+            out.append(f"*@{user.get('name', entry['user'])}* submitted:")
+            for block_id, actions in submission["values"].items():
+                for action_id, state in actions.items():
+                    out.append(f"- {block_id}.{action_id} = {_state_text(state)}")
+            outcome = submission["response_action"] or (
+                "closed" if submission["status"] == 200 else f"HTTP {submission['status']}"
+            )
+            out.append(f"- → {outcome}")
+            out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _state_text(state: dict[str, Any]) -> str:
+    """A submitted element value as text: ``3 points``, ``a, b``, ``@maya.okafor``…"""
+    if "selected_option" in state:
+        return _option_text(state["selected_option"])
+    if "selected_options" in state:
+        return ", ".join(_option_text(o) for o in state["selected_options"]) or "(none)"
+    for key in ("value", "selected_user", "selected_date", "selected_time", "selected_channel"):
+        if key in state:
+            return "(empty)" if state[key] in (None, "") else str(state[key])
+    return str({k: v for k, v in state.items() if k != "type"})
+
+
+def _option_text(option: Any) -> str:
+    if not isinstance(option, dict):
+        return "(none)"
+    text = option.get("text")
+    return str(text.get("text")) if isinstance(text, dict) else str(option.get("value"))
 
 
 def print_event(console: Console, event: dict[str, Any], ws: Workspace) -> None:
