@@ -79,6 +79,10 @@ def test_post_by_channel_name_and_thread_reply(client: WebClient, sandbox: Slack
     assert reply["message"]["thread_ts"] == parent["ts"]
     channel = sandbox.channel_id("support-leads")
     history = client.conversations_history(channel=channel)
+    with pytest.raises(SlackApiError) as info:
+        client.conversations_history(channel=channel, oldest="yesterday")
+    assert info.value.response["error"] == "invalid_ts_oldest"
+    assert client.conversations_history(channel=channel, oldest=parent["ts"])["messages"] == []
     assert [m["text"] for m in history["messages"]] == ["Daily digest"]
     assert history["messages"][0]["reply_count"] == 1
     replies = client.conversations_replies(channel=channel, ts=parent["ts"])

@@ -101,6 +101,16 @@ def _int_arg(args: dict[str, Any], key: str, default: int) -> int:
         ) from None
 
 
+def _ts_arg(args: dict[str, Any], key: str, default: float) -> float:
+    value = args.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ApiError(f"invalid_ts_{key}") from None
+
+
 def _paginate(
     items: list[Any], args: dict[str, Any], default_limit: int = 100
 ) -> tuple[list[Any], str]:
@@ -484,8 +494,8 @@ class WebApi:
 
     def conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
-        oldest = float(args.get("oldest") or 0)
-        latest = float(args.get("latest") or math.inf)
+        oldest = _ts_arg(args, "oldest", 0.0)
+        latest = _ts_arg(args, "latest", math.inf)
         top = [
             m
             for m in self._readable(channel)
