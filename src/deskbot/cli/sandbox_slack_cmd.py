@@ -30,9 +30,9 @@ def slack(
 ) -> None:
     """Run the local Slack API server until Ctrl-C or SIGTERM, printing what the bot posts."""
     # Imported here so that `deskbot --help` stays fast.
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from deskbot.sandbox.slack import SlackSandbox  # noqa: PLC0415
+    from deskbot.sandbox.slack import SlackSandbox
 
     if post_burst < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--post-burst")
