@@ -129,8 +129,9 @@ class ZendeskTicketWriter:
     def has_comment_containing(self, ticket_id: int, text: str) -> bool:
         def scan() -> bool:
             for comment in self._client.tickets.comments(ticket=ticket_id):
-                for body in (comment.body, comment.plain_body, comment.html_body):
-                    if body and text in body:
+                for attr in ("body", "plain_body", "html_body"):
+                    body = getattr(comment, attr, None)
+                    if isinstance(body, str) and text in body:
                         return True
             return False
 
