@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 import requests
 import responses
-from followups_support import SLACK, T0, ZD, seed_people, seed_rating, seed_ticket, slack_notifier
 
 from deskbot.adapters.db.followups_store import SqlFollowupStore
 from deskbot.adapters.db.store import Database
@@ -24,6 +23,7 @@ from deskbot.services.followups import (
     TicketGone,
 )
 from deskbot.testing import FakeClock
+from followups_support import SLACK, T0, ZD, seed_people, seed_rating, seed_ticket, slack_notifier
 
 
 def _writer(clock: FakeClock, retries: int = 4) -> ZendeskTicketWriter:
