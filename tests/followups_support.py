@@ -4,8 +4,13 @@ seeded store. They record every write so tests can count them."""
 from __future__ import annotations
 
 import json
+import os
 import re
-from dataclasses import dataclass, field
+import signal
+import threading
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -19,7 +24,7 @@ from deskbot.adapters.db.tables import Organization, SatisfactionRating, Ticket,
 from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
 from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
 from deskbot.settings import Settings, parse_settings
-from deskbot.testing import FakeClock
+from deskbot.testing import FakeClock, InMemoryLedger, LedgerRow
 
 ZD = "https://acme.zendesk.com/api/v2"
 SLACK = "https://slack.com/api/"
@@ -420,3 +425,130 @@ def seed_rating(
                 }
             ],
         )
+
+
+# --------------------------------------------------------------------------------------------
+# For subprocess tests: a ledger that survives kill -9, and the fakes behind a real HTTP server
+# --------------------------------------------------------------------------------------------
+
+
+class FileLedger(InMemoryLedger):
+    """``InMemoryLedger`` persisted to a JSON file after every change (atomic replace), so a
+    killed process leaves exactly what it had committed."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        if path.exists():
+            for key, row in json.loads(path.read_text()).items():
+                self.rows[key] = LedgerRow(**row)
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: asdict(v) for k, v in self.rows.items()}))
+        os.replace(tmp, self.path)
+
+    def begin(self, key: str, kind: str, subject: str | None, payload: dict[str, Any]) -> LedgerRow:
+        row = super().begin(key, kind, subject, payload)
+        self._save()
+        return row
+
+    def complete(self, key: str, result: dict[str, Any]) -> None:
+        super().complete(key, result)
+        self._save()
+
+    def fail(self, key: str, error: str) -> None:
+        super().fail(key, error)
+        self._save()
+
+
+@dataclass
+class _Request:
+    method: str
+    url: str
+    body: bytes | None
+
+
+class FakeServices:
+    """FakeZendesk and FakeSlack served over HTTP on 127.0.0.1 (port 0).
+
+    ``kill_at = n``: the n-th write (Zendesk PUT/POST, Slack chat.postMessage) is applied, then
+    the process in ``victim_pid`` is killed with SIGKILL before it sees the response — the
+    window where only the remote side knows the write happened.
+    """
+
+    def __init__(self) -> None:
+        self.zendesk, self.slack = FakeZendesk(), FakeSlack()
+        self.routes: list[tuple[str, Any, Any]] = []
+        self.zendesk.install(self)  # type: ignore[arg-type]
+        self.slack.install(self)  # type: ignore[arg-type]
+        self.kill_at: int | None = None
+        self.victim_pid: int | None = None
+        self.writes_seen = 0
+        self.killed = False
+        self._lock = threading.Lock()
+        services = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                outcome = services.dispatch(self.command, self.path, body)
+                if outcome is None:
+                    self.close_connection = True
+                    return
+                status, text = outcome
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add_callback(self, method: str, pattern: Any, callback: Any) -> None:
+        self.routes.append((method, pattern, callback))
+
+    def dispatch(self, method: str, path: str, body: bytes | None) -> tuple[int, str] | None:
+        url = (
+            "https://acme.zendesk.com" if path.startswith("/api/v2/") else "https://slack.com"
+        ) + path
+        with self._lock:
+            for route_method, pattern, callback in self.routes:
+                hit = (
+                    pattern.match(url)
+                    if hasattr(pattern, "match")
+                    else url.split("?")[0] == pattern
+                )
+                if route_method == method and hit:
+                    status, _headers, text = callback(_Request(method, url, body))
+                    is_write = method in ("PUT", "POST") and (
+                        "/api/v2/" in url or "chat.postMessage" in url
+                    )
+                    if is_write and 200 <= status < 300:
+                        self.writes_seen += 1
+                        if self.kill_at == self.writes_seen and self.victim_pid:
+                            os.kill(self.victim_pid, signal.SIGKILL)
+                            self.killed = True
+                            return None
+                    return status, text
+        return 404, json.dumps(
+            {"error": "RecordNotFound", "description": f"no route {method} {path}"}
+        )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
