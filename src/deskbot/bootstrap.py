@@ -157,7 +157,21 @@ def run_followups(
     """The job the daemon runs after each sync: one follow-up pass; returns its summary."""
     if not settings.followups.enabled:
         return {"skipped": "followups.enabled is false"}
-    service = followup_service(
-        settings, database, clock, ledger=ledger, tickets=tickets, notifier=notifier
-    )
+    if dry_run:
+        # A dry run reads the store and the ledger only: no clients, no credentials needed.
+        from deskbot.adapters.db.followups_store import SqlFollowupStore
+        from deskbot.services.followups import FollowupService
+
+        service = FollowupService(
+            settings,
+            SqlFollowupStore(database),
+            ledger if ledger is not None else action_ledger(database, clock),
+            tickets,
+            notifier,
+            clock,
+        )
+    else:
+        service = followup_service(
+            settings, database, clock, ledger=ledger, tickets=tickets, notifier=notifier
+        )
     return service.run(dry_run=dry_run).as_dict()
