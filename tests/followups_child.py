@@ -6,10 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from followups_support import FileLedger
-
 from deskbot import bootstrap
 from deskbot.ports import SystemClock
+from followups_support import FileLedger
 
 
 def main() -> None:
@@ -18,7 +17,7 @@ def main() -> None:
     summary = bootstrap.run_followups(
         settings, database, SystemClock(), ledger=FileLedger(Path(sys.argv[2]))
     )
-    print(summary["opened"], summary["steps_done"])  # noqa: T201
+    print(summary["opened"], summary["steps_done"])
 
 
 if __name__ == "__main__":

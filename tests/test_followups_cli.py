@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from followups_support import seed_people, seed_rating, seed_ticket
 from typer.testing import CliRunner
 
 from deskbot import bootstrap
@@ -18,6 +17,7 @@ from deskbot.adapters.db.followups_store import SqlFollowupStore
 from deskbot.adapters.db.store import Database
 from deskbot.cli import app
 from deskbot.testing import InMemoryLedger
+from followups_support import seed_people, seed_rating, seed_ticket
 
 ROOT = Path(__file__).resolve().parents[1]
 

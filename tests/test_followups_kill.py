@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from followups_support import FakeServices, seed_people, seed_rating, seed_ticket
 
 from deskbot.adapters.db.store import Database
+from followups_support import FakeServices, seed_people, seed_rating, seed_ticket
 
 ROOT = Path(__file__).resolve().parents[1]
 
