@@ -439,3 +439,15 @@ def test_crash_between_slack_post_and_ledger_done_finds_the_message(env: Env) ->
     history_reads = [c for c in env.mock.calls if "conversations.history" in c.request.url]
     assert len(history_reads) == 1
     assert env.store().get(32).slack_ts == env.slack.messages[0]["ts"]  # type: ignore[union-attr]
+
+
+def test_with_slack_disabled_only_zendesk_is_written(env: Env) -> None:
+    env.settings = env.settings.model_copy(
+        update={"slack": env.settings.slack.model_copy(update={"enabled": False})}
+    )
+    bad_rating(env, 13, 1300, tags="vip")  # the vip rule names its own channel
+    env.service().run()
+    env.clock.advance(hours=30)  # no reminder or escalation either
+    env.service().run()
+    assert env.zendesk.write_count() == 1
+    assert env.slack.messages == []

@@ -438,7 +438,10 @@ class FollowupService:
                 unmatched += 1
                 continue
             generation = (row.generation if row else 0) + 1
-            plans.append((facts, row, rule, csat.build_plan(facts, rule, generation, ctx)))
+            steps = csat.build_plan(facts, rule, generation, ctx)
+            if not self.settings.slack.enabled:
+                steps = [s for s in steps if s.kind != csat.KIND_ALERT]
+            plans.append((facts, row, rule, steps))
         # Bursts: too many alerts for one channel in one run collapse into one summary.
         by_channel: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for _facts, _row, _rule, steps in plans:
@@ -808,6 +811,8 @@ class FollowupService:
     # -- reminders and escalation -----------------------------------------------------------
 
     def _nudge(self, now: datetime, summary: RunSummary) -> None:
+        if not self.settings.slack.enabled:
+            return
         for row in self.store.active():
             for nudge in csat.nudges_due(
                 row.state, row.opened_at, row.reminded_at, row.escalated_at, now, self.cfg
