@@ -233,3 +233,21 @@ def test_nudges_remind_once_then_escalate() -> None:
     assert csat.nudges_due("open", T0, T0, None, T0 + timedelta(days=9), no_escalation) == []
     assert csat.reminder_due(T0, cfg) == T0 + timedelta(hours=4)
     assert csat.escalation_due(T0, cfg) == T0 + timedelta(hours=24)
+
+
+def test_collapse_bursts_per_channel_above_the_threshold() -> None:
+    rule = FollowupRule(name="r")
+    vip = FollowupRule(name="vip", actions=FollowupActions(slack_channel="#vip"))
+    plans = [
+        csat.build_plan(_facts(rating_id=i, ticket_id=100 + i), rule, 1, _ctx()) for i in range(4)
+    ]
+    plans.append(csat.build_plan(_facts(rating_id=9, ticket_id=109), vip, 1, _ctx()))
+    marked, summaries = csat.collapse_bursts(plans, threshold=3)
+    [summary] = summaries
+    assert summary.kind == csat.KIND_BURST and summary.payload["channel"] == "#csat-alerts"
+    assert summary.payload["count"] == 4 and summary.payload["tickets"] == [100, 101, 102, 103]
+    alerts = [s for steps in marked for s in steps if s.kind == csat.KIND_ALERT]
+    assert [a.payload["burst_key"] for a in alerts] == [summary.key] * 4 + [None]
+    assert [s.key for steps in marked for s in steps] == [s.key for steps in plans for s in steps]
+    unchanged, none = csat.collapse_bursts(plans, threshold=4)
+    assert none == [] and unchanged == [list(p) for p in plans]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import string
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -362,6 +363,50 @@ def burst_key(channel: str, members: Iterable[tuple[int, int]]) -> str:
         :16
     ]
     return f"followup:burst:{channel}:{digest}"
+
+
+def collapse_bursts(
+    plans: Sequence[Sequence[Step]], threshold: int
+) -> tuple[list[list[Step]], list[Step]]:
+    """Per channel, more alerts than ``threshold`` in one run become one summary message
+    (a ``KIND_BURST`` step) with each alert as a reply in its thread (``burst_key`` set).
+
+    Returns the plans (alerts marked) and the summary steps, which must run before the alerts.
+    """
+    by_channel: dict[str, list[Step]] = defaultdict(list)
+    for steps in plans:
+        for step in steps:
+            if step.kind == KIND_ALERT:
+                by_channel[step.payload["channel"]].append(step)
+    summaries: list[Step] = []
+    key_of: dict[str, str] = {}
+    for channel, alerts in by_channel.items():
+        if not collapses(len(alerts), threshold):
+            continue
+        members = [(a.payload["rating_id"], a.payload["generation"]) for a in alerts]
+        key_of[channel] = burst_key(channel, members)
+        summaries.append(
+            Step(
+                key=key_of[channel],
+                kind=KIND_BURST,
+                subject=f"burst:{channel}",
+                payload={
+                    "channel": channel,
+                    "count": len(alerts),
+                    "tickets": [a.payload["alert"]["ticket_id"] for a in alerts],
+                },
+            )
+        )
+    marked = [
+        [
+            replace(s, payload={**s.payload, "burst_key": key_of[s.payload["channel"]]})
+            if s.kind == KIND_ALERT and s.payload["channel"] in key_of
+            else s
+            for s in steps
+        ]
+        for steps in plans
+    ]
+    return marked, summaries
 
 
 def reminder_due(opened_at: datetime, settings: FollowupSettings) -> datetime:

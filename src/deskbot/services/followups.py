@@ -22,9 +22,8 @@ whose first attempt may have gone through.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -442,53 +441,11 @@ class FollowupService:
             if not self.settings.slack.enabled:
                 steps = [s for s in steps if s.kind != csat.KIND_ALERT]
             plans.append((facts, row, rule, steps))
-        # Bursts: too many alerts for one channel in one run collapse into one summary.
-        by_channel: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for _facts, _row, _rule, steps in plans:
-            for step in steps:
-                if step.kind == csat.KIND_ALERT:
-                    p = step.payload
-                    by_channel[p["channel"]].append((p["rating_id"], p["generation"]))
-        bursts: list[Step] = []
-        burst_of: dict[str, str] = {}
-        for channel, members in by_channel.items():
-            if csat.collapses(len(members), self.cfg.burst_threshold):
-                key = csat.burst_key(channel, members)
-                burst_of[channel] = key
-                bursts.append(
-                    Step(
-                        key=key,
-                        kind=csat.KIND_BURST,
-                        subject=f"burst:{channel}",
-                        payload={
-                            "channel": channel,
-                            "count": len(members),
-                            "tickets": [
-                                s.payload["alert"]["ticket_id"]
-                                for _f, _r, _u, steps in plans
-                                for s in steps
-                                if s.kind == csat.KIND_ALERT and s.payload["channel"] == channel
-                            ],
-                        },
-                    )
-                )
-        if burst_of:
-            plans = [
-                (
-                    facts,
-                    row,
-                    rule,
-                    [
-                        replace(
-                            s, payload={**s.payload, "burst_key": burst_of[s.payload["channel"]]}
-                        )
-                        if s.kind == csat.KIND_ALERT and s.payload["channel"] in burst_of
-                        else s
-                        for s in steps
-                    ],
-                )
-                for facts, row, rule, steps in plans
-            ]
+        collapsed, bursts = csat.collapse_bursts([p[3] for p in plans], self.cfg.burst_threshold)
+        plans = [
+            (facts, row, rule, steps)
+            for (facts, row, rule, _old), steps in zip(plans, collapsed, strict=True)
+        ]
         return plans, bursts, closing, unmatched
 
     # -- the run ----------------------------------------------------------------------------
