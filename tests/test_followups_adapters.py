@@ -239,3 +239,28 @@ def test_candidates_find_changes_only(db: Database) -> None:
     seed_rating(db, 1, 10, "good_with_comment", at=T0 + timedelta(hours=1))
     [(facts, row)] = store.candidates(T0 - timedelta(days=1))
     assert facts.score == "good_with_comment" and row is not None and row.generation == 1
+
+
+@responses.activate
+def test_429_is_waited_out_on_the_clock_for_retry_after() -> None:
+    responses.get(
+        ZD + "/tickets/5.json",
+        json={"error": "slow down"},
+        status=429,
+        headers={"Retry-After": "7"},
+    )
+    responses.get(
+        ZD + "/tickets/5.json", json={"ticket": {"id": 5, "status": "open", "updated_at": "S"}}
+    )
+    clock = FakeClock()
+    assert _writer(clock).get_ticket(5).id == 5
+    assert clock.sleeps == [7.0]  # zenpy did not sleep on its own
+
+
+@responses.activate
+def test_429_gives_up_after_max_retries() -> None:
+    responses.get(ZD + "/tickets/5.json", json={}, status=429, headers={"Retry-After": "2"})
+    clock = FakeClock()
+    with pytest.raises(ZendeskError, match="rate limited"):
+        _writer(clock, retries=3).get_ticket(5)
+    assert clock.sleeps == [2.0, 2.0]

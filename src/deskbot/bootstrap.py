@@ -10,8 +10,6 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from deskbot.adapters.db.store import Database
 from deskbot.errors import DeskbotError
 from deskbot.log import configure_logging
@@ -64,18 +62,25 @@ def action_ledger(database: Database, clock: Clock) -> Ledger:
             "the action ledger (deskbot.adapters.db.ledger) is not part of this build; "
             "follow-ups need it to run"
         ) from exc
-    factory = getattr(module, "Ledger", None) or getattr(module, "SqlLedger")  # noqa: B009
-    ledger: Ledger = factory(database, clock)
-    return ledger
+    for name in ("Ledger", "SqlLedger", "ActionLedger"):
+        factory = getattr(module, name, None)
+        if factory is not None:
+            ledger: Ledger = factory(database, clock)
+            return ledger
+    raise DeskbotError("deskbot.adapters.db.ledger has no Ledger class; wire it in bootstrap")
 
 
 def zendesk_ticket_writer(settings: Settings, clock: Clock) -> ZendeskTicketWriter:
-    from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
+    import requests
+
+    from deskbot.adapters.zendesk.writer import ZendeskTicketWriter, base_url_session
 
     email, token = settings.zendesk.require_credentials()
-    session = requests.Session()
-    if settings.zendesk.base_url:
-        session = _base_url_session(settings.zendesk.subdomain, settings.zendesk.base_url)
+    session = (
+        base_url_session(settings.zendesk.subdomain, settings.zendesk.base_url)
+        if settings.zendesk.base_url
+        else requests.Session()
+    )
     return ZendeskTicketWriter(
         settings.zendesk.subdomain,
         email,
@@ -85,30 +90,6 @@ def zendesk_ticket_writer(settings: Settings, clock: Clock) -> ZendeskTicketWrit
         timeout=settings.zendesk.request_timeout_seconds,
         max_retries=settings.zendesk.max_retries,
     )
-
-
-def _base_url_session(subdomain: str, base_url: str) -> requests.Session:
-    """A session sending zenpy's ``https://{subdomain}.zendesk.com`` requests to ``base_url``.
-
-    Stands in until the shared rewriting session (sync engine branch) is merged.
-    """
-    prefix = f"https://{subdomain}.zendesk.com"
-
-    base = base_url.rstrip("/")
-
-    class _Rewriting(requests.Session):
-        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-            text = url.decode() if isinstance(url, bytes) else url
-            if text.startswith(prefix):
-                text = base + text[len(prefix) :]
-            response = super().request(method, text, *args, **kwargs)
-            # zenpy only deserialises responses whose request URL names the account's host.
-            for obj in (response, response.request):
-                if obj.url and obj.url.startswith(base):
-                    obj.url = prefix + obj.url[len(base) :]
-            return response
-
-    return _Rewriting()
 
 
 def slack_followup_notifier(settings: Settings) -> SlackFollowupNotifier:

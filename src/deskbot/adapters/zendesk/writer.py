@@ -6,9 +6,10 @@ Implements ``deskbot.services.followups.TicketWriter``: read a ticket and its co
 
 zenpy is used with a caller-supplied ``requests.Session`` (the sandbox session rewrites
 ``https://{subdomain}.zendesk.com`` to a local base URL), its object cache off (a stale read
-would defeat ``safe_update``), and its own 429 loop bounded by ``ratelimit_budget``; 5xx,
-timeouts and connection errors are retried here with bounded exponential backoff on the
-injected clock.
+would defeat ``safe_update``). zenpy's own 429 loop (which sleeps inside the call, forever) never
+runs: a response hook turns a 429 into ``RateLimited``, waited out here for its ``Retry-After``
+on the injected, shutdown-aware clock. 5xx, timeouts and connection errors are retried with
+bounded exponential backoff and jitter on the same clock.
 """
 
 from __future__ import annotations
@@ -50,8 +51,25 @@ def _status_of(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
+class RateLimited(requests.RequestException):
+    """Zendesk answered 429; raised from the session so zenpy's own sleeping loop never runs."""
+
+    def __init__(self, retry_after: float, response: requests.Response) -> None:
+        super().__init__(f"rate limited; retry after {retry_after:g} s", response=response)
+        self.retry_after = retry_after
+
+
+def _raise_on_429(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+    if response.status_code == 429:
+        try:
+            retry_after = float(response.headers.get("Retry-After", "60"))
+        except ValueError:
+            retry_after = 60.0
+        raise RateLimited(max(retry_after, 1.0), response)
+
+
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+    if isinstance(exc, RateLimited | requests.ConnectionError | requests.Timeout):
         return True
     code = _status_of(exc)
     return code is not None and code >= 500
@@ -70,16 +88,18 @@ class ZendeskTicketWriter:
         clock: Clock | None = None,
         timeout: float = 30.0,
         max_retries: int = 4,
-        ratelimit_budget_seconds: int = 120,
         zenpy_client: Any | None = None,
     ) -> None:
+        session = session or requests.Session()
+        # 429s are waited out here, on the injectable (shutdown-aware) clock, honouring
+        # Retry-After; the session must be this writer's own (the hook applies to all its calls).
+        session.hooks.setdefault("response", []).append(_raise_on_429)
         self._client: Any = zenpy_client or Zenpy(
             subdomain=subdomain,
             email=email,
             token=token,
-            session=session or requests.Session(),
+            session=session,
             timeout=timeout,
-            ratelimit_budget=ratelimit_budget_seconds,
             disable_cache=True,
         )
         self._clock: Clock = clock or SystemClock()
@@ -96,10 +116,18 @@ class ZendeskTicketWriter:
                 "zendesk.retry", call=what, attempt=state.attempt_number, error=str(exc)[:200]
             )
 
+        backoff = wait_exponential_jitter(initial=1, max=30)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RateLimited):
+                return exc.retry_after
+            return float(backoff(state))
+
         retrying = _Retrying(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(self._max_retries),
-            wait=wait_exponential_jitter(initial=1, max=30),
+            wait=wait,
             sleep=sleep,
             before_sleep=before_sleep,
             reraise=True,
@@ -117,6 +145,10 @@ class ZendeskTicketWriter:
             if code in (403, 404):
                 raise TicketGone(f"{what}: Zendesk answered {code}") from exc
             raise ZendeskError(f"{what}: Zendesk answered {code}: {str(exc)[:300]}") from exc
+        except RateLimited as exc:
+            raise ZendeskError(
+                f"{what}: still rate limited after {self._max_retries} tries"
+            ) from exc
         except (requests.RequestException, ZenpyException) as exc:
             raise ZendeskError(f"{what}: {type(exc).__name__}: {str(exc)[:300]}") from exc
 
@@ -206,6 +238,27 @@ class ZendeskTicketWriter:
         )
         ticket = getattr(audit, "ticket", audit)
         return int(ticket.id)
+
+
+def base_url_session(subdomain: str, base_url: str) -> requests.Session:
+    """A session sending zenpy's ``https://{subdomain}.zendesk.com`` requests to ``base_url``
+    (the Zendesk sandbox). A stand-in for the shared rewriting session of the sync adapter."""
+    prefix = f"https://{subdomain}.zendesk.com"
+    base = base_url.rstrip("/")
+
+    class _Rewriting(requests.Session):
+        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+            text = url.decode() if isinstance(url, bytes) else url
+            if text.startswith(prefix):
+                text = base + text[len(prefix) :]
+            response = super().request(method, text, *args, **kwargs)
+            # zenpy only deserialises responses whose request URL names the account's host.
+            for obj in (response, response.request):
+                if obj.url and obj.url.startswith(base):
+                    obj.url = prefix + obj.url[len(base) :]
+            return response
+
+    return _Rewriting()
 
 
 def _snapshot(ticket: Any) -> TicketSnapshot:
