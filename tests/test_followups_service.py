@@ -451,3 +451,20 @@ def test_with_slack_disabled_only_zendesk_is_written(env: Env) -> None:
     env.service().run()
     assert env.zendesk.write_count() == 1
     assert env.slack.messages == []
+
+
+def test_note_written_then_ticket_closed_before_restart_is_not_followed_up_again(env: Env) -> None:
+    bad_rating(env, 14, 1400)
+
+    def crash(operation: str, key: str, moment: str) -> None:
+        if operation == "complete" and key.endswith(":ticket") and moment == "before":
+            raise CrashError("killed after the note landed")
+
+    env.ledger.crash = crash
+    with pytest.raises(CrashError):
+        env.service().run()
+    env.ledger.crash = None
+    env.zendesk.tickets[1400]["status"] = "closed"  # closed by Zendesk meanwhile
+    env.service().run()
+    assert env.zendesk.write_count("update") == 1
+    assert env.zendesk.write_count("create") == 0

@@ -621,10 +621,12 @@ class FollowupService:
                 ticket = self.tickets.get_ticket(ticket_id)
             except TicketGone as exc:
                 raise PermanentStepError(str(exc)) from exc
-            if ticket.status == "closed":
-                return self._followup_ticket(p, ticket)
+            # Our note already on the ticket (a run that died before recording it): done,
+            # even if the ticket was closed since.
             if p.get("note") and self.tickets.has_comment_containing(ticket_id, p["marker"]):
                 return {"ticket_id": ticket_id, "already_applied": True}
+            if ticket.status == "closed":
+                return self._followup_ticket(p, ticket)
             if not self._needs_update(p, ticket):
                 return {"ticket_id": ticket_id, "already_applied": True}
             self._zendesk_pacer.wait()
