@@ -758,7 +758,9 @@ class FollowupService:
             raise DeskbotError("no Slack client configured")
         assert row.slack_channel is not None
         word = "changed the rating to good" if p["score"] == csat.GOOD else "withdrew the rating"
-        text = f"The customer {word}: this follow-up is closed."
+        text = f"The customer {word}." + (
+            " This follow-up is closed." if row.state == FollowupState.CLOSED else ""
+        )
         notifier = self.notifier
         channel, ts = row.slack_channel, row.slack_ts
         posted = self._find_or_post(
