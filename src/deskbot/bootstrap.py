@@ -6,11 +6,25 @@ services never construct their own adapters.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deskbot.adapters.db.store import Database
+from deskbot.errors import DeskbotError
 from deskbot.log import configure_logging
+from deskbot.ports import Clock
 from deskbot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
+    from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
+    from deskbot.services.followups import (
+        FollowupNotifier,
+        FollowupService,
+        Ledger,
+        TicketWriter,
+    )
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -32,3 +46,113 @@ def open_database(settings: Settings, migrate: bool = True) -> Database:
     if migrate:
         database.upgrade()
     return database
+
+
+# --------------------------------------------------------------------------------------------
+# Bad-CSAT follow-ups
+# --------------------------------------------------------------------------------------------
+
+
+def action_ledger(database: Database, clock: Clock) -> Ledger:
+    """The SQL action ledger (``deskbot.adapters.db.ledger``, built on its own branch)."""
+    try:
+        module = importlib.import_module("deskbot.adapters.db.ledger")
+    except ModuleNotFoundError as exc:
+        raise DeskbotError(
+            "the action ledger (deskbot.adapters.db.ledger) is not part of this build; "
+            "follow-ups need it to run"
+        ) from exc
+    for name in ("Ledger", "SqlLedger", "ActionLedger"):
+        factory = getattr(module, name, None)
+        if factory is not None:
+            ledger: Ledger = factory(database, clock)
+            return ledger
+    raise DeskbotError("deskbot.adapters.db.ledger has no Ledger class; wire it in bootstrap")
+
+
+def zendesk_ticket_writer(settings: Settings, clock: Clock) -> ZendeskTicketWriter:
+    import requests
+
+    from deskbot.adapters.zendesk.writer import ZendeskTicketWriter, base_url_session
+
+    email, token = settings.zendesk.require_credentials()
+    session = (
+        base_url_session(settings.zendesk.subdomain, settings.zendesk.base_url)
+        if settings.zendesk.base_url
+        else requests.Session()
+    )
+    return ZendeskTicketWriter(
+        settings.zendesk.subdomain,
+        email,
+        token,
+        session=session,
+        clock=clock,
+        timeout=settings.zendesk.request_timeout_seconds,
+        max_retries=settings.zendesk.max_retries,
+    )
+
+
+def slack_followup_notifier(settings: Settings) -> SlackFollowupNotifier:
+    from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
+
+    return SlackFollowupNotifier.from_token(
+        settings.slack.require_bot_token(), base_url=settings.slack.base_url
+    )
+
+
+def followup_service(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    *,
+    ledger: Ledger | None = None,
+    tickets: TicketWriter | None = None,
+    notifier: FollowupNotifier | None = None,
+) -> FollowupService:
+    """The follow-up service with real adapters, unless some are given (tests, demo)."""
+    from deskbot.adapters.db.followups_store import SqlFollowupStore
+    from deskbot.services.followups import FollowupService
+
+    return FollowupService(
+        settings,
+        SqlFollowupStore(database),
+        ledger if ledger is not None else action_ledger(database, clock),
+        tickets if tickets is not None else zendesk_ticket_writer(settings, clock),
+        notifier
+        if notifier is not None
+        else (slack_followup_notifier(settings) if settings.slack.enabled else None),
+        clock,
+    )
+
+
+def run_followups(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    *,
+    dry_run: bool = False,
+    ledger: Ledger | None = None,
+    tickets: TicketWriter | None = None,
+    notifier: FollowupNotifier | None = None,
+) -> dict[str, Any]:
+    """The job the daemon runs after each sync: one follow-up pass; returns its summary."""
+    if not settings.followups.enabled:
+        return {"skipped": "followups.enabled is false"}
+    if dry_run:
+        # A dry run reads the store and the ledger only: no clients, no credentials needed.
+        from deskbot.adapters.db.followups_store import SqlFollowupStore
+        from deskbot.services.followups import FollowupService
+
+        service = FollowupService(
+            settings,
+            SqlFollowupStore(database),
+            ledger if ledger is not None else action_ledger(database, clock),
+            tickets,
+            notifier,
+            clock,
+        )
+    else:
+        service = followup_service(
+            settings, database, clock, ledger=ledger, tickets=tickets, notifier=notifier
+        )
+    return service.run(dry_run=dry_run).as_dict()

@@ -305,6 +305,9 @@ class FollowupSettings(Section):
     burst_threshold: int = Field(default=10, ge=1, le=1000)
     ticket_updates_per_minute: int = Field(default=100, ge=1, le=10_000)
     requester_display: Literal["first_name", "organization", "anonymous"] = "first_name"
+    # Ratings last changed longer ago than this are not followed up, so a first backfill of
+    # old ratings does not flood the team with history.
+    max_age_hours: float = Field(default=72, gt=0, le=8760)
     rules: list[FollowupRule] = [FollowupRule(name="default")]
 
 

@@ -215,3 +215,39 @@ class JobRun(SQLModel, table=True):
     outcome: str = Field(default="running", max_length=16)  # running/ok/failed/skipped
     error: str | None = Field(default=None, sa_type=Text)
     detail: str | None = Field(default=None, sa_type=Text)  # JSON summary
+
+
+class Followup(SQLModel, table=True):
+    """One bad-CSAT follow-up per rating that has ever been bad, and where it stands.
+
+    ``last_seen_score`` is the score deskbot last acted on: comparing it with the synced
+    rating tells a *change* (the sync rewrites ratings in place). ``generation`` counts how
+    often the rating turned bad; it is part of every idempotency key, so a rating that turns
+    bad again after good gets a fresh follow-up while a repeat of the same one is a no-op.
+    """
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        Index("ix_followups_state", "state", "opened_at"),
+        Index("ix_followups_opened", "opened_at"),
+    )
+
+    rating_id: int = _bigint_pk()
+    ticket_id: int | None = Field(default=None, sa_type=BigInteger)
+    generation: int = 0
+    last_seen_score: str = Field(max_length=32)
+    state: str = Field(max_length=16)  # open/claimed/handled/closed
+    rule: str | None = Field(default=None, max_length=255)
+    owner: str | None = Field(default=None, max_length=32)  # Slack user
+    opened_at: datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=32)
+    claimed_at: datetime | None = None
+    handled_by: str | None = Field(default=None, max_length=32)
+    handled_at: datetime | None = None
+    note: str | None = Field(default=None, sa_type=Text)
+    closed_at: datetime | None = None
+    slack_channel: str | None = Field(default=None, max_length=64)
+    slack_ts: str | None = Field(default=None, max_length=32)
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    updated_at: datetime

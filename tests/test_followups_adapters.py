@@ -1,0 +1,266 @@
+"""Follow-up adapters: the zenpy ticket writer's errors and retries, the Slack notifier, and the
+``followups`` store's compare-and-set state changes (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import requests
+import responses
+
+from deskbot.adapters.db.followups_store import SqlFollowupStore
+from deskbot.adapters.db.store import Database
+from deskbot.adapters.slack import followup_blocks as fb
+from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
+from deskbot.errors import SlackError, ZendeskError
+from deskbot.services.followups import (
+    AlertStatus,
+    PermanentStepError,
+    TicketClosed,
+    TicketConflict,
+    TicketGone,
+)
+from deskbot.testing import FakeClock
+from followups_support import SLACK, T0, ZD, seed_people, seed_rating, seed_ticket, slack_notifier
+
+
+def _writer(clock: FakeClock, retries: int = 4) -> ZendeskTicketWriter:
+    return ZendeskTicketWriter(
+        "acme", "bot@example.com", "t", session=requests.Session(), clock=clock, max_retries=retries
+    )
+
+
+def _update(writer: ZendeskTicketWriter) -> None:
+    writer.update_ticket(
+        5, note="n", add_tags=["a"], assignee_id=None, group_id=9, updated_stamp="S"
+    )
+
+
+@responses.activate
+def test_update_sends_one_safe_update_put() -> None:
+    responses.put(ZD + "/tickets/5.json", json={"ticket": {"id": 5}, "audit": {"id": 1}})
+    _update(_writer(FakeClock()))
+    [call] = responses.calls
+    body = json.loads(call.request.body)["ticket"]
+    assert body == {
+        "id": 5,
+        "comment": {"body": "n", "public": False},
+        "additional_tags": ["a"],
+        "group_id": 9,
+        "safe_update": True,
+        "updated_stamp": "S",
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (
+            409,
+            {"error": "UpdateConflict", "description": "Safe Update prevented the update"},
+            TicketConflict,
+        ),
+        (
+            422,
+            {
+                "error": "RecordInvalid",
+                "details": {"status": [{"description": "Status: closed prevents ticket update"}]},
+            },
+            TicketClosed,
+        ),
+        (404, {"error": "RecordNotFound", "description": "Not found"}, TicketGone),
+        (403, {"error": "Forbidden", "description": "no"}, TicketGone),
+        (400, {"error": "BadRequest", "description": "no"}, ZendeskError),
+    ],
+)
+@responses.activate
+def test_zendesk_errors_map_to_what_the_service_handles(
+    status: int, body: dict[str, object], error: type[Exception]
+) -> None:
+    responses.put(ZD + "/tickets/5.json", json=body, status=status)
+    with pytest.raises(error):
+        _update(_writer(FakeClock()))
+    assert len(responses.calls) == 1  # not retried
+
+
+@responses.activate
+def test_server_errors_are_retried_with_backoff_on_the_clock() -> None:
+    responses.get(ZD + "/tickets/5.json", json={"error": "oops"}, status=503)
+    responses.get(ZD + "/tickets/5.json", json={"error": "oops"}, status=502)
+    responses.get(
+        ZD + "/tickets/5.json",
+        json={"ticket": {"id": 5, "status": "open", "updated_at": "S", "tags": ["x"]}},
+    )
+    clock = FakeClock()
+    snapshot = _writer(clock).get_ticket(5)
+    assert snapshot.status == "open" and snapshot.tags == frozenset({"x"})
+    assert len(clock.sleeps) == 2 and all(0 < s <= 30 for s in clock.sleeps)
+
+
+@responses.activate
+def test_server_errors_give_up_after_max_retries() -> None:
+    responses.get(ZD + "/tickets/5.json", json={"error": "oops"}, status=500)
+    with pytest.raises(ZendeskError, match="read ticket 5"):
+        _writer(FakeClock(), retries=3).get_ticket(5)
+    assert len(responses.calls) == 3
+
+
+# --------------------------------------------------------------------------------------------
+# Slack
+# --------------------------------------------------------------------------------------------
+
+
+ALERT = {
+    "rating_id": 1,
+    "generation": 2,
+    "ticket_id": 10,
+    "ticket_url": "https://acme.zendesk.com/agent/tickets/10",
+    "subject": "<script> & co",
+    "requester": "Maria",
+    "agent_name": "Alex",
+    "agent_slack": None,
+    "comment": "line one\nline two",
+    "reason": "slow",
+    "owner": "U0LEAD001",
+    "mention": "U0MGR0001",
+}
+
+
+def test_alert_blocks_escape_text_and_show_state() -> None:
+    blocks = fb.alert_blocks(ALERT, AlertStatus("open"))
+    text = json.dumps(blocks)
+    assert "&lt;script&gt; &amp; co" in text and "<script>" not in text
+    assert "> line one\\n> line two" in text
+    assert "<@U0LEAD001> <@U0MGR0001> please claim" in text
+    claimed = json.dumps(
+        fb.alert_blocks(ALERT, AlertStatus("claimed", claimed_by="U0X", claimed_at=T0))
+    )
+    assert "Claimed by <@U0X>" in claimed and "please claim" not in claimed
+    closed = fb.alert_blocks(ALERT, AlertStatus("closed", closed_at=T0))
+    assert not [b for b in closed if b["type"] == "actions"]
+
+
+def test_modal_note_reads_the_submitted_value() -> None:
+    view = fb.handled_modal("1:2")
+    assert view["private_metadata"] == "1:2"
+    view["state"] = {"values": {"followup_note": {"note": {"value": "done"}}}}
+    assert fb.modal_note(view) == "done"
+    assert fb.modal_note({"state": {"values": {}}}) is None
+
+
+@responses.activate
+def test_find_message_resolves_a_channel_name_and_matches_the_key() -> None:
+    responses.post(
+        SLACK + "conversations.list",
+        json={"ok": True, "channels": [{"id": "C1", "name": "csat-alerts"}]},
+    )
+    responses.post(
+        SLACK + "conversations.history",
+        json={
+            "ok": True,
+            "messages": [
+                {"ts": "1.1", "metadata": {"event_payload": {"key": "other"}}},
+                {"ts": "1.2", "blocks": [{"type": "section", "block_id": "dk:k1"}]},
+            ],
+        },
+    )
+    notifier = slack_notifier()
+    found = notifier.find_message("#csat-alerts", "k1", T0 - timedelta(days=1))
+    assert found is not None and (found.channel, found.ts) == ("C1", "1.2")
+    assert notifier.find_message("#csat-alerts", "k9", T0) is None
+    assert sum("conversations.list" in c.request.url for c in responses.calls) == 1  # cached
+
+
+@responses.activate
+def test_slack_errors_are_permanent_or_transient() -> None:
+    responses.post(SLACK + "chat.postMessage", json={"ok": False, "error": "channel_not_found"})
+    with pytest.raises(PermanentStepError, match="channel_not_found"):
+        slack_notifier().post_text("#gone", "hi", "k")
+    responses.replace(
+        responses.POST, SLACK + "chat.postMessage", json={"ok": False, "error": "fatal_error"}
+    )
+    with pytest.raises(SlackError):
+        slack_notifier().post_text("#x", "hi", "k")
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------
+
+
+def _open(store: SqlFollowupStore, expected: int | None, generation: int) -> bool:
+    return store.open_generation(
+        1, expected, generation=generation, ticket_id=10, score="bad", rule="r", owner="U1", at=T0
+    )
+
+
+def test_state_changes_are_compare_and_set(db: Database) -> None:
+    store = SqlFollowupStore(db)
+    assert _open(store, None, 1)
+    assert not _open(store, None, 1)  # a racing run loses
+    assert not _open(store, 0, 1)
+    assert store.claim(1, 1, "U1", T0 + timedelta(minutes=5))
+    assert not store.claim(1, 1, "U2", T0 + timedelta(minutes=6))
+    assert not store.claim(1, 9, "U2", T0)  # a stale generation
+    assert store.handle(1, 1, "U2", "called", T0 + timedelta(hours=1))
+    row = store.get(1)
+    assert row is not None and row.state == "handled" and row.claimed_by == "U1"
+    assert row.handled_by == "U2" and row.note == "called"
+    assert row.opened_at == T0 and row.claimed_at is not None and row.claimed_at.tzinfo
+    # Turning good after being handled keeps "handled" but remembers the score.
+    assert store.close(1, 1, "good", T0 + timedelta(hours=2))
+    row = store.get(1)
+    assert row is not None and row.state == "handled" and row.last_seen_score == "good"
+    assert _open(store, 1, 2)
+    row = store.get(1)
+    assert row is not None and row.generation == 2 and row.state == "open"
+    assert row.claimed_by is None and row.handled_at is None
+
+
+def test_candidates_find_changes_only(db: Database) -> None:
+    seed_people(db)
+    seed_ticket(db, 10, tags="vip billing", org=77)
+    seed_rating(db, 1, 10, "bad")
+    seed_rating(db, 2, 10, "good")
+    seed_rating(db, 3, 10, "bad", at=T0 - timedelta(days=10))  # too old
+    store = SqlFollowupStore(db)
+    [(facts, row)] = store.candidates(T0 - timedelta(days=1))
+    assert row is None and facts.rating_id == 1
+    assert facts.ticket_tags == frozenset({"vip", "billing"})
+    assert (facts.requester_name, facts.organization_name, facts.agent_name) == (
+        "Maria Lopez",
+        "Globex",
+        "Alex Agent",
+    )
+    assert _open(store, None, 1)
+    assert store.candidates(T0 - timedelta(days=1)) == []  # acted on: no longer a change
+    seed_rating(db, 1, 10, "good_with_comment", at=T0 + timedelta(hours=1))
+    [(facts, row)] = store.candidates(T0 - timedelta(days=1))
+    assert facts.score == "good_with_comment" and row is not None and row.generation == 1
+
+
+@responses.activate
+def test_429_is_waited_out_on_the_clock_for_retry_after() -> None:
+    responses.get(
+        ZD + "/tickets/5.json",
+        json={"error": "slow down"},
+        status=429,
+        headers={"Retry-After": "7"},
+    )
+    responses.get(
+        ZD + "/tickets/5.json", json={"ticket": {"id": 5, "status": "open", "updated_at": "S"}}
+    )
+    clock = FakeClock()
+    assert _writer(clock).get_ticket(5).id == 5
+    assert clock.sleeps == [7.0]  # zenpy did not sleep on its own
+
+
+@responses.activate
+def test_429_gives_up_after_max_retries() -> None:
+    responses.get(ZD + "/tickets/5.json", json={}, status=429, headers={"Retry-After": "2"})
+    clock = FakeClock()
+    with pytest.raises(ZendeskError, match="rate limited"):
+        _writer(clock, retries=3).get_ticket(5)
+    assert clock.sleeps == [2.0, 2.0]
