@@ -86,6 +86,19 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return " Did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
 
 
+def did_you_mean_name(word: str, names: Iterable[str]) -> str:
+    """Like ``did_you_mean``, but a typo in a first or last name also finds the full name."""
+    full: dict[str, str] = {}
+    for name in names:
+        full.setdefault(_norm(name), name)
+        for part in _norm(name).split():
+            full.setdefault(part, name)
+    close = dict.fromkeys(full[m] for m in suggest(_norm(word), full, limit=5))
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(f"`{c}`" for c in list(close)[:3]) + "?"
+
+
 # --------------------------------------------------------------------------------------------
 # Periods
 # --------------------------------------------------------------------------------------------
@@ -257,7 +270,7 @@ def resolve_agent(word: str, agents: Sequence[AgentRef]) -> AgentRef:
     if len(partial) > 1:
         names = ", ".join(f"`{a.name}`" for a in partial[:5])
         raise CommandError(f"`{word}` matches several agents: {names}. Be more specific.")
-    hint = did_you_mean(wanted, [a.name for a in agents])
+    hint = did_you_mean_name(wanted, [a.name for a in agents])
     raise CommandError(f"I don't know an agent called `{word.lstrip('@')}`.{hint}")
 
 
@@ -279,7 +292,7 @@ def resolve_target(
     except CommandError:
         pass
     names = [g.name for g in groups] + [a.name for a in agents]
-    hint = did_you_mean(wanted, names)
+    hint = did_you_mean_name(wanted, names)
     raise CommandError(
         f"`{word}` is neither a group nor an agent I know.{hint} Mention an agent with `@name`."
     )

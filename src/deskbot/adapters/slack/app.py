@@ -35,6 +35,7 @@ from deskbot.adapters.slack.gate import SlackGate
 from deskbot.adapters.slack.interactions import Interaction, InteractionRegistry, state_values
 from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.domain.commands import CommandError, role_for, split_command
+from deskbot.errors import SlackError
 from deskbot.log import get_logger
 from deskbot.ports import Clock
 from deskbot.services.providers import SlackServices
@@ -62,6 +63,14 @@ class _CurrentSettings:
         log.info("slack.settings.reloaded")
 
 
+def make_client(settings: Settings) -> WebClient:
+    """The Web API client for these settings (``slack.base_url`` points it at a local Slack)."""
+    kwargs: dict[str, Any] = {"token": settings.slack.require_bot_token()}
+    if settings.slack.base_url:
+        kwargs["base_url"] = settings.slack.base_url
+    return WebClient(**kwargs)
+
+
 def build_app(
     settings: Settings,
     client: WebClient,
@@ -78,12 +87,15 @@ def build_app(
     eager ``auth.test`` call (tests, sandbox); ``mode`` overrides ``settings.slack.mode``."""
     mode = mode or settings.slack.mode
     http = mode == "http"
-    token = client.token or settings.slack.require_bot_token()
+    if not client.token:
+        raise SlackError(
+            "the WebClient given to build_app carries no bot token; build it with "
+            "deskbot.adapters.slack.app.make_client(settings)"
+        )
     signing_secret = settings.slack.require_signing_secret() if http else None
     app = App(
         name="deskbot",
-        client=client,
-        token=token,
+        client=client,  # carries the bot token
         signing_secret=signing_secret,
         token_verification_enabled=token_verification_enabled,
         # bolt's RequestVerification, with our clock, replay and retry handling: SlackGate.

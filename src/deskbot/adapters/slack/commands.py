@@ -92,16 +92,26 @@ class Invocation:
             raise CommandError(f"{feature} are not available in this deployment yet.")
         return provider
 
+    def known_agents(self) -> list[AgentRef]:
+        """Agents from the directory, with Slack users from the roster (the roster wins);
+        roster agents the directory does not know yet are included by their Slack mention."""
+        by_zendesk = {a.zendesk_user_id: a.slack_user for a in self.settings.roster.agents}
+        directory = self.services.directory
+        agents = [
+            replace(a, slack_user=by_zendesk.get(a.zendesk_user_id) or a.slack_user)
+            for a in (directory.agents() if directory is not None else ())
+        ]
+        named = {a.zendesk_user_id for a in agents}
+        agents += [
+            AgentRef(zendesk_id, f"<@{slack}>", slack)
+            for zendesk_id, slack in by_zendesk.items()
+            if slack and zendesk_id not in named
+        ]
+        return agents
+
     def own_agent(self) -> AgentRef | None:
-        """The caller's Zendesk agent (roster mapping), named from the directory when known."""
-        entry = next((a for a in self.settings.roster.agents if a.slack_user == self.user_id), None)
-        if entry is None:
-            return None
-        if self.services.directory is not None:
-            for agent in self.services.directory.agents():
-                if agent.zendesk_user_id == entry.zendesk_user_id:
-                    return replace(agent, slack_user=self.user_id)
-        return AgentRef(entry.zendesk_user_id, f"<@{self.user_id}>", self.user_id)
+        """The caller's Zendesk agent, from the roster's ``slack_user`` mapping."""
+        return next((a for a in self.known_agents() if a.slack_user == self.user_id), None)
 
 
 @dataclass(frozen=True)
@@ -227,7 +237,7 @@ def _stats(inv: Invocation) -> Reply:
             target = Target(agent=agent)
         elif words:
             directory = inv.need(inv.services.directory, "Agent and group names")
-            target = resolve_target(words, directory.agents(), directory.groups())
+            target = resolve_target(words, inv.known_agents(), directory.groups())
         else:
             target = Target()
         if target.agent is not None and target.agent.slack_user != inv.user_id:
