@@ -108,7 +108,7 @@ def test_an_unknown_agent_gets_suggestions() -> None:
         resolve_agent("@grace hoper", AGENTS)
     with pytest.raises(CommandError, match="several agents: `Alan Turing`, `Alan Kay`"):
         resolve_agent("alan", AGENTS)
-    with pytest.raises(CommandError, match="not in the roster.*slack_user"):
+    with pytest.raises(CommandError, match=r"not in the roster.*slack_user"):
         resolve_agent("<@UZZZ9999|zed>", AGENTS)
 
 

@@ -16,20 +16,6 @@ from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
-from slack_helpers import (
-    ADMIN,
-    AGENT,
-    LEAD,
-    OTHER_AGENT,
-    SECRET,
-    STRANGER,
-    FakeSlackApi,
-    command_body,
-    fake_slack_api,
-    make_settings,
-    sign,
-    signed_request,
-)
 
 from deskbot.adapters.slack.app import build_app
 from deskbot.adapters.slack.interactions import Interaction, InteractionRegistry
@@ -55,10 +41,22 @@ from deskbot.testing import (
     FakeSyncStatus,
     FakeSyncTrigger,
 )
+from slack_helpers import (
+    ADMIN,
+    AGENT,
+    LEAD,
+    OTHER_AGENT,
+    SECRET,
+    STRANGER,
+    FakeSlackApi,
+    command_body,
+    fake_slack_api,
+    make_settings,
+    sign,
+    signed_request,
+)
 
-FIXTURES = Path("/work/shared/fixtures/slack")
-if not FIXTURES.exists():  # the fixtures also ship inside the repo once merged
-    FIXTURES = Path(__file__).parent / "fixtures" / "slack"
+FIXTURES = Path(__file__).parent / "fixtures" / "slack"  # see SOURCES.md there
 
 
 @dataclass

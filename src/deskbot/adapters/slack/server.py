@@ -19,8 +19,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.errors import SlackApiError
 
 from deskbot.adapters.slack.work import BackgroundWork
+from deskbot.errors import SlackError
 from deskbot.log import get_logger
 from deskbot.settings import Settings
 
@@ -134,6 +136,14 @@ def start_slack(
         log.info("slack.http.started", url=handle.url, path=http.path)
         return handle
     socket = SocketModeHandler(app, app_token=settings.slack.require_app_token())
-    socket.connect()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+    try:
+        socket.connect()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown error")
+        raise SlackError(
+            f"Slack refused the Socket Mode connection ({error}); check that slack.app_token "
+            "is an app-level token (xapp-…) with the connections:write scope and that Socket "
+            "Mode is enabled for the app, or set slack.mode: http"
+        ) from exc
     log.info("slack.socket.connected")
     return SocketHandle(socket, work)
