@@ -571,3 +571,12 @@ def test_http_mode_needs_the_signing_secret(
 
 def test_secret_is_the_one_used_for_signatures() -> None:
     assert sign("a=b", 1) != sign("a=b", 1, secret=SECRET + "x")
+
+
+def test_a_retry_is_never_processed_even_without_the_first_attempt(harness: Harness) -> None:
+    # the first attempt may have done its work before a restart: at most once wins
+    body = command_body("sync now", ADMIN, harness.api.url + "/hooks/x")
+    response = harness.app.dispatch(signed_request(body, harness.now, retry=2))
+    assert (response.status, response.body) == (200, "")
+    harness.finish()
+    assert harness.side_effects() == 0

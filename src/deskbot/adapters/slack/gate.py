@@ -6,9 +6,11 @@ verification with an injected clock, so tests and the demo's accelerated clock a
 5-minute freshness window, and adds what bolt leaves to the app:
 
 * a replayed request (same timestamp and signature seen before) is rejected with 401;
-* a Slack retry (``X-Slack-Retry-Num``) or a second delivery of the same interaction
-  (idempotency key: the trigger id, event id, or a hash of the payload) is acknowledged with an
-  empty 200 and causes nothing, so Slack stops retrying.
+* a Slack retry (``X-Slack-Retry-Num``) and any second delivery of the same request
+  (idempotency key: the trigger id, event id, or a hash of the payload) are acknowledged with an
+  empty 200 and cause nothing, so Slack stops retrying. Retries are never processed, even when
+  this process has not seen the first attempt: it may have been handled before a restart, and
+  deskbot prefers at most once for actions people trigger (they can click again).
 """
 
 from __future__ import annotations
@@ -117,19 +119,21 @@ class SlackGate(RequestVerification):
         resp: BoltResponse,
         next: Callable[[], BoltResponse],  # bolt's middleware signature
     ) -> BoltResponse:
+        retry = req.headers.get("x-slack-retry-num", [None])[0]
         if req.mode != "socket_mode" and self._verify:
             timestamp = req.headers.get("x-slack-request-timestamp", ["0"])[0]
             signature = req.headers.get("x-slack-signature", [""])[0]
             if not self.verifier.is_valid(req.raw_body, timestamp, signature):
                 log.warning("slack.request.rejected", reason="bad signature or stale timestamp")
                 return self._build_error_response()
-            retry = req.headers.get("x-slack-retry-num", [None])[0]
             if retry is None and not self._signatures.add(f"{timestamp}:{signature}"):
                 log.warning("slack.request.rejected", reason="replayed request")
                 return self._build_error_response()
         key = idempotency_key(req.body)
-        if not self._requests.add(key):
-            retry = req.headers.get("x-slack-retry-num", [None])[0]
-            log.info("slack.request.duplicate", key=key.split(":", 1)[0], retry=retry)
+        first_time = self._requests.add(key)
+        if retry is not None or not first_time:
+            # At most once: a retry may follow an attempt that did its work before a restart
+            # (this memory is per process), so retries are acknowledged and never processed.
+            log.info("slack.request.duplicate", kind=key.split(":", 1)[0], retry=retry)
             return BoltResponse(status=200, body="")
         return next()
