@@ -10,6 +10,7 @@ import pytest
 import requests
 from slack_sdk import WebClient
 
+from deskbot import bootstrap
 from deskbot.adapters.slack.app import build_app, make_client
 from deskbot.adapters.slack.server import MAX_BODY_BYTES, HttpHandle, start_slack, wsgi_app
 from deskbot.adapters.slack.work import BackgroundWork
@@ -134,3 +135,22 @@ def test_an_absurdly_large_body_is_refused_unread(clock: FakeClock) -> None:
     )
     assert statuses == ["413 Payload Too Large"]
     assert b"too large" in b"".join(body)
+
+
+def test_bootstrap_starts_the_configured_app_with_a_checked_token(
+    api: FakeSlackApi, clock: FakeClock
+) -> None:
+    settings = make_settings(slack={"base_url": api.api_url})
+    handle = bootstrap.start_slack_app(settings, SlackServices(), clock, host="127.0.0.1", port=0)
+    try:
+        assert isinstance(handle, HttpHandle)
+        assert len(api.calls("/api/auth.test")) == 1  # the token was checked at start
+        now = int(clock.now().timestamp())
+        body = command_body("help", AGENT, api.url + "/hooks/b/1")
+        answer = requests.post(
+            handle.url + "/slack/events", data=body, headers=_headers(body, now), timeout=5
+        )
+        assert answer.status_code == 200
+        assert "deskbot commands" in answer.json()["text"]
+    finally:
+        handle.stop()
