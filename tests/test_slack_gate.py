@@ -13,7 +13,7 @@ from deskbot.adapters.slack.gate import RecentKeys, idempotency_key
 from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.services.providers import SlackServices
 from deskbot.testing import FakeClock, FakeStatsProvider
-from slack_helpers import AGENT, command_body, fake_slack_api, make_settings
+from slack_helpers import AGENT, command_body, fake_slack_api, make_settings, signed_request
 
 
 def test_recent_keys_forget_after_their_ttl_and_beyond_their_size(clock: FakeClock) -> None:
@@ -72,4 +72,24 @@ def test_socket_mode_acks_before_work_and_drops_redeliveries(clock: FakeClock) -
         assert work.wait_idle(10)
         assert len(stats.queries) == 1
         assert len(api.responses) == 1
+        work.shutdown()
+
+
+def test_a_socket_mode_app_without_secret_refuses_http_requests(clock: FakeClock) -> None:
+    settings = make_settings(mode="socket", slack={"signing_secret": None})
+    with fake_slack_api() as api:
+        stats = FakeStatsProvider()
+        work = BackgroundWork()
+        app = build_app(
+            settings,
+            WebClient(token="xoxb-test", base_url=api.api_url),
+            SlackServices(stats=stats),
+            clock,
+            work=work,
+            token_verification_enabled=False,
+        )
+        body = command_body("stats", AGENT, api.url + "/hooks/1")
+        response = app.dispatch(signed_request(body, int(clock.now().timestamp())))
+        assert response.status == 401
+        assert work.wait_idle(5) and stats.queries == [] and api.requests == []
         work.shutdown()

@@ -101,13 +101,16 @@ def idempotency_key(body: dict[str, Any]) -> str:
 
 
 class SlackGate(RequestVerification):
-    """Verify (HTTP mode), reject replays, and swallow retries and duplicates."""
+    """Verify HTTP requests, reject replays, and swallow retries and duplicates.
 
-    def __init__(self, signing_secret: str | None, clock: Clock, verify: bool = True) -> None:
-        super().__init__(signing_secret or "unused-in-socket-mode")
-        self._verify = verify and signing_secret is not None
-        if verify and signing_secret is None:
-            raise ValueError("request verification needs a signing secret")
+    Socket Mode requests arrive over the app-token-authenticated WebSocket and carry no
+    signature. Without a signing secret (a Socket Mode app), an HTTP request is always refused:
+    the gate fails closed if such an app is ever served over HTTP.
+    """
+
+    def __init__(self, signing_secret: str | None, clock: Clock) -> None:
+        super().__init__(signing_secret or "no-signing-secret")
+        self._has_secret = bool(signing_secret)
         self._verifier = SignatureVerifier(signing_secret or "-", clock=_EpochClock(clock))
         self._signatures = RecentKeys(clock, ttl_seconds=600.0)
         self._requests = RecentKeys(clock)
@@ -120,7 +123,10 @@ class SlackGate(RequestVerification):
         next: Callable[[], BoltResponse],  # bolt's middleware signature
     ) -> BoltResponse:
         retry = req.headers.get("x-slack-retry-num", [None])[0]
-        if req.mode != "socket_mode" and self._verify:
+        if req.mode != "socket_mode":
+            if not self._has_secret:
+                log.error("slack.request.rejected", reason="HTTP request but no signing secret")
+                return self._build_error_response()
             timestamp = req.headers.get("x-slack-request-timestamp", ["0"])[0]
             signature = req.headers.get("x-slack-signature", [""])[0]
             if not self.verifier.is_valid(req.raw_body, timestamp, signature):
