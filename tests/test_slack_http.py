@@ -46,15 +46,10 @@ def test_http_mode_end_to_end(api: FakeSlackApi, clock: FakeClock) -> None:
     settings = make_settings(slack={"base_url": api.api_url})
     stats, trigger = FakeStatsProvider(), FakeSyncTrigger()
     work = BackgroundWork()
-    app = build_app(
-        settings,
-        make_client(settings),
-        SlackServices(stats=stats, sync_trigger=trigger),
-        clock,
-        work=work,
-        token_verification_enabled=False,
+    services = SlackServices(stats=stats, sync_trigger=trigger)
+    handle = bootstrap.start_slack_app(
+        settings, services, clock, host="127.0.0.1", port=0, work=work
     )
-    handle = start_slack(settings, app, host="127.0.0.1", port=0, work=work)
     assert isinstance(handle, HttpHandle)
     url = handle.url + "/slack/events"
     now = int(clock.now().timestamp())

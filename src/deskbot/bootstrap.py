@@ -53,12 +53,14 @@ def start_slack_app(
     *,
     host: str | None = None,
     port: int | None = None,
+    work: BackgroundWork | None = None,
 ) -> SlackHandle:
     """Build the Slack app and start receiving: Socket Mode or HTTP, as configured.
 
     Checks the bot token with ``auth.test`` first, so a bad token fails here, loudly.
-    ``host``/``port`` override ``slack.http`` (tests use 127.0.0.1 and port 0).
+    ``host``/``port`` override ``slack.http`` (tests use 127.0.0.1 and port 0); ``work`` is the
+    pool for work after the acknowledgements (default: 4 threads), shut down by ``stop()``.
     """
-    work = BackgroundWork()
+    work = work or BackgroundWork()
     app = build_app(settings, make_client(settings), services, clock or SystemClock(), work=work)
     return start_slack(settings, app, host=host, port=port, work=work)

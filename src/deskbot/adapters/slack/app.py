@@ -186,7 +186,7 @@ class _Listeners:
             interaction = Interaction(
                 kind="block_actions",
                 id=action_id,
-                user_id=str((body.get("user") or {}).get("id", "")),
+                user_id=_user_id(body),
                 client=client,
                 value=action.get("value") or (action.get("selected_option") or {}).get("value"),
                 trigger_id=body.get("trigger_id"),
@@ -210,7 +210,7 @@ class _Listeners:
         interaction = Interaction(
             kind="view_submission",
             id=callback_id,
-            user_id=str((body.get("user") or {}).get("id", "")),
+            user_id=_user_id(body),
             client=client,
             trigger_id=body.get("trigger_id"),
             private_metadata=view.get("private_metadata"),
@@ -223,3 +223,7 @@ class _Listeners:
             return
         ack()
         self.work.submit(f"view:{callback_id}", partial(entry.handler, interaction))
+
+
+def _user_id(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id", ""))
