@@ -140,7 +140,8 @@ def main() -> None:
 
     ms = [x * 1000 for x in latencies]
     print(
-        f"requests: {len(ms)}  tickets: {args.tickets:,}  provider work per answer: "
+        f"requests: {len(ms)}  tickets: {args.tickets:,}  workers: {args.workers}  "
+        "provider work per answer: "
         f"{work_seconds * 1000:.0f} ms"
     )
     print(
