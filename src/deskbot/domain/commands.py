@@ -80,10 +80,12 @@ def suggest(word: str, choices: Iterable[str], limit: int = 3, cutoff: float = 0
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` Did you mean `x`?`` or an empty string when nothing is close."""
-    close = suggest(word, choices)
-    if not close:
-        return ""
-    return " Did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
+    return _did_you_mean(suggest(word, choices))
+
+
+def _did_you_mean(close: Iterable[str]) -> str:
+    names = list(dict.fromkeys(close))[:3]
+    return " Did you mean " + " or ".join(f"`{c}`" for c in names) + "?" if names else ""
 
 
 def did_you_mean_name(word: str, names: Iterable[str]) -> str:
@@ -93,10 +95,7 @@ def did_you_mean_name(word: str, names: Iterable[str]) -> str:
         full.setdefault(_norm(name), name)
         for part in _norm(name).split():
             full.setdefault(part, name)
-    close = dict.fromkeys(full[m] for m in suggest(_norm(word), full, limit=5))
-    if not close:
-        return ""
-    return " Did you mean " + " or ".join(f"`{c}`" for c in list(close)[:3]) + "?"
+    return _did_you_mean(full[m] for m in suggest(_norm(word), full, limit=5))
 
 
 # --------------------------------------------------------------------------------------------
