@@ -46,7 +46,6 @@ from slack_helpers import (
     AGENT,
     LEAD,
     OTHER_AGENT,
-    SECRET,
     STRANGER,
     FakeSlackApi,
     command_body,
@@ -292,6 +291,22 @@ def test_a_modal_that_fails_validation_shows_errors_and_runs_nothing(clock: Fake
         }
         assert work.wait_idle(5)
         assert ran == []
+        work.shutdown()
+
+
+def test_a_failing_button_handler_is_logged_after_the_ack(clock: FakeClock) -> None:
+    body = (FIXTURES / "block_actions_body.txt").read_text()
+
+    def explode(interaction: Interaction) -> None:
+        raise RuntimeError("claim failed")
+
+    with fake_slack_api() as api:
+        app, work, registry = _build(api, make_settings(), clock, SlackServices())
+        registry.on_action("a", explode)
+        response = app.dispatch(signed_request(body, int(clock.now().timestamp())))
+        assert (response.status, response.body) == (200, "")
+        assert work.wait_idle(5)
+        assert work.failures == 1
         work.shutdown()
 
 
@@ -567,16 +582,3 @@ def test_http_mode_needs_the_signing_secret(
         ).process_before_response
         is True
     )
-
-
-def test_secret_is_the_one_used_for_signatures() -> None:
-    assert sign("a=b", 1) != sign("a=b", 1, secret=SECRET + "x")
-
-
-def test_a_retry_is_never_processed_even_without_the_first_attempt(harness: Harness) -> None:
-    # the first attempt may have done its work before a restart: at most once wins
-    body = command_body("sync now", ADMIN, harness.api.url + "/hooks/x")
-    response = harness.app.dispatch(signed_request(body, harness.now, retry=2))
-    assert (response.status, response.body) == (200, "")
-    harness.finish()
-    assert harness.side_effects() == 0
