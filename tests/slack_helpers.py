@@ -8,7 +8,13 @@ sandbox lands.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import json
+import queue
+import socket
+import struct
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -200,3 +206,110 @@ def command_body(
             "trigger_id": trigger or f"{next(_trigger)}.111.abc",
         }
     )
+
+
+class FakeSocketModeServer:
+    """A minimal WebSocket server speaking Slack's Socket Mode envelope protocol.
+
+    One client at a time; answers pings; ``send`` delivers an envelope, ``received`` yields the
+    JSON messages the client sends back (acknowledgements).
+    """
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._conn: socket.socket | None = None
+        self._connected = threading.Event()
+        self._send_lock = threading.Lock()
+        self.received: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self._listener.getsockname()[1]}/link/?ticket=test"
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        self._conn = conn
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in request.decode().split("\r\n")
+            if line.lower().startswith("sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1((key + self.GUID).encode()).digest()).decode()
+        conn.sendall(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+            ).encode()
+        )
+        self._connected.set()
+        self._frame(1, json.dumps({"type": "hello", "num_connections": 1}).encode())
+        try:
+            while True:
+                opcode, payload = self._read_frame(conn)
+                if opcode == 8:
+                    return
+                if opcode == 9:
+                    self._frame(10, payload)
+                elif opcode == 1:
+                    self.received.put(json.loads(payload))
+        except (OSError, ConnectionError):
+            return
+
+    @staticmethod
+    def _read_exact(conn: socket.socket, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = conn.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def _read_frame(self, conn: socket.socket) -> tuple[int, bytes]:
+        first, second = self._read_exact(conn, 2)
+        length = second & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", self._read_exact(conn, 2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", self._read_exact(conn, 8))[0]
+        mask = self._read_exact(conn, 4) if second & 0x80 else b"\0\0\0\0"
+        data = self._read_exact(conn, length)
+        return first & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
+        assert self._conn is not None
+        size = len(payload)
+        if size < 126:
+            header = struct.pack("!BB", 0x80 | opcode, size)
+        elif size < 65536:
+            header = struct.pack("!BBH", 0x80 | opcode, 126, size)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
+        with self._send_lock:
+            self._conn.sendall(header + payload)
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        assert self._connected.wait(5), "the Socket Mode client never connected"
+        self._frame(1, json.dumps(envelope).encode())
+
+    def next_message(self, timeout: float = 5) -> dict[str, Any]:
+        return self.received.get(timeout=timeout)
+
+    def close(self) -> None:
+        self._listener.close()
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()

@@ -21,6 +21,7 @@ from slack_helpers import (
     ADMIN,
     AGENT,
     FakeSlackApi,
+    FakeSocketModeServer,
     command_body,
     fake_slack_api,
     make_settings,
@@ -149,3 +150,52 @@ def test_bootstrap_starts_the_configured_app_with_a_checked_token(
         assert "deskbot commands" in answer.json()["text"]
     finally:
         handle.stop()
+
+
+@pytest.mark.slow  # slack_sdk's Socket Mode client takes ~3 s to stop (its socket read timeout)
+def test_socket_mode_end_to_end_over_a_local_websocket(api: FakeSlackApi, clock: FakeClock) -> None:
+    ws = FakeSocketModeServer()
+    api.connections_open = {"ok": True, "url": ws.url}
+    settings = make_settings(
+        mode="socket", slack={"app_token": "xapp-1-test", "base_url": api.api_url}
+    )
+    stats = FakeStatsProvider()
+    work = BackgroundWork()
+    handle = bootstrap.start_slack_app(settings, SlackServices(stats=stats), clock, work=work)
+    try:
+        command = {
+            "command": "/deskbot",
+            "user_id": AGENT,
+            "channel_id": "C111",
+            "team_id": "T111",
+            "response_url": api.url + "/hooks/socket/1",
+            "trigger_id": "9.9.socket",
+        }
+        ws.send(
+            {
+                "envelope_id": "env-help",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {**command, "text": "help", "trigger_id": "9.9.help"},
+            }
+        )
+        ack = ws.next_message()
+        assert ack["envelope_id"] == "env-help"
+        assert "deskbot commands" in ack["payload"]["text"]
+
+        ws.send(
+            {
+                "envelope_id": "env-stats",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {**command, "text": "stats 7d"},
+            }
+        )
+        assert ws.next_message() == {"envelope_id": "env-stats"}
+        assert work.wait_idle(10)
+        [answer] = api.responses
+        assert "Numbers for the whole team" in json.dumps(answer)
+        assert len(stats.queries) == 1
+    finally:
+        handle.stop()
+        ws.close()
