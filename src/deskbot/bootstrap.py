@@ -10,10 +10,15 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deskbot.adapters.db.directory import StoreDirectory
 from deskbot.adapters.db.store import Database
+from deskbot.adapters.slack.app import build_app, make_client
+from deskbot.adapters.slack.server import SlackHandle, start_slack
+from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.errors import DeskbotError
 from deskbot.log import configure_logging
-from deskbot.ports import Clock
+from deskbot.ports import Clock, SystemClock
+from deskbot.services.providers import SlackServices
 from deskbot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -156,3 +161,29 @@ def run_followups(
             settings, database, clock, ledger=ledger, tickets=tickets, notifier=notifier
         )
     return service.run(dry_run=dry_run).as_dict()
+
+
+def slack_services(database: Database) -> SlackServices:
+    """What the Slack app may call. More providers are wired here as their services land
+    (KPI stats, CSAT follow-ups, shout-outs, sync status and trigger, config reload)."""
+    return SlackServices(directory=StoreDirectory(database))
+
+
+def start_slack_app(
+    settings: Settings,
+    services: SlackServices,
+    clock: Clock | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    work: BackgroundWork | None = None,
+) -> SlackHandle:
+    """Build the Slack app and start receiving: Socket Mode or HTTP, as configured.
+
+    Checks the bot token with ``auth.test`` first, so a bad token fails here, loudly.
+    ``host``/``port`` override ``slack.http`` (tests use 127.0.0.1 and port 0); ``work`` is the
+    pool for work after the acknowledgements (default: 4 threads), shut down by ``stop()``.
+    """
+    work = work or BackgroundWork()
+    app = build_app(settings, make_client(settings), services, clock or SystemClock(), work=work)
+    return start_slack(settings, app, host=host, port=port, work=work)

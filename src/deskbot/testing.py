@@ -5,10 +5,22 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from deskbot.domain.commands import AgentRef, DateRange, GroupRef
+from deskbot.services.providers import (
+    BadRating,
+    MetricValue,
+    ReloadResult,
+    Shoutout,
+    StatsQuery,
+    StatsSummary,
+    StreamStatus,
+    TriggerResult,
+)
 
 
 class FakeClock:
@@ -122,3 +134,98 @@ class InMemoryLedger:
                 for r in self.rows.values()
                 if r.kind == kind and r.status == "pending"
             ]
+
+
+# --------------------------------------------------------------------------------------------
+# Slack app providers (deskbot.services.providers): small fakes that record what they were asked
+# --------------------------------------------------------------------------------------------
+
+
+class FakeDirectory:
+    """Agents and groups given up front (``deskbot.services.providers.Directory``)."""
+
+    def __init__(self, agents: Sequence[AgentRef] = (), groups: Sequence[GroupRef] = ()) -> None:
+        self._agents = list(agents)
+        self._groups = list(groups)
+
+    def agents(self) -> Sequence[AgentRef]:
+        return list(self._agents)
+
+    def groups(self) -> Sequence[GroupRef]:
+        return list(self._groups)
+
+
+class FakeStatsProvider:
+    """Answers every query with ``metrics``; records queries. With ``gate``, each call blocks
+    until the event is set (to prove that acknowledgements never wait for the work)."""
+
+    def __init__(
+        self,
+        metrics: Sequence[MetricValue] = (),
+        gate: threading.Event | None = None,
+    ) -> None:
+        self.metrics = tuple(metrics) or (
+            MetricValue("Tickets solved", 42, 40),
+            MetricValue("CSAT", 91.5, 88.0, unit="percent"),
+            MetricValue("First reply (median)", 35, 50, unit="minutes", higher_is_better=False),
+        )
+        self.gate = gate
+        self.queries: list[StatsQuery] = []
+        self.started = threading.Event()
+
+    def stats(self, query: StatsQuery) -> StatsSummary:
+        self.started.set()
+        if self.gate is not None and not self.gate.wait(timeout=30):
+            raise TimeoutError("FakeStatsProvider gate was never opened")
+        self.queries.append(query)
+        return StatsSummary(f"Numbers for {query.target.label}", query.period, self.metrics)
+
+
+class FakeCsatProvider:
+    def __init__(self, ratings: Sequence[BadRating] = ()) -> None:
+        self.ratings = list(ratings)
+        self.calls: list[tuple[DateRange, str, int]] = []
+
+    def bad_ratings(self, period: DateRange, timezone: str, limit: int) -> Sequence[BadRating]:
+        self.calls.append((period, timezone, limit))
+        return self.ratings[:limit]
+
+
+class FakeShoutouts:
+    def __init__(self, shoutouts: Sequence[Shoutout] = ()) -> None:
+        self.shoutouts = list(shoutouts)
+        self.calls = 0
+
+    def recent_shoutouts(self, limit: int) -> Sequence[Shoutout]:
+        self.calls += 1
+        return self.shoutouts[:limit]
+
+
+class FakeSyncStatus:
+    def __init__(self, streams: Sequence[StreamStatus] = ()) -> None:
+        self.streams = list(streams)
+        self.calls = 0
+
+    def sync_status(self) -> Sequence[StreamStatus]:
+        self.calls += 1
+        return list(self.streams)
+
+
+class FakeSyncTrigger:
+    def __init__(self, result: TriggerResult | None = None) -> None:
+        self.result = result or TriggerResult(True, "Sync started.")
+        self.requests: list[str] = []
+
+    def trigger_sync(self, requested_by: str) -> TriggerResult:
+        self.requests.append(requested_by)
+        return self.result
+
+
+class FakeConfigReloader:
+    def __init__(self, result: ReloadResult | None = None) -> None:
+        self.result = result or ReloadResult(True, "No changes.")
+        self.calls = 0
+
+    def reload_config(self) -> ReloadResult:
+        self.calls += 1
+        return self.result
