@@ -237,8 +237,15 @@ class Daemon:
 
     def _watch(self) -> None:
         while not self.stop_event.wait(self.poll_seconds):
-            if _fingerprint(self.config_path) != self._fingerprint:
-                self.reload("file changed")
+            self.poll_config()
+
+    def poll_config(self) -> bool | None:
+        """Reload if the file's content changed since the last load: ``None`` if it did not,
+        else whether the new content was applied. (Content, not mtime: editors and
+        ConfigMap updates do not always move the mtime the way one expects.)"""
+        if _fingerprint(self.config_path) == self._fingerprint:
+            return None
+        return self.reload("file changed")
 
     def request_reload(self) -> None:
         self._reload_requested.set()

@@ -45,3 +45,15 @@ class FakeClock:
         with self._lock:
             self._mono += (when - self._now).total_seconds()
             self._now = when
+
+
+class RecordingNotifier:
+    """A ``deskbot.ports.Notifier`` that keeps every post: ``posts`` is [(channel, text)]."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def post(self, channel: str, text: str) -> None:
+        with self._lock:
+            self.posts.append((channel, text))

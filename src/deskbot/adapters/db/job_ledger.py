@@ -59,9 +59,11 @@ class SqlJobLedger:
                     updated_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["job", "trigger_key"])
-            )
+                # RETURNING, not rowcount: drivers do not all report rowcount for INSERT.
+                .returning(_LEASES.c.job)
+            ).first()
             took_over: str | None = None
-            if inserted.rowcount != 1:
+            if inserted is None:
                 took_over = self._take_over(
                     conn, job, trigger_key, instance=instance, now=now, expires_at=expires_at
                 )
