@@ -297,3 +297,38 @@ def test_jobs_command_lists_schedule_and_history(tmp_path: Path) -> None:
     assert data["runs"][0]["outcome"] == "ok"
     assert data["runs"][0]["trigger"].startswith("manual:")
     assert datetime.fromisoformat(data["runs"][0]["started_at"]) <= datetime.now(UTC)
+
+
+def test_a_job_that_ignores_the_stop_is_recorded_abandoned_and_not_overwritten(
+    config: Path, db: Database, clock: FakeClock
+) -> None:
+    import threading
+
+    from deskbot.adapters.db.job_ledger import SqlJobLedger
+    from deskbot.jobs import ScheduledJob
+
+    started, release = threading.Event(), threading.Event()
+
+    def stubborn(ctx: JobContext) -> dict[str, Any]:
+        started.set()
+        release.wait(10)  # ignores ctx.stop
+        return {"late": True}
+
+    d = make_daemon(config, db, clock)
+    job = ScheduledJob(
+        "stubborn", JobSpec("stubborn", lambda s: "* * * * *", stubborn), "* * * * *"
+    )
+    results: list[str] = []
+    worker = threading.Thread(target=lambda: results.append(d.runner.run(job, clock.now()).outcome))
+    worker.start()
+    assert started.wait(10)
+    assert d.shutdown(grace=0.2) is False
+    [run] = SqlJobLedger(db).recent_runs("stubborn")
+    assert run.outcome == "abandoned"
+    assert "did not stop within" in (run.error or "")
+    release.set()
+    worker.join(10)
+    assert results == ["lease_lost"]
+    [run] = SqlJobLedger(db).recent_runs("stubborn")
+    assert run.outcome == "abandoned"
+    assert run.detail is None

@@ -26,6 +26,10 @@ _LEASES: Table = JobLease.__table__  # type: ignore[attr-defined]
 FINISHED = ("ok", "failed")
 
 
+class _NotOurs(Exception):
+    """The run was already recorded or its lease taken over: write nothing."""
+
+
 class SqlJobLedger:
     """``JobLedger`` on the deskbot database."""
 
@@ -153,30 +157,48 @@ class SqlJobLedger:
         detail: str | None = None,
     ) -> bool:
         abandoned = outcome not in FINISHED
-        with self.database.engine.begin() as conn:
-            released = conn.execute(
-                update(_LEASES)
-                .where(
-                    _LEASES.c.job == claim.job,
-                    _LEASES.c.trigger_key == claim.trigger_key,
-                    _LEASES.c.instance == claim.instance,
-                    _LEASES.c.done.is_(False),
-                )
-                .values(
-                    done=not abandoned,
-                    # An abandoned trigger is free at once: another replica may run it.
-                    expires_at=finished_at if abandoned else _LEASES.c.expires_at,
-                    updated_at=finished_at,
-                )
-            )
-            if released.rowcount != 1:
-                return False
-            conn.execute(
-                update(_RUNS)
-                .where(_RUNS.c.id == claim.run_id, _RUNS.c.outcome == "running")
-                .values(outcome=outcome, finished_at=finished_at, error=error, detail=detail)
-            )
+        try:
+            with self.database.engine.begin() as conn:
+                self._finish(conn, claim, outcome, finished_at, error, detail, abandoned)
+        except _NotOurs:
+            return False
         return True
+
+    def _finish(
+        self,
+        conn: Connection,
+        claim: JobClaim,
+        outcome: str,
+        finished_at: datetime,
+        error: str | None,
+        detail: str | None,
+        abandoned: bool,
+    ) -> None:
+        released = conn.execute(
+            update(_LEASES)
+            .where(
+                _LEASES.c.job == claim.job,
+                _LEASES.c.trigger_key == claim.trigger_key,
+                _LEASES.c.instance == claim.instance,
+                _LEASES.c.done.is_(False),
+            )
+            .values(
+                done=not abandoned,
+                # An abandoned trigger is free at once: another replica may run it.
+                expires_at=finished_at if abandoned else _LEASES.c.expires_at,
+                updated_at=finished_at,
+            )
+        )
+        if released.rowcount != 1:
+            raise _NotOurs
+        recorded = conn.execute(
+            update(_RUNS)
+            .where(_RUNS.c.id == claim.run_id, _RUNS.c.outcome == "running")
+            .values(outcome=outcome, finished_at=finished_at, error=error, detail=detail)
+        )
+        if recorded.rowcount != 1:
+            # Already recorded (abandoned at shutdown, or taken over): roll back, keep it.
+            raise _NotOurs
 
     def expired_leases(self, now: datetime) -> list[tuple[str, str, datetime]]:
         with self.database.engine.connect() as conn:
