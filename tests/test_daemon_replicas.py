@@ -75,7 +75,12 @@ def test_two_replicas_run_each_trigger_of_a_day_exactly_once(postgres_url: str) 
             clock.set(fire.astimezone(UTC))
             barrier = threading.Barrier(2)
 
-            def fire_on(runner: JobRunner, job: ScheduledJob = job, fire: datetime = fire) -> str:
+            def fire_on(
+                runner: JobRunner,
+                job: ScheduledJob = job,
+                fire: datetime = fire,
+                barrier: threading.Barrier = barrier,
+            ) -> str:
                 barrier.wait(10)  # both replicas reach the trigger together
                 return runner.run(job, fire).outcome
 

@@ -101,7 +101,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
         cache_logger_on_first_use=False,
     )
     # Libraries (zenpy, slack_sdk, apscheduler) log through stdlib logging: render them alike.
-    handler = logging.StreamHandler(_CurrentStderr())  # type: ignore[arg-type]
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=renderer,
