@@ -379,3 +379,31 @@ def test_db_maintenance_prunes_old_history_and_optimises(db: Database, clock: Fa
         assert result.summary["wal_checkpoint"]["busy"] is False
     remaining = SqlJobLedger(db).recent_runs()
     assert sorted(r.job for r in remaining) == ["db_maintenance", "sync"]
+
+
+def test_the_runner_renews_its_lease_while_a_job_works(db: Database, clock: FakeClock) -> None:
+    renewed = threading.Event()
+
+    class SpyLedger(SqlJobLedger):
+        def renew(self, job: str, trigger_key: str, instance: str, expires_at: datetime) -> bool:
+            ok = super().renew(job, trigger_key, instance, expires_at)
+            if ok and expires_at > clock.now():
+                renewed.set()
+            return ok
+
+    runner = JobRunner(
+        settings=make_settings(),
+        database=db,
+        ledger=SpyLedger(db),
+        clock=clock,
+        stop=threading.Event(),
+        notifier=RecordingNotifier(),
+        instance="replica-a",
+        heartbeat_seconds=0.01,
+    )
+
+    def long_job(ctx: JobContext) -> dict[str, Any]:
+        assert renewed.wait(10), "the lease was never renewed"
+        return {}
+
+    assert runner.run(job("sync", long_job), clock.now()).outcome == "ok"

@@ -134,19 +134,23 @@ class Daemon:
             timezone=self.settings.timezone,
         )
 
+    def check_job_ids(self, job_ids: Sequence[str]) -> list[ScheduledJob]:
+        unknown = [job_id for job_id in job_ids if job_id not in self.jobs]
+        if unknown:
+            raise DeskbotError(
+                f"no scheduled job called {unknown[0]!r}; scheduled jobs: "
+                f"{', '.join(sorted(self.jobs)) or 'none'} (see 'deskbot jobs')"
+            )
+        return [self.jobs[job_id] for job_id in job_ids]
+
     def run_now(self, job_ids: Sequence[str]) -> None:
         """Run these jobs once, right away, beside the schedule (``deskbot run --now``)."""
-        for job_id in job_ids:
-            job = self.jobs.get(job_id)
-            if job is None:
-                raise DeskbotError(
-                    f"no scheduled job called {job_id!r}; scheduled jobs: "
-                    f"{', '.join(sorted(self.jobs)) or 'none'} (see 'deskbot jobs')"
-                )
-            self.scheduler.add_job(self.runner.run_now, args=[job], name=f"now:{job_id}")
+        for job in self.check_job_ids(job_ids):
+            self.scheduler.add_job(self.runner.run_now, args=[job], name=f"now:{job.id}")
 
     def run_forever(self, now: Sequence[str] = ()) -> bool:
         """Start, serve until SIGTERM/SIGINT, stop. Returns whether every job stopped in time."""
+        self.check_job_ids(now)
         self._install_signals()
         self.start()
         self.run_now(now)
@@ -376,7 +380,13 @@ class HealthServer:
         self.daemon = daemon
         host, port = settings.daemon.health.host, settings.daemon.health.port
         handler = _make_handler(daemon)
-        self.server = ThreadingHTTPServer((host, port), handler)
+        try:
+            self.server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise DeskbotError(
+                f"cannot serve health checks on {host}:{port}: {exc.strerror or exc}; set "
+                "daemon.health.port to a free port (0 picks one) or stop what uses it"
+            ) from exc
         self.server.daemon_threads = True
         self._thread = threading.Thread(
             target=self.server.serve_forever,

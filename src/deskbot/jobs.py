@@ -222,6 +222,7 @@ class JobRunner:
         notifier: Notifier,
         instance: str | None = None,
         heartbeat: bool = True,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -231,6 +232,8 @@ class JobRunner:
         self.notifier = notifier
         self.instance = instance or default_instance_name()
         self._heartbeat_enabled = heartbeat
+        # Renew well before expiry: a third of the lease leaves two missed beats of slack.
+        self._heartbeat_seconds = heartbeat_seconds
         self._lock = threading.Lock()
         self._job_locks: dict[str, threading.Lock] = {}
         self._active: dict[int, _Active] = {}
@@ -405,7 +408,7 @@ class JobRunner:
         tell_admins(self.settings, self.notifier, text)
 
     def _heartbeat(self, active: _Active) -> None:
-        interval = max(1.0, self.lease.total_seconds() / 3)
+        interval = self._heartbeat_seconds or max(1.0, self.lease.total_seconds() / 3)
         claim = active.claim
         while not active.done.wait(interval):
             try:
