@@ -59,6 +59,10 @@ class Lines:
         for line in stream:  # type: ignore[attr-defined]
             self.queue.put(line)
 
+    def drain(self) -> None:
+        while not self.queue.empty():
+            self.seen.append(self.queue.get())
+
     def wait_for(self, text: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -120,7 +124,13 @@ def test_sighup_reloads_and_sigterm_stops_a_running_job_within_10_seconds(
         assert '"reason": "SIGHUP"' in reloaded
         stopped_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=15)
+        try:
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            lines.drain()
+            raise AssertionError("deskbot run did not stop:\n" + "".join(lines.seen)) from None
         took = time.monotonic() - stopped_at
     finally:
         if proc.poll() is None:

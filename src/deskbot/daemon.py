@@ -103,6 +103,7 @@ class Daemon:
         self.started_at = self.clock.now()
         self._reload_lock = threading.Lock()
         self._reload_requested = threading.Event()
+        self._signal: str | None = None
         self._fingerprint = _fingerprint(self.config_path)
         self._threads: list[threading.Thread] = []
         self.health_server: HealthServer | None = None
@@ -158,6 +159,8 @@ class Daemon:
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
                 self.reload("SIGHUP")
+        if self._signal is not None:
+            log.info("daemon.signal", signal=self._signal)
         return self.shutdown()
 
     def request_stop(self) -> None:
@@ -180,8 +183,10 @@ class Daemon:
         return clean
 
     def _install_signals(self) -> None:
+        # Handlers only set flags: they run on the main thread between two bytecodes, possibly
+        # while it holds the log's lock, so logging (or anything that locks) here can deadlock.
         def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("daemon.signal", signal=signal.Signals(signum).name)
+            self._signal = signal.Signals(signum).name
             self.stop_event.set()
 
         def hup(_signum: int, _frame: FrameType | None) -> None:
