@@ -407,3 +407,19 @@ def test_the_runner_renews_its_lease_while_a_job_works(db: Database, clock: Fake
         return {}
 
     assert runner.run(job("sync", long_job), clock.now()).outcome == "ok"
+
+
+def test_an_interrupt_records_the_run_as_abandoned_and_propagates(
+    db: Database, clock: FakeClock
+) -> None:
+    runner = make_runner(db, clock)
+
+    def interrupted(ctx: JobContext) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(job("sync", interrupted), clock.now())
+    [run] = SqlJobLedger(db).recent_runs("sync")
+    assert run.outcome == "abandoned"
+    assert run.error == "interrupted by KeyboardInterrupt"
+    assert runner.active_runs() == []

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -37,13 +37,24 @@ from deskbot.log import configure_logging, get_logger
 from deskbot.ports import Clock, JobLedger, Notifier, SystemClock
 from deskbot.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from deskbot.adapters.db.store import Database
+
 log = get_logger(__name__)
 
 SYNC_JOB = "sync"  # the job whose age /healthz watches (when it is configured)
 STOP_GRACE_SECONDS = 8.0  # jobs get this long to honour a stop; the process exits within 10 s
 _SWEEP_ID = "deskbot:lease-sweep"
 # Settings that are read once at start: a change is reported, and applies after a restart.
-_RESTART_KEYS = ("storage", "data_dir", "daemon.health", "slack", "zendesk")
+_RESTART_KEYS = (
+    "storage",
+    "data_dir",
+    "daemon.health",
+    "slack.enabled",
+    "slack.mode",
+    "slack.http",
+    "slack.base_url",
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,7 @@ class Daemon:
         *,
         config_path: Path,
         settings: Settings,
-        database: Any,  # deskbot.adapters.db.store.Database (passed through to the jobs)
+        database: Database,
         ledger: JobLedger,
         notifier: Notifier,
         table: Sequence[JobSpec],
@@ -123,6 +134,7 @@ class Daemon:
             self._sweep, IntervalTrigger(seconds=sweep), id=_SWEEP_ID, name="lease sweep"
         )
         self.scheduler.start(paused=paused)
+        self._seed_metrics()
         if health:
             self.health_server = HealthServer(self, self.settings)
             self.health_server.start()
@@ -143,6 +155,16 @@ class Daemon:
                 f"{', '.join(sorted(self.jobs)) or 'none'} (see 'deskbot jobs')"
             )
         return [self.jobs[job_id] for job_id in job_ids]
+
+    def _seed_metrics(self) -> None:
+        """Last success per job from the shared history, so /metrics is right after a restart."""
+        try:
+            for job_id in self.jobs:
+                last = self.ledger.last_success(job_id)
+                if last is not None:
+                    metrics.JOB_LAST_SUCCESS.labels(job=job_id).set(last.timestamp())
+        except Exception as exc:  # the database may be briefly away; the runs will set them
+            log.warning("daemon.metrics_seed_failed", error=str(exc))
 
     def run_now(self, job_ids: Sequence[str]) -> None:
         """Run these jobs once, right away, beside the schedule (``deskbot run --now``)."""

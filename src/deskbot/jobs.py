@@ -333,19 +333,16 @@ class JobRunner:
             trigger_key=key,
             notifier=self.notifier,
         )
-        summary: Mapping[str, Any] | None = None
-        error: str | None = None
-        failure: BaseException | None = None
         try:
-            summary = job.spec.run(context)
-            outcome = "ok"
-        except JobInterrupted as exc:
-            outcome, error = "abandoned", str(exc)
-        except Exception as exc:  # any failure of a job is recorded, never fatal to the daemon
-            error = redact_text(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR_CHARS]
-            # A failure caused by shutdown (closed connection, cancelled wait) is not the job's.
-            outcome = "abandoned" if self.stop.is_set() else "failed"
-            failure = exc
+            outcome, summary, error, failure = self._execute(job, context)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: record, then let it go
+            active.done.set()
+            self.ledger.finish(
+                claim, "abandoned", self.clock.now(), f"interrupted by {type(exc).__name__}"
+            )
+            with self._lock:
+                self._active.pop(claim.run_id, None)
+            raise
         finally:
             active.done.set()
             if beat is not None:
@@ -372,6 +369,19 @@ class JobRunner:
         else:
             self._after_run(job.id, outcome, error, failure, duration)
         return RunResult(job.id, key, outcome, claim.run_id, summary, error)
+
+    def _execute(
+        self, job: ScheduledJob, context: JobContext
+    ) -> tuple[str, Mapping[str, Any] | None, str | None, Exception | None]:
+        """(outcome, summary, error text, exception) of one call of the job's function."""
+        try:
+            return "ok", job.spec.run(context), None, None
+        except JobInterrupted as exc:
+            return "abandoned", None, str(exc), None
+        except Exception as exc:  # any failure of a job is recorded, never fatal to the daemon
+            error = redact_text(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR_CHARS]
+            # A failure caused by shutdown (closed connection, cancelled wait) is not the job's.
+            return ("abandoned" if self.stop.is_set() else "failed"), None, error, exc
 
     def _after_run(
         self,

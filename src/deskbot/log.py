@@ -44,7 +44,11 @@ def _redact(value: Any, depth: int = 0) -> Any:
         return redact_text(value)
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v else _redact(v, depth + 1))
+            k: (
+                REDACTED
+                if isinstance(k, str) and _SECRET_KEY.search(k) and v
+                else _redact(v, depth + 1)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -43,7 +43,7 @@ JOB_FAILING = Gauge(
 )
 JOB_LAST_SUCCESS = Gauge(
     "deskbot_job_last_success_timestamp_seconds",
-    "Unix time of each job's last successful run (any replica).",
+    "Unix time of each job's last successful run (any replica, as of start; then this one).",
     ["job"],
     registry=REGISTRY,
 )

@@ -159,7 +159,15 @@ class SqlJobLedger:
         abandoned = outcome not in FINISHED
         try:
             with self.database.engine.begin() as conn:
-                self._finish(conn, claim, outcome, finished_at, error, detail, abandoned)
+                self._finish(
+                    conn,
+                    claim,
+                    outcome=outcome,
+                    finished_at=finished_at,
+                    error=error,
+                    detail=detail,
+                    abandoned=abandoned,
+                )
         except _NotOurs:
             return False
         return True
@@ -168,6 +176,7 @@ class SqlJobLedger:
         self,
         conn: Connection,
         claim: JobClaim,
+        *,
         outcome: str,
         finished_at: datetime,
         error: str | None,
