@@ -332,3 +332,57 @@ def test_a_job_that_ignores_the_stop_is_recorded_abandoned_and_not_overwritten(
     [run] = SqlJobLedger(db).recent_runs("stubborn")
     assert run.outcome == "abandoned"
     assert run.detail is None
+
+
+def test_fires_skipped_while_a_run_is_still_going_are_reported_once(
+    daemon: Daemon, clock: FakeClock
+) -> None:
+    import logging
+    import threading
+
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+
+    from deskbot import metrics_registry
+
+    started, release = threading.Event(), threading.Event()
+
+    def long_run(ctx: JobContext) -> dict[str, Any]:
+        started.set()
+        release.wait(10)
+        return {}
+
+    job = daemon.jobs["db_maintenance"]
+    slow = type(job)(job.id, JobSpec(job.id, lambda s: job.cron, long_run), job.cron)
+    worker = threading.Thread(target=daemon.runner.run, args=(slow, clock.now()))
+    worker.start()
+    assert started.wait(10)
+    skipped = (
+        metrics_registry.REGISTRY.get_sample_value(
+            "deskbot_job_skipped_total", {"job": "db_maintenance"}
+        )
+        or 0.0
+    )
+    event = JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "db_maintenance", "default", [clock.now()])
+    with capture_logs() as logs:
+        for _ in range(3):
+            daemon._on_overrun(event)
+    release.set()
+    worker.join(10)
+    assert [e["event"] for e in logs] == ["job.overrun"]
+    assert (
+        metrics_registry.REGISTRY.get_sample_value(
+            "deskbot_job_skipped_total", {"job": "db_maintenance"}
+        )
+        == skipped + 3
+    )
+    # APScheduler's own warning for each skipped fire is filtered out.
+    record = logging.LogRecord(
+        "apscheduler.scheduler",
+        logging.WARNING,
+        __file__,
+        1,
+        'Execution of job "x" skipped: maximum number of running instances reached (1)',
+        (),
+        None,
+    )
+    assert not logging.getLogger("apscheduler.scheduler").filter(record)

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -111,6 +113,9 @@ class Daemon:
                 "misfire_grace_time": settings.daemon.misfire_grace_seconds,
             },
         )
+        self.scheduler.add_listener(self._on_overrun, EVENT_JOB_MAX_INSTANCES)
+        _quiet_overrun_warnings()
+        self._overrunning: set[str] = set()
         self.started_at = self.clock.now()
         self._reload_lock = threading.Lock()
         self._reload_requested = threading.Event()
@@ -251,11 +256,19 @@ class Daemon:
                 misfire_grace_time=grace,
             )
 
-    def next_fire_times(self) -> dict[str, datetime | None]:
-        """When each job fires next (the scheduler must have been started, maybe paused)."""
-        return {
-            job.id: job.next_run_time for job in self.scheduler.get_jobs() if job.id in self.jobs
-        }
+    def _on_overrun(self, event: Any) -> None:
+        """A fire came while the job's previous run is still going: it is skipped (one
+        instance at a time). Said once per long run, not at every skipped fire."""
+        metrics.JOB_SKIPPED.labels(job=event.job_id).inc()
+        self._overrunning &= {claim.job for claim in self.runner.active_runs()}
+        if event.job_id in self._overrunning:
+            return
+        self._overrunning.add(event.job_id)
+        log.info(
+            "job.overrun",
+            job=event.job_id,
+            hint="the previous run is still going; fires are skipped until it ends",
+        )
 
     def _sweep(self) -> list[RunResult]:
         try:
@@ -384,6 +397,18 @@ class Daemon:
             "jobs": sorted(self.jobs),
         }
         return Health(200 if healthy else 503, body)
+
+
+class _DropOverrunWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+def _quiet_overrun_warnings() -> None:
+    """APScheduler warns at every fire skipped by max_instances; the daemon says it once."""
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _DropOverrunWarnings) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_DropOverrunWarnings())
 
 
 def _get(settings: Settings, dotted: str) -> Any:
