@@ -423,3 +423,39 @@ def test_an_interrupt_records_the_run_as_abandoned_and_propagates(
     assert run.outcome == "abandoned"
     assert run.error == "interrupted by KeyboardInterrupt"
     assert runner.active_runs() == []
+
+
+def test_an_unreachable_database_is_logged_once_until_it_answers_again(
+    db: Database, clock: FakeClock
+) -> None:
+    from deskbot.errors import StoreError
+
+    ledger = SqlJobLedger(db)
+    runner = JobRunner(
+        settings=make_settings(),
+        database=db,
+        ledger=ledger,
+        clock=clock,
+        stop=threading.Event(),
+        notifier=RecordingNotifier(),
+        instance="replica-a",
+        heartbeat=False,
+    )
+    calls: list[str] = []
+    sync = job("sync", lambda ctx: calls.append(ctx.trigger_key) or {})
+    down = Database("postgresql+psycopg://deskbot:secret@127.0.0.1:1/none?connect_timeout=2")
+    with capture_logs() as logs:
+        ledger.database = down
+        with pytest.raises(StoreError, match="unavailable: OperationalError") as raised:
+            ledger.last_success("sync")
+        assert "secret" not in str(raised.value)
+        for _ in range(3):
+            assert runner.run(sync, clock.now()).outcome == "store_unavailable"
+            clock.advance(minutes=5)
+        ledger.database = db
+        assert runner.run(sync, clock.now()).outcome == "ok"
+    down.dispose()
+    events = [e["event"] for e in logs]
+    assert events.count("job.store_unavailable") == 1
+    assert events.count("job.store_recovered") == 1
+    assert len(calls) == 1

@@ -45,7 +45,7 @@ from deskbot import metrics_registry as metrics
 from deskbot.adapters.db.job_ledger import SqlJobLedger
 from deskbot.adapters.db.maintenance import optimize
 from deskbot.adapters.db.store import Database
-from deskbot.errors import DeskbotError
+from deskbot.errors import DeskbotError, StoreError
 from deskbot.log import get_logger, redact_text
 from deskbot.ports import Clock, JobClaim, JobLedger, Notifier, StopEvent
 from deskbot.settings import Settings
@@ -191,7 +191,9 @@ def next_fire_times(job: ScheduledJob, tz: ZoneInfo, after: datetime, count: int
 class RunResult:
     job: str
     trigger_key: str
-    outcome: str  # ok / failed / abandoned / claimed_elsewhere / busy / stopping / lease_lost
+    # ok / failed / abandoned: the run happened and is recorded. claimed_elsewhere / busy /
+    # stopping: it did not start. lease_lost / store_unavailable: it ran, could not be recorded.
+    outcome: str
     run_id: int | None = None
     summary: Mapping[str, Any] | None = None
     error: str | None = None
@@ -237,6 +239,7 @@ class JobRunner:
         self._lock = threading.Lock()
         self._job_locks: dict[str, threading.Lock] = {}
         self._active: dict[int, _Active] = {}
+        self._store_failing: set[str] = set()
 
     def update_settings(self, settings: Settings) -> None:
         """Use new settings for runs that start from now on (hot reload)."""
@@ -296,21 +299,9 @@ class JobRunner:
     # -- the run itself ---------------------------------------------------------------------
 
     def _run_claimed(self, job: ScheduledJob, fire_time: datetime, key: str) -> RunResult:
-        now = self.clock.now()
-        claim = self.ledger.claim(
-            job.id,
-            key,
-            fire_time=fire_time,
-            instance=self.instance,
-            now=now,
-            expires_at=now + self.lease,
-        )
-        if claim is None:
-            log.debug("job.claimed_elsewhere", job=job.id, trigger=key)
-            metrics.JOB_SKIPPED.labels(job=job.id).inc()
-            return RunResult(job.id, key, "claimed_elsewhere")
-        if claim.took_over_from:
-            log.warning("job.taken_over", job=job.id, trigger=key, previous=claim.took_over_from)
+        claim = self._claim(job, fire_time, key)
+        if isinstance(claim, RunResult):
+            return claim
         active = _Active(claim)
         with self._lock:
             self._active[claim.run_id] = active
@@ -337,38 +328,79 @@ class JobRunner:
             outcome, summary, error, failure = self._execute(job, context)
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: record, then let it go
             active.done.set()
-            self.ledger.finish(
-                claim, "abandoned", self.clock.now(), f"interrupted by {type(exc).__name__}"
-            )
-            with self._lock:
-                self._active.pop(claim.run_id, None)
+            self._record(claim, "abandoned", f"interrupted by {type(exc).__name__}", None)
             raise
         finally:
             active.done.set()
             if beat is not None:
                 beat.join(timeout=5)
-        detail = json.dumps(summary, default=str, sort_keys=True) if summary else None
-        recorded = self.ledger.finish(claim, outcome, self.clock.now(), error, detail)
-        with self._lock:
-            self._active.pop(claim.run_id, None)
+        recorded = self._record(claim, outcome, error, summary)
         duration = self.clock.monotonic() - started
         metrics.JOB_DURATION.labels(job=job.id).set(duration)
-        if not recorded:
-            log.warning(
-                "job.lease_lost",
-                job=job.id,
-                trigger=key,
-                outcome=outcome,
-                hint="another replica took the trigger over; raise daemon.lease_seconds if "
-                "this job legitimately blocks longer than the lease",
-            )
-            return RunResult(job.id, key, "lease_lost", claim.run_id, summary, error)
+        if recorded != "recorded":
+            return RunResult(job.id, key, recorded, claim.run_id, summary, error)
         metrics.JOB_RUNS.labels(job=job.id, outcome=outcome).inc()
         if outcome == "abandoned":
             log.warning("job.abandoned", job=job.id, trigger=key, reason=error)
         else:
             self._after_run(job.id, outcome, error, failure, duration)
         return RunResult(job.id, key, outcome, claim.run_id, summary, error)
+
+    def _claim(self, job: ScheduledJob, fire_time: datetime, key: str) -> JobClaim | RunResult:
+        """The claim on this trigger, or the result saying why the run does not start."""
+        now = self.clock.now()
+        try:
+            claim = self.ledger.claim(
+                job.id,
+                key,
+                fire_time=fire_time,
+                instance=self.instance,
+                now=now,
+                expires_at=now + self.lease,
+            )
+        except StoreError as exc:
+            self._store_trouble(job.id, exc)
+            return RunResult(job.id, key, "store_unavailable", error=str(exc))
+        self._store_fine(job.id)
+        if claim is None:
+            log.debug("job.claimed_elsewhere", job=job.id, trigger=key)
+            metrics.JOB_SKIPPED.labels(job=job.id).inc()
+            return RunResult(job.id, key, "claimed_elsewhere")
+        if claim.took_over_from:
+            log.warning("job.taken_over", job=job.id, trigger=key, previous=claim.took_over_from)
+        return claim
+
+    def _record(
+        self,
+        claim: JobClaim,
+        outcome: str,
+        error: str | None,
+        summary: Mapping[str, Any] | None,
+    ) -> str:
+        """Write the run's end: ``recorded``, ``lease_lost`` or ``store_unavailable``."""
+        detail = json.dumps(summary, default=str, sort_keys=True) if summary else None
+        try:
+            recorded = self.ledger.finish(claim, outcome, self.clock.now(), error, detail)
+        except StoreError as exc:
+            # The lease will expire unrenewed and the trigger be run again: better twice than
+            # a run nobody can account for.
+            self._store_trouble(claim.job, exc)
+            return "store_unavailable"
+        finally:
+            with self._lock:
+                self._active.pop(claim.run_id, None)
+        if recorded:
+            return "recorded"
+        log.warning(
+            "job.lease_lost",
+            job=claim.job,
+            trigger=claim.trigger_key,
+            outcome=outcome,
+            hint="the run was already recorded (abandoned at shutdown) or another replica "
+            "took the trigger over; raise daemon.lease_seconds if this job can block longer "
+            "than the lease",
+        )
+        return "lease_lost"
 
     def _execute(
         self, job: ScheduledJob, context: JobContext
@@ -383,6 +415,23 @@ class JobRunner:
             # A failure caused by shutdown (closed connection, cancelled wait) is not the job's.
             return ("abandoned" if self.stop.is_set() else "failed"), None, error, exc
 
+    def _store_trouble(self, job: str, exc: StoreError) -> None:
+        """The database is away: said once (per job) until it answers again."""
+        with self._lock:
+            first = job not in self._store_failing
+            self._store_failing.add(job)
+        if first:
+            log.error("job.store_unavailable", job=job, error=str(exc))
+        else:
+            log.debug("job.store_still_unavailable", job=job)
+
+    def _store_fine(self, job: str) -> None:
+        with self._lock:
+            was_failing = job in self._store_failing
+            self._store_failing.discard(job)
+        if was_failing:
+            log.info("job.store_recovered", job=job)
+
     def _after_run(
         self,
         job: str,
@@ -392,7 +441,11 @@ class JobRunner:
         duration: float,
     ) -> None:
         alert_after = self.settings.daemon.failure_alert_after
-        streak, before = self.ledger.failure_streak(job, alert_after)
+        try:
+            streak, before = self.ledger.failure_streak(job, alert_after)
+        except StoreError as exc:
+            self._store_trouble(job, exc)
+            return
         metrics.JOB_FAILING.labels(job=job).set(streak)
         if outcome == "ok":
             metrics.JOB_LAST_SUCCESS.labels(job=job).set(self.clock.now().timestamp())
@@ -451,7 +504,12 @@ class JobRunner:
         """Record every run still in flight as abandoned (used when a job ignores the stop)."""
         count = 0
         for claim in self.active_runs():
-            if self.ledger.finish(claim, "abandoned", self.clock.now(), reason):
+            try:
+                recorded = self.ledger.finish(claim, "abandoned", self.clock.now(), reason)
+            except StoreError as exc:  # its lease expires; another instance runs it again
+                log.error("job.record_failed", job=claim.job, error=str(exc))
+                continue
+            if recorded:
                 metrics.JOB_RUNS.labels(job=claim.job, outcome="abandoned").inc()
                 log.warning(
                     "job.abandoned", job=claim.job, trigger=claim.trigger_key, reason=reason

@@ -9,21 +9,48 @@ same dead lease cannot both win.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
-from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.store import Database, redact_url
 from deskbot.adapters.db.tables import JobLease, JobRun
+from deskbot.errors import StoreError
 from deskbot.ports import JobClaim, JobRunRecord
 
 _RUNS: Table = JobRun.__table__  # type: ignore[attr-defined]
 _LEASES: Table = JobLease.__table__  # type: ignore[attr-defined]
 
 FINISHED = ("ok", "failed")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _store_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Database failures leave the ledger as ``StoreError`` (the runner's port speaks no SQL)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            ledger = args[0]
+            assert isinstance(ledger, SqlJobLedger)
+            reason = getattr(exc, "orig", None) or exc
+            raise StoreError(
+                f"job history at {redact_url(ledger.database.url)} is unavailable: "
+                f"{type(reason).__name__}: {reason}".splitlines()[0]
+            ) from exc
+
+    return wrapper
 
 
 class _NotOurs(Exception):
@@ -38,6 +65,7 @@ class SqlJobLedger:
 
     # -- claiming and releasing -------------------------------------------------------------
 
+    @_store_errors
     def claim(
         self,
         job: str,
@@ -134,6 +162,7 @@ class SqlJobLedger:
             )
         return str(row.instance)
 
+    @_store_errors
     def renew(self, job: str, trigger_key: str, instance: str, expires_at: datetime) -> bool:
         with self.database.engine.begin() as conn:
             result = conn.execute(
@@ -148,6 +177,7 @@ class SqlJobLedger:
             )
         return bool(result.rowcount == 1)
 
+    @_store_errors
     def finish(
         self,
         claim: JobClaim,
@@ -209,6 +239,7 @@ class SqlJobLedger:
             # Already recorded (abandoned at shutdown, or taken over): roll back, keep it.
             raise _NotOurs
 
+    @_store_errors
     def expired_leases(self, now: datetime) -> list[tuple[str, str, datetime]]:
         with self.database.engine.connect() as conn:
             rows = conn.execute(
@@ -220,6 +251,7 @@ class SqlJobLedger:
 
     # -- history ----------------------------------------------------------------------------
 
+    @_store_errors
     def recent_runs(self, job: str | None = None, limit: int = 20) -> list[JobRunRecord]:
         query = select(_RUNS).order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc()).limit(limit)
         if job is not None:
@@ -241,6 +273,7 @@ class SqlJobLedger:
             for r in rows
         ]
 
+    @_store_errors
     def last_success(self, job: str) -> datetime | None:
         with self.database.engine.connect() as conn:
             value = conn.execute(
@@ -250,6 +283,7 @@ class SqlJobLedger:
             ).scalar_one_or_none()
         return value
 
+    @_store_errors
     def failure_streak(self, job: str, limit: int) -> tuple[int, int]:
         with self.database.engine.connect() as conn:
             outcomes = list(
@@ -271,6 +305,7 @@ class SqlJobLedger:
 
         return streak(outcomes), streak(outcomes[1:])
 
+    @_store_errors
     def prune(self, finished_before: datetime) -> tuple[int, int]:
         with self.database.engine.begin() as conn:
             runs = conn.execute(
