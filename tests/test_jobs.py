@@ -459,3 +459,15 @@ def test_an_unreachable_database_is_logged_once_until_it_answers_again(
     assert events.count("job.store_unavailable") == 1
     assert events.count("job.store_recovered") == 1
     assert len(calls) == 1
+
+
+def test_the_migrated_job_tables_match_the_models(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, SQLModel.metadata)
+    assert [d for d in differences if "job_" in str(d)] == []
+    assert db.current_revision() == "0002"
