@@ -470,4 +470,3 @@ def test_the_migrated_job_tables_match_the_models(db: Database) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         differences = compare_metadata(context, SQLModel.metadata)
     assert [d for d in differences if "job_" in str(d)] == []
-    assert db.current_revision() == "0002"
