@@ -342,6 +342,26 @@ def test_a_dead_replicas_trigger_is_taken_over_after_its_lease_expires(
     assert b.take_over_expired({"followups": shared}) == []
 
 
+def test_a_trigger_abandoned_long_ago_is_not_run_again(db: Database, clock: FakeClock) -> None:
+    ledger = SqlJobLedger(db)
+    calls: list[str] = []
+    shared = job("followups", lambda ctx: calls.append(ctx.trigger_key) or {})
+    fire = clock.now()
+    key = trigger_key(shared.cron, fire, ZoneInfo("UTC"))
+    ledger.claim(
+        "followups",
+        key,
+        fire_time=fire,
+        instance="a",
+        now=fire,
+        expires_at=fire + timedelta(seconds=60),
+    )
+    clock.advance(hours=25)
+    b = make_runner(db, clock, instance="replica-b")
+    assert b.take_over_expired({"followups": shared}) == []
+    assert calls == []
+
+
 def test_a_live_lease_is_renewed_and_so_not_taken_over(db: Database, clock: FakeClock) -> None:
     ledger = SqlJobLedger(db)
     fire = clock.now()
@@ -352,7 +372,7 @@ def test_a_live_lease_is_renewed_and_so_not_taken_over(db: Database, clock: Fake
     clock.advance(seconds=50)
     assert ledger.renew("sync", "k", "a", clock.now() + timedelta(seconds=60))
     clock.advance(seconds=50)
-    assert ledger.expired_leases(clock.now()) == []
+    assert ledger.expired_leases(clock.now(), fire) == []
     assert (
         ledger.claim(
             "sync", "k", fire_time=fire, instance="b", now=clock.now(), expires_at=clock.now()

@@ -131,7 +131,7 @@ class Daemon:
     ) -> None:
         """Schedule the jobs and start the scheduler, the health server and the file watcher.
 
-        ``paused`` computes next fire times without running anything (tests, ``deskbot jobs``).
+        ``paused`` computes next fire times without running anything (tests).
         """
         self._apply_schedule(self.jobs, previous={})
         sweep = max(5.0, self.settings.daemon.lease_seconds / 2)

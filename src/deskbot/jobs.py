@@ -53,6 +53,9 @@ from deskbot.settings import Settings
 log = get_logger(__name__)
 
 ENTRY_POINT_GROUP = "deskbot.jobs"
+# An interrupted trigger is run again by the next instance only if it fired this recently: after
+# a long outage, yesterday's digest or sync is stale, and the schedule's next fire does better.
+TAKEOVER_WINDOW = timedelta(hours=24)
 _MAX_ERROR_CHARS = 2000
 
 
@@ -270,9 +273,10 @@ class JobRunner:
         return self.run(job, now, key)
 
     def take_over_expired(self, jobs: Mapping[str, ScheduledJob]) -> list[RunResult]:
-        """Run triggers whose holder died (lease expired before it finished)."""
+        """Run triggers whose holder died or was stopped before finishing (lease expired)."""
         results = []
-        for job_id, key, fire_time in self.ledger.expired_leases(self.clock.now()):
+        now = self.clock.now()
+        for job_id, key, fire_time in self.ledger.expired_leases(now, now - TAKEOVER_WINDOW):
             job = jobs.get(job_id)
             if job is None or self.stop.is_set():
                 continue

@@ -128,9 +128,11 @@ class JobLedger(Protocol):
         each counted up to ``limit``; abandoned and running runs are ignored."""
         ...
 
-    def expired_leases(self, now: datetime) -> list[tuple[str, str, datetime]]:
-        """Triggers whose holder stopped renewing before finishing: (job, trigger_key,
-        fire_time), oldest first. Any replica may claim them again."""
+    def expired_leases(
+        self, now: datetime, fired_since: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        """Triggers fired since ``fired_since`` whose holder stopped renewing before finishing:
+        (job, trigger_key, fire_time), oldest first. Any replica may claim them again."""
         ...
 
     def prune(self, finished_before: datetime) -> tuple[int, int]:

@@ -240,11 +240,17 @@ class SqlJobLedger:
             raise _NotOurs
 
     @_store_errors
-    def expired_leases(self, now: datetime) -> list[tuple[str, str, datetime]]:
+    def expired_leases(
+        self, now: datetime, fired_since: datetime
+    ) -> list[tuple[str, str, datetime]]:
         with self.database.engine.connect() as conn:
             rows = conn.execute(
                 select(_LEASES.c.job, _LEASES.c.trigger_key, _LEASES.c.fire_time)
-                .where(_LEASES.c.done.is_(False), _LEASES.c.expires_at <= now)
+                .where(
+                    _LEASES.c.done.is_(False),
+                    _LEASES.c.expires_at <= now,
+                    _LEASES.c.fire_time >= fired_since,
+                )
                 .order_by(_LEASES.c.fire_time)
             ).all()
         return [(r.job, r.trigger_key, r.fire_time) for r in rows]
