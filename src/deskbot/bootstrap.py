@@ -7,6 +7,7 @@ services never construct their own adapters.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
         Ledger,
         TicketWriter,
     )
+from deskbot.adapters.log_notifier import LogNotifier
+from deskbot.ports import Notifier
+
+if TYPE_CHECKING:
+    from deskbot.daemon import Daemon
+    from deskbot.jobs import JobSpec
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -187,3 +194,36 @@ def start_slack_app(
     work = work or BackgroundWork()
     app = build_app(settings, make_client(settings), services, clock or SystemClock(), work=work)
     return start_slack(settings, app, host=host, port=port, work=work)
+
+
+def make_notifier(settings: Settings) -> Notifier:
+    """Where admin notices (job failure alerts, rejected config reloads) go.
+
+    The Slack adapter plugs in here: when a Slack notifier exists and Slack is enabled, return
+    it instead (one line); until then notices are logged as ``admin.notice`` events.
+    """
+    _ = settings
+    return LogNotifier()
+
+
+def make_daemon(
+    config_path: Path | str,
+    settings: Settings,
+    database: Database,
+    clock: Clock | None = None,
+    table: Sequence[JobSpec] | None = None,
+) -> Daemon:
+    """The ``deskbot run`` process: job table, run ledger, notifier and scheduler."""
+    from deskbot.adapters.db.job_ledger import SqlJobLedger
+    from deskbot.daemon import Daemon
+    from deskbot.jobs import job_table
+
+    return Daemon(
+        config_path=Path(config_path),
+        settings=settings,
+        database=database,
+        ledger=SqlJobLedger(database),
+        notifier=make_notifier(settings),
+        table=job_table() if table is None else table,
+        clock=clock,
+    )

@@ -69,6 +69,16 @@ def redact_processor(
     return event_dict
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at write time (test runners and daemons swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     """Configure structlog (and route stdlib logging through it). Safe to call more than once."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
@@ -91,11 +101,11 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     # Libraries (zenpy, slack_sdk, apscheduler) log through stdlib logging: render them alike.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=renderer,
@@ -114,7 +124,24 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
 
 def get_logger(name: str | None = None, **initial: Any) -> Any:
     """A lazily bound structlog logger; ``name`` becomes the ``logger`` field of each event."""
-    logger = structlog.get_logger()
     if name is not None:
         initial["logger"] = name
-    return logger.bind(**initial) if initial else logger
+    return _LazyLogger(initial) if initial else structlog.get_logger()
+
+
+class _LazyLogger:
+    """Binds its initial values at each call, against the configuration current then.
+
+    Binding once (``structlog.get_logger().bind(...)`` at import time) would freeze the
+    processors configured at that moment, so a later ``configure_logging()`` — or
+    ``structlog.testing.capture_logs()`` in a test — would not reach module-level loggers.
+    """
+
+    def __init__(self, initial: dict[str, Any]) -> None:
+        self._initial = initial
+
+    def bind(self, **values: Any) -> Any:
+        return structlog.get_logger().bind(**self._initial, **values)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(structlog.get_logger().bind(**self._initial), name)

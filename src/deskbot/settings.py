@@ -231,6 +231,8 @@ class Schedules(Section):
     qa_cycle: Cron | None = "0 8 * * mon"
     nps_round: Cron | None = "0 10 * * tue"
     nps_reminders: Cron | None = "0 10 * * *"
+    # Prune old job history; on SQLite also PRAGMA optimize and a WAL checkpoint.
+    db_maintenance: Cron | None = "17 3 * * *"
 
 
 class Roles(Section):
@@ -402,6 +404,11 @@ class DaemonSettings(Section):
     watch_config: bool = True
     misfire_grace_seconds: int = Field(default=300, ge=1)
     failure_alert_after: int = Field(default=3, ge=1)
+    # A replica holding a job's trigger renews its lease while it works; if it dies, another
+    # replica takes the trigger over once the lease has not been renewed for this long.
+    lease_seconds: int = Field(default=120, ge=10, le=86_400)
+    # Job run history older than this is pruned by the db_maintenance job.
+    job_history_days: int = Field(default=30, ge=1, le=3650)
     health: HealthSettings = HealthSettings()
 
 

@@ -229,3 +229,15 @@ class FakeConfigReloader:
     def reload_config(self) -> ReloadResult:
         self.calls += 1
         return self.result
+
+
+class RecordingNotifier:
+    """A ``deskbot.ports.Notifier`` that keeps every post: ``posts`` is [(channel, text)]."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def post(self, channel: str, text: str) -> None:
+        with self._lock:
+            self.posts.append((channel, text))

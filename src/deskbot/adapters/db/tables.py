@@ -251,3 +251,25 @@ class Followup(SQLModel, table=True):
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
     updated_at: datetime
+
+
+class JobLease(SQLModel, table=True):
+    """Who runs a scheduled trigger: one row per (job, trigger_key), whichever replica inserts it.
+
+    The primary key makes a trigger claimable exactly once across replicas. The holder renews
+    ``expires_at`` while it works; if it dies, another replica may take the trigger over once
+    the lease has expired. ``done`` marks a trigger whose run finished (ok or failed): it is
+    never run again.
+    """
+
+    __tablename__ = "job_leases"
+    __table_args__ = (Index("ix_job_leases_updated", "updated_at"),)
+
+    job: str = Field(primary_key=True, max_length=64)
+    trigger_key: str = Field(primary_key=True, max_length=128)
+    instance: str = Field(max_length=128)
+    run_id: int | None = Field(default=None, sa_type=BigInteger)
+    fire_time: datetime  # the scheduled time the trigger_key stands for (for a take-over)
+    expires_at: datetime
+    done: bool = False
+    updated_at: datetime

@@ -1,0 +1,486 @@
+"""``deskbot run``: the scheduler, signals, hot reload, and the health/metrics endpoint.
+
+- APScheduler 3 ``BackgroundScheduler``; one cron trigger per job from the settings, in
+  ``settings.timezone``; ``max_instances=1``, ``coalesce=True`` and the configured
+  ``misfire_grace_time``. Every fire goes through ``JobRunner`` (run history, leases, alerts).
+- SIGTERM / SIGINT: stop starting runs, tell running jobs to stop (``ctx.stop``), wait for them
+  up to ``STOP_GRACE_SECONDS``, record any that did not stop as abandoned, exit.
+- SIGHUP, or a change of the config file's content (polled): reload. A valid file reschedules
+  the jobs in place; an invalid one leaves the running configuration untouched, logs every
+  problem with its key path and line, and tells the admin channel.
+- ``/healthz`` (JSON, 200 or 503) and ``/metrics`` (Prometheus text) on
+  ``daemon.health.host:port``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from deskbot import metrics_registry as metrics
+from deskbot.errors import ConfigError, DeskbotError
+from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
+from deskbot.log import configure_logging, get_logger
+from deskbot.ports import Clock, JobLedger, Notifier, SystemClock
+from deskbot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from deskbot.adapters.db.store import Database
+
+log = get_logger(__name__)
+
+SYNC_JOB = "sync"  # the job whose age /healthz watches (when it is configured)
+STOP_GRACE_SECONDS = 8.0  # jobs get this long to honour a stop; the process exits within 10 s
+_SWEEP_ID = "deskbot:lease-sweep"
+# Settings that are read once at start: a change is reported, and applies after a restart.
+_RESTART_KEYS = (
+    "storage",
+    "data_dir",
+    "daemon.health",
+    "slack.enabled",
+    "slack.mode",
+    "slack.http",
+    "slack.base_url",
+)
+
+
+@dataclass(frozen=True)
+class Health:
+    status: int  # HTTP status: 200 healthy, 503 not
+    body: dict[str, Any]
+
+
+class Daemon:
+    """The long-running process. Build it with ``deskbot.bootstrap.make_daemon``."""
+
+    def __init__(
+        self,
+        *,
+        config_path: Path,
+        settings: Settings,
+        database: Database,
+        ledger: JobLedger,
+        notifier: Notifier,
+        table: Sequence[JobSpec],
+        clock: Clock | None = None,
+        instance: str | None = None,
+        poll_seconds: float = 2.0,
+        heartbeat: bool = True,
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.settings = settings
+        self.database = database
+        self.ledger = ledger
+        self.notifier = notifier
+        self.table = list(table)
+        self.stop_event = threading.Event()
+        self.clock = clock or SystemClock(self.stop_event)
+        self.poll_seconds = poll_seconds
+        self.runner = JobRunner(
+            settings=settings,
+            database=database,
+            ledger=ledger,
+            clock=self.clock,
+            stop=self.stop_event,
+            notifier=notifier,
+            instance=instance,
+            heartbeat=heartbeat,
+        )
+        self.jobs: dict[str, ScheduledJob] = {
+            job.id: job for job in resolve_jobs(self.table, settings)
+        }
+        self.scheduler = BackgroundScheduler(
+            timezone=settings.tz,
+            executors={"default": ThreadPoolExecutor(max_workers=20)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": settings.daemon.misfire_grace_seconds,
+            },
+        )
+        self.scheduler.add_listener(self._on_overrun, EVENT_JOB_MAX_INSTANCES)
+        _quiet_overrun_warnings()
+        self._overrunning: set[str] = set()
+        self.started_at = self.clock.now()
+        self._reload_lock = threading.Lock()
+        self._reload_requested = threading.Event()
+        self._signal: str | None = None
+        self._fingerprint = _fingerprint(self.config_path)
+        self._threads: list[threading.Thread] = []
+        self.health_server: HealthServer | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(
+        self, *, paused: bool = False, health: bool = True, watch: bool | None = None
+    ) -> None:
+        """Schedule the jobs and start the scheduler, the health server and the file watcher.
+
+        ``paused`` computes next fire times without running anything (tests).
+        """
+        self._apply_schedule(self.jobs, previous={})
+        sweep = max(5.0, self.settings.daemon.lease_seconds / 2)
+        self.scheduler.add_job(
+            self._sweep, IntervalTrigger(seconds=sweep), id=_SWEEP_ID, name="lease sweep"
+        )
+        self.scheduler.start(paused=paused)
+        self._seed_metrics()
+        if health:
+            self.health_server = HealthServer(self, self.settings)
+            self.health_server.start()
+        if watch if watch is not None else self.settings.daemon.watch_config:
+            self._spawn(self._watch, "config-watch")
+        log.info(
+            "daemon.started",
+            instance=self.runner.instance,
+            jobs=sorted(self.jobs),
+            timezone=self.settings.timezone,
+        )
+
+    def check_job_ids(self, job_ids: Sequence[str]) -> list[ScheduledJob]:
+        unknown = [job_id for job_id in job_ids if job_id not in self.jobs]
+        if unknown:
+            raise DeskbotError(
+                f"no scheduled job called {unknown[0]!r}; scheduled jobs: "
+                f"{', '.join(sorted(self.jobs)) or 'none'} (see 'deskbot jobs')"
+            )
+        return [self.jobs[job_id] for job_id in job_ids]
+
+    def _seed_metrics(self) -> None:
+        """Last success per job from the shared history, so /metrics is right after a restart."""
+        try:
+            for job_id in self.jobs:
+                last = self.ledger.last_success(job_id)
+                if last is not None:
+                    metrics.JOB_LAST_SUCCESS.labels(job=job_id).set(last.timestamp())
+        except Exception as exc:  # the database may be briefly away; the runs will set them
+            log.warning("daemon.metrics_seed_failed", error=str(exc))
+
+    def run_now(self, job_ids: Sequence[str]) -> None:
+        """Run these jobs once, right away, beside the schedule (``deskbot run --now``)."""
+        for job in self.check_job_ids(job_ids):
+            self.scheduler.add_job(self.runner.run_now, args=[job], name=f"now:{job.id}")
+
+    def run_forever(self, now: Sequence[str] = ()) -> bool:
+        """Start, serve until SIGTERM/SIGINT, stop. Returns whether every job stopped in time."""
+        self.check_job_ids(now)
+        self._install_signals()
+        self.start()
+        self.run_now(now)
+        while not self.stop_event.wait(0.25):
+            if self._reload_requested.is_set():
+                self._reload_requested.clear()
+                self.reload("SIGHUP")
+        if self._signal is not None:
+            log.info("daemon.signal", signal=self._signal)
+        return self.shutdown()
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def shutdown(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """Stop scheduling, let running jobs honour the stop, record the ones that did not."""
+        log.info("daemon.stopping", running=[c.job for c in self.runner.active_runs()])
+        self.stop_event.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        clean = self.runner.wait_idle(grace)
+        if not clean:
+            self.runner.abandon_active(f"did not stop within {grace:.0f} s of shutdown")
+        if self.health_server is not None:
+            self.health_server.stop()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        log.info("daemon.stopped", clean=clean)
+        return clean
+
+    def _install_signals(self) -> None:
+        # Handlers only set flags: they run on the main thread between two bytecodes, possibly
+        # while it holds the log's lock, so logging (or anything that locks) here can deadlock.
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self._signal = signal.Signals(signum).name
+            self.stop_event.set()
+
+        def hup(_signum: int, _frame: FrameType | None) -> None:
+            self._reload_requested.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, hup)
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _apply_schedule(
+        self,
+        jobs: dict[str, ScheduledJob],
+        previous: dict[str, ScheduledJob],
+        tz_changed: bool = False,
+    ) -> None:
+        tz = self.settings.tz
+        grace = self.settings.daemon.misfire_grace_seconds
+        for job_id in previous.keys() - jobs.keys():
+            self.scheduler.remove_job(job_id)
+        for job_id, job in jobs.items():
+            old = previous.get(job_id)
+            if old is not None and old.cron == job.cron and not tz_changed:
+                self.scheduler.modify_job(job_id, args=[job], misfire_grace_time=grace)
+                continue
+            self.scheduler.add_job(
+                self.runner.run_scheduled,
+                job.trigger(tz),
+                args=[job],
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
+                misfire_grace_time=grace,
+            )
+
+    def _on_overrun(self, event: Any) -> None:
+        """A fire came while the job's previous run is still going: it is skipped (one
+        instance at a time). Said once per long run, not at every skipped fire."""
+        metrics.JOB_SKIPPED.labels(job=event.job_id).inc()
+        self._overrunning &= {claim.job for claim in self.runner.active_runs()}
+        if event.job_id in self._overrunning:
+            return
+        self._overrunning.add(event.job_id)
+        log.info(
+            "job.overrun",
+            job=event.job_id,
+            hint="the previous run is still going; fires are skipped until it ends",
+        )
+
+    def _sweep(self) -> list[RunResult]:
+        try:
+            return self.runner.take_over_expired(self.jobs)
+        except Exception as exc:  # the database may be briefly away; next sweep retries
+            log.warning("daemon.sweep_failed", error=str(exc))
+            return []
+
+    # -- hot reload -------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        while not self.stop_event.wait(self.poll_seconds):
+            self.poll_config()
+
+    def poll_config(self) -> bool | None:
+        """Reload if the file's content changed since the last load: ``None`` if it did not,
+        else whether the new content was applied. (Content, not mtime: editors and
+        ConfigMap updates do not always move the mtime the way one expects.)"""
+        if _fingerprint(self.config_path) == self._fingerprint:
+            return None
+        return self.reload("file changed")
+
+    def request_reload(self) -> None:
+        self._reload_requested.set()
+
+    def reload(self, reason: str = "requested") -> bool:
+        """Load the config file again; apply it if valid, otherwise keep the running one."""
+        with self._reload_lock:
+            self._fingerprint = _fingerprint(self.config_path)
+            try:
+                new = load_settings(self.config_path)
+                jobs = {job.id: job for job in resolve_jobs(self.table, new)}
+            except ConfigError as exc:
+                self._reject(exc.issues, reason)
+                return False
+            except DeskbotError as exc:
+                self._reject([str(exc)], reason)
+                return False
+            old = self.settings
+            restart = [key for key in _RESTART_KEYS if _get(old, key) != _get(new, key)]
+            previous = self.jobs
+            self.settings = new
+            self.runner.update_settings(new)
+            self.jobs = jobs
+            self._apply_schedule(jobs, previous, tz_changed=old.timezone != new.timezone)
+            if old.logging != new.logging:
+                configure_logging(new.logging.level, new.logging.format)
+            metrics.CONFIG_RELOADS.labels(outcome="applied").inc()
+            log.info(
+                "config.reloaded",
+                reason=reason,
+                jobs=sorted(jobs),
+                added=sorted(jobs.keys() - previous.keys()),
+                removed=sorted(previous.keys() - jobs.keys()),
+            )
+            if restart:
+                log.warning(
+                    "config.restart_required",
+                    keys=restart,
+                    hint="these settings are read at start; restart deskbot to apply them",
+                )
+            return True
+
+    def _reject(self, issues: Sequence[object], reason: str) -> None:
+        for issue in issues:
+            fields = (
+                {
+                    "key": getattr(issue, "path", None) or "(top level)",
+                    "file": getattr(issue, "file", None),
+                    "line": getattr(issue, "line", None),
+                    "column": getattr(issue, "column", None),
+                    "problem": getattr(issue, "message", None),
+                }
+                if hasattr(issue, "message")
+                else {"problem": str(issue)}
+            )
+            log.error("config.invalid", reason=reason, **fields)
+        metrics.CONFIG_RELOADS.labels(outcome="rejected").inc()
+        lines = "\n".join(f"• {issue}" for issue in issues[:10])
+        more = f"\n… and {len(issues) - 10} more" if len(issues) > 10 else ""
+        tell_admins(
+            self.settings,
+            self.notifier,
+            f":x: deskbot did not apply the new configuration ({self.config_path}); "
+            f"it keeps running with the previous one. Problems:\n{lines}{more}",
+        )
+
+    # -- health -----------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        now = self.clock.now()
+        checks: dict[str, Any] = {}
+        healthy = True
+        try:
+            self.database.check()
+            checks["database"] = {"ok": True}
+        except Exception as exc:  # report any failure to reach the database as unhealthy
+            healthy = False
+            checks["database"] = {"ok": False, "error": str(exc)}
+        max_age = timedelta(minutes=self.settings.daemon.health.max_sync_age_minutes)
+        if SYNC_JOB not in self.jobs:
+            checks["sync"] = {"ok": True, "status": "not configured"}
+        elif checks["database"]["ok"]:
+            last = self.ledger.last_success(SYNC_JOB)
+            if last is None:
+                waited = now - self.started_at
+                ok = waited <= max_age
+                checks["sync"] = {
+                    "ok": ok,
+                    "status": "waiting for the first sync" if ok else "no successful sync yet",
+                }
+            else:
+                age = now - last
+                ok = age <= max_age
+                checks["sync"] = {
+                    "ok": ok,
+                    "last_success": last.isoformat(),
+                    "age_seconds": int(age.total_seconds()),
+                    "max_age_seconds": int(max_age.total_seconds()),
+                }
+            healthy = healthy and ok
+        body = {
+            "status": "ok" if healthy else "failing",
+            "instance": self.runner.instance,
+            "checks": checks,
+            "jobs": sorted(self.jobs),
+        }
+        return Health(200 if healthy else 503, body)
+
+
+class _DropOverrunWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+def _quiet_overrun_warnings() -> None:
+    """APScheduler warns at every fire skipped by max_instances; the daemon says it once."""
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _DropOverrunWarnings) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_DropOverrunWarnings())
+
+
+def _get(settings: Settings, dotted: str) -> Any:
+    value: Any = settings
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _fingerprint(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class HealthServer:
+    """``/healthz`` and ``/metrics`` on a small stdlib HTTP server in a daemon thread."""
+
+    def __init__(self, daemon: Daemon, settings: Settings) -> None:
+        self.daemon = daemon
+        host, port = settings.daemon.health.host, settings.daemon.health.port
+        handler = _make_handler(daemon)
+        try:
+            self.server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise DeskbotError(
+                f"cannot serve health checks on {host}:{port}: {exc.strerror or exc}; set "
+                "daemon.health.port to a free port (0 picks one) or stop what uses it"
+            ) from exc
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self.server.serve_forever,
+            name="health",
+            kwargs={"poll_interval": 0.2},
+            daemon=True,
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("health.listening", host=self.server.server_address[0], port=self.port)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=2)
+
+
+def _make_handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                health = daemon.health()
+                self._send(health.status, "application/json", json.dumps(health.body).encode())
+            elif path == "/metrics":
+                self._send(200, metrics.CONTENT_TYPE, metrics.render())
+            else:
+                self._send(404, "text/plain", b"not found; try /healthz or /metrics\n")
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # probes hit this every few seconds; access logs would drown the real ones
+
+    return Handler
