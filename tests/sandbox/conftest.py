@@ -54,7 +54,9 @@ def client(sandbox: ZendeskSandbox) -> Client:
 @pytest.fixture(scope="module")
 def shared_sandbox() -> Iterator[ZendeskSandbox]:
     """A read-only 2000-ticket sandbox shared by a module's tests."""
-    sb = ZendeskSandbox(seed=11, tickets=2000, start=START, account_limit=1_000_000, incremental_limit=1_000_000)
+    sb = ZendeskSandbox(
+        seed=11, tickets=2000, start=START, account_limit=1_000_000, incremental_limit=1_000_000
+    )
     sb.start()
     yield sb
     sb.stop()

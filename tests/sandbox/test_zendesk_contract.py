@@ -34,7 +34,9 @@ def types_by_key(records: list[dict[str, Any]]) -> dict[str, set[str]]:
     return out
 
 
-def assert_same_shape(ours: list[dict[str, Any]], real: list[dict[str, Any]], extra_ok: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def assert_same_shape(
+    ours: list[dict[str, Any]], real: list[dict[str, Any]], extra_ok: set[str] = frozenset()
+) -> None:  # type: ignore[assignment]
     assert ours, "no records to compare"
     expected = types_by_key(real)
     for rec in ours:
@@ -52,7 +54,9 @@ def assert_same_shape(ours: list[dict[str, Any]], real: list[dict[str, Any]], ex
             if got == "object" and key != "satisfaction_rating":
                 real_nested = next((r[key] for r in real if isinstance(r.get(key), dict)), None)
                 if real_nested:
-                    assert set(rec[key]) == set(real_nested), f"{key}: {sorted(rec[key])} != {sorted(real_nested)}"
+                    assert set(rec[key]) == set(real_nested), (
+                        f"{key}: {sorted(rec[key])} != {sorted(real_nested)}"
+                    )
 
 
 def test_export_page_matches_recorded_tickets_and_envelope(shared_client: Client) -> None:
@@ -67,15 +71,27 @@ def test_export_page_matches_recorded_tickets_and_envelope(shared_client: Client
 
 def test_sideloads_have_user_group_organization_and_metric_shapes(shared_client: Client) -> None:
     page = shared_client.get(
-        "/api/v2/incremental/tickets/cursor.json", start_time=0, per_page=200, include="users,groups,organizations,metric_sets"
+        "/api/v2/incremental/tickets/cursor.json",
+        start_time=0,
+        per_page=200,
+        include="users,groups,organizations,metric_sets",
     ).json()
-    assert_same_shape(page["tickets"], load_fixture("incremental_tickets_cursor_page.json")["tickets"], {"metric_set"})
+    assert_same_shape(
+        page["tickets"],
+        load_fixture("incremental_tickets_cursor_page.json")["tickets"],
+        {"metric_set"},
+    )
     assert_same_shape(page["users"], load_fixture("incremental_users_page.json")["users"])
     assert_same_shape(page["groups"], load_fixture("groups_page.json")["groups"])
-    assert_same_shape(page["organizations"], load_fixture("organizations_page.json")["organizations"])
+    assert_same_shape(
+        page["organizations"], load_fixture("organizations_page.json")["organizations"]
+    )
     metric_fixture = load_fixture("ticket_metric_airbyte.json")["ticket_metric"]
     metric_fixture.pop("generated_timestamp")  # hand-added by Airbyte (see SOURCES.md)
-    assert_same_shape([t["metric_set"] for t in page["tickets"]], [metric_fixture, load_fixture("ticket_metric.json")["ticket_metric"]])
+    assert_same_shape(
+        [t["metric_set"] for t in page["tickets"]],
+        [metric_fixture, load_fixture("ticket_metric.json")["ticket_metric"]],
+    )
 
 
 def test_list_endpoints_match_recorded_pages(shared_client: Client) -> None:
@@ -95,21 +111,33 @@ def test_satisfaction_ratings_match_recorded_records(shared_client: Client) -> N
     real = load_fixture("satisfaction_ratings_page.json")
     ours = shared_client.get("/api/v2/satisfaction_ratings.json").json()
     assert set(ours) == set(real)  # offset envelope when no page[...] is given
-    records = real["satisfaction_ratings"] + load_fixture("satisfaction_ratings_records_airbyte.json")
+    records = real["satisfaction_ratings"] + load_fixture(
+        "satisfaction_ratings_records_airbyte.json"
+    )
     # reason, reason_code, reason_id are documented and sent when reasons are enabled.
     assert_same_shape(ours["satisfaction_ratings"], records, {"reason", "reason_code", "reason_id"})
-    bad = shared_client.get("/api/v2/satisfaction_ratings", score="bad", **{"page[size]": 100}).json()
+    bad = shared_client.get(
+        "/api/v2/satisfaction_ratings", score="bad", **{"page[size]": 100}
+    ).json()
     assert bad["satisfaction_ratings"]
     for rating in bad["satisfaction_ratings"]:
         assert rating["score"] == "bad"
-        assert isinstance(rating["reason"], str) and isinstance(rating["reason_code"], int) and isinstance(rating["reason_id"], int)
+        assert (
+            isinstance(rating["reason"], str)
+            and isinstance(rating["reason_code"], int)
+            and isinstance(rating["reason_id"], int)
+        )
 
 
 def test_single_records_and_metrics(shared_client: Client, shared_sandbox: Any) -> None:
     tid = next(t.id for t in shared_sandbox.state.tickets.values() if t.status == "solved")
     metric = shared_client.get(f"/api/v2/tickets/{tid}/metrics.json").json()
     assert set(metric) == {"ticket_metric"}
-    assert_same_shape([metric["ticket_metric"]], [load_fixture("ticket_metric.json")["ticket_metric"]], {"custom_status_updated_at"})
+    assert_same_shape(
+        [metric["ticket_metric"]],
+        [load_fixture("ticket_metric.json")["ticket_metric"]],
+        {"custom_status_updated_at"},
+    )
     ticket = shared_client.get(f"/api/v2/tickets/{tid}.json").json()["ticket"]
     assert_same_shape([ticket], load_fixture("incremental_tickets_cursor_page.json")["tickets"])
     me = shared_client.get("/api/v2/users/me.json").json()["user"]
@@ -119,12 +147,21 @@ def test_single_records_and_metrics(shared_client: Client, shared_sandbox: Any) 
 
 def test_not_found_and_unauthorized_bodies(shared_client: Client, shared_sandbox: Any) -> None:
     real = load_fixture("error_record_not_found_404.json")
-    for path in ("/api/v2/tickets/99999999.json", "/api/v2/users/1.json", "/api/v2/tickets/99999999/metrics.json"):
+    for path in (
+        "/api/v2/tickets/99999999.json",
+        "/api/v2/users/1.json",
+        "/api/v2/tickets/99999999/metrics.json",
+    ):
         resp = shared_client.get(path)
         assert resp.status_code == 404
         assert resp.json() == real
-    resp = shared_client.session.get(shared_sandbox.base_url + "/api/v2/users/me.json", auth=("admin@example.com/token", "wrong"))
+    resp = shared_client.session.get(
+        shared_sandbox.base_url + "/api/v2/users/me.json", auth=("admin@example.com/token", "wrong")
+    )
     assert resp.status_code == 401
     assert resp.json() == {"error": "Couldn't authenticate you"}
-    plain = shared_client.session.get(shared_sandbox.base_url + "/api/v2/users/me.json", auth=(shared_sandbox.email, shared_sandbox.token))
+    plain = shared_client.session.get(
+        shared_sandbox.base_url + "/api/v2/users/me.json",
+        auth=(shared_sandbox.email, shared_sandbox.token),
+    )
     assert plain.status_code == 401  # password form of the credentials is not the API-token form

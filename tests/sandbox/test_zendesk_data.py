@@ -9,13 +9,18 @@ from datetime import timedelta
 
 import orjson
 import pytest
+import requests
 from zendesk_support import START, Client
 
 from deskbot.sandbox.zendesk import State, ZendeskSandbox
 
 
 def _page_bytes(sb: ZendeskSandbox) -> bytes:
-    resp = Client(sb).get("/api/v2/incremental/tickets/cursor.json", start_time=0, include="users,groups,organizations,metric_sets")
+    resp = Client(sb).get(
+        "/api/v2/incremental/tickets/cursor.json",
+        start_time=0,
+        include="users,groups,organizations,metric_sets",
+    )
     return resp.content.replace(sb.base_url.encode(), b"BASE")
 
 
@@ -33,7 +38,13 @@ def test_realistic_mix(shared_sandbox: ZendeskSandbox) -> None:
     st = shared_sandbox.state
     statuses = Counter(t.status for t in st.tickets.values())
     assert set(statuses) == {"new", "open", "pending", "hold", "solved", "closed", "deleted"}
-    assert Counter(t.channel for t in st.tickets.values()).keys() == {"web", "email", "api", "chat", "voice"}
+    assert Counter(t.channel for t in st.tickets.values()).keys() == {
+        "web",
+        "email",
+        "api",
+        "chat",
+        "voice",
+    }
     tags = Counter(tag for t in st.tickets.values() for tag in t.tags)
     assert all(tags[x] > 0 for x in ("hooray", "lost_cause", "high_complexity", "billing", "vip"))
     scores = Counter(r.score for r in st.ratings.values())
@@ -43,8 +54,14 @@ def test_realistic_mix(shared_sandbox: ZendeskSandbox) -> None:
     assert any(u.suspended for u in st.users.values() if u.role == "agent")
     assert any(not n.isascii() for n in (u.name for u in st.users.values()))
     assert any("🎯" in g.name for g in st.groups.values())
-    window = (st.now - max(t.created for t in st.tickets.values()), st.now - min(t.created for t in st.tickets.values()))
-    assert window[0] < 3600 and timedelta(days=20).total_seconds() < window[1] < timedelta(days=60).total_seconds()
+    window = (
+        st.now - max(t.created for t in st.tickets.values()),
+        st.now - min(t.created for t in st.tickets.values()),
+    )
+    assert (
+        window[0] < 3600
+        and timedelta(days=20).total_seconds() < window[1] < timedelta(days=60).total_seconds()
+    )
 
 
 def test_metric_sets_are_null_until_the_event_happens(shared_sandbox: ZendeskSandbox) -> None:
@@ -55,7 +72,10 @@ def test_metric_sets_are_null_until_the_event_happens(shared_sandbox: ZendeskSan
         if t.status in ("solved", "closed"):
             assert m["solved_at"] is not None
             assert m["full_resolution_time_in_minutes"]["calendar"] is not None
-            assert m["full_resolution_time_in_minutes"]["calendar"] >= m["first_resolution_time_in_minutes"]["calendar"]
+            assert (
+                m["full_resolution_time_in_minutes"]["calendar"]
+                >= m["first_resolution_time_in_minutes"]["calendar"]
+            )
             assert m["agent_wait_time_in_minutes"]["calendar"] is not None
         else:
             assert m["solved_at"] is None
@@ -69,24 +89,32 @@ def test_metric_sets_are_null_until_the_event_happens(shared_sandbox: ZendeskSan
         assert (m["reopens"] > 0) <= (t.first_solved_at is not None)
 
 
-def test_advance_generates_every_kind_of_activity(make_sandbox: Callable[..., ZendeskSandbox]) -> None:
+def test_advance_generates_every_kind_of_activity(
+    make_sandbox: Callable[..., ZendeskSandbox],
+) -> None:
     sb = make_sandbox(tickets=2000)
     before = sb.now
     seen: Counter[str] = Counter()
     for _ in range(8):
         seen.update(sb.advance(minutes=60))
     assert sb.now == before + timedelta(hours=8)
-    assert {"new", "reply", "solve", "rate", "flip", "reopen", "close", "delete", "system"} <= set(seen)
-    flipped = [r for r in sb.state.ratings.values() if r.score == "good" and r.updated > r.created and r.reason_code is None]
+    assert {"new", "reply", "solve", "rate", "flip", "reopen", "close", "delete", "system"} <= set(
+        seen
+    )
+    flipped = [
+        r
+        for r in sb.state.ratings.values()
+        if r.score == "good" and r.updated > r.created and r.reason_code is None
+    ]
     assert flipped
     with pytest.raises(ValueError, match="backwards"):
         sb.advance(minutes=-1)
 
 
 def test_http_advance_moves_the_clock(sandbox: ZendeskSandbox) -> None:
-    import requests
-
-    resp = requests.post(sandbox.base_url + "/_sandbox/advance", json={"minutes": 30}, timeout=10).json()
+    resp = requests.post(
+        sandbox.base_url + "/_sandbox/advance", json={"minutes": 30}, timeout=10
+    ).json()
     assert resp["now"] == (START + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert sum(resp["events"].values()) > 0
 
@@ -99,7 +127,9 @@ def test_generation_is_fast_enough_for_benchmarks() -> None:
     assert elapsed < 10, f"20k tickets took {elapsed:.1f}s"
     page = [st.tickets[i] for i in range(1, 1001)]
     started = time.perf_counter()
-    orjson.dumps({"tickets": [st.ticket_json(t, "b") | {"metric_set": st.metric_json(t, "b")} for t in page]})
+    orjson.dumps(
+        {"tickets": [st.ticket_json(t, "b") | {"metric_set": st.metric_json(t, "b")} for t in page]}
+    )
     assert time.perf_counter() - started < 1.0
 
 

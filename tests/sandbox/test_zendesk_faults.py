@@ -17,7 +17,9 @@ def _statuses(sb: ZendeskSandbox, n: int) -> list[int]:
     return [client.get("/api/v2/groups.json").status_code for _ in range(n)]
 
 
-def test_random_faults_are_reproducible_from_the_seed(make_sandbox: Callable[..., ZendeskSandbox]) -> None:
+def test_random_faults_are_reproducible_from_the_seed(
+    make_sandbox: Callable[..., ZendeskSandbox],
+) -> None:
     runs = []
     for _ in range(2):
         sb = make_sandbox(tickets=50)
@@ -34,7 +36,10 @@ def test_random_faults_are_reproducible_from_the_seed(make_sandbox: Callable[...
 def test_fail_next_hits_only_the_given_path_prefix(sandbox: ZendeskSandbox, client: Client) -> None:
     sandbox.faults.inject(fail_next=2, status=503, path_prefix="/api/v2/incremental")
     assert client.get("/api/v2/groups.json").status_code == 200
-    assert [client.get("/api/v2/incremental/tickets/cursor.json", start_time=0, per_page=1).status_code for _ in range(3)] == [503, 503, 200]
+    assert [
+        client.get("/api/v2/incremental/tickets/cursor.json", start_time=0, per_page=1).status_code
+        for _ in range(3)
+    ] == [503, 503, 200]
     assert sandbox.counters["faults"] == 2
     assert sandbox.faults.rules() == []  # spent rules are dropped
 
@@ -56,7 +61,9 @@ def test_malformed_bodies_are_truncated_json(sandbox: ZendeskSandbox, client: Cl
     assert client.get("/api/v2/users/me.json").json()["user"]
 
 
-def test_a_write_can_be_applied_and_still_answered_with_an_error(sandbox: ZendeskSandbox, client: Client) -> None:
+def test_a_write_can_be_applied_and_still_answered_with_an_error(
+    sandbox: ZendeskSandbox, client: Client
+) -> None:
     tid = next(t.id for t in sandbox.state.tickets.values() if t.status == "open")
     sandbox.faults.inject(fail_next=1, status=502, path_prefix="/api/v2/tickets", after_apply=True)
     resp = client.put(f"/api/v2/tickets/{tid}.json", {"ticket": {"additional_tags": ["once"]}})
@@ -66,7 +73,9 @@ def test_a_write_can_be_applied_and_still_answered_with_an_error(sandbox: Zendes
 
 
 def test_faults_over_http_control_endpoint(sandbox: ZendeskSandbox, client: Client) -> None:
-    resp = requests.post(sandbox.base_url + "/_sandbox/faults", json={"fail_next": 1, "status": 500}, timeout=10)
+    resp = requests.post(
+        sandbox.base_url + "/_sandbox/faults", json={"fail_next": 1, "status": 500}, timeout=10
+    )
     assert resp.status_code == 200 and resp.json()["rules"][0]["kind"] == "fail_next"
     assert client.get("/api/v2/groups.json").status_code == 500
     bad = requests.post(sandbox.base_url + "/_sandbox/faults", json={"error_rate": 2}, timeout=10)

@@ -50,14 +50,20 @@ def test_limiter_refuses_nonsense_settings(clock: FakeClock) -> None:
         FixedWindowLimiter(10, 0, clock.monotonic)
 
 
-def test_account_budget_over_http(make_sandbox: Callable[..., ZendeskSandbox], clock: FakeClock) -> None:
+def test_account_budget_over_http(
+    make_sandbox: Callable[..., ZendeskSandbox], clock: FakeClock
+) -> None:
     sb = make_sandbox(account_limit=5)
     client = Client(sb)
     for i in range(5):
         resp = client.get("/api/v2/groups.json")
         assert resp.status_code == 200
         assert resp.headers["X-Rate-Limit"] == "5" and resp.headers["ratelimit-limit"] == "5"
-        assert resp.headers["X-Rate-Limit-Remaining"] == resp.headers["ratelimit-remaining"] == str(4 - i)
+        assert (
+            resp.headers["X-Rate-Limit-Remaining"]
+            == resp.headers["ratelimit-remaining"]
+            == str(4 - i)
+        )
         assert resp.headers["ratelimit-reset"] == "60"
     clock.advance(20)
     resp = client.get("/api/v2/users/me.json")
@@ -68,16 +74,24 @@ def test_account_budget_over_http(make_sandbox: Callable[..., ZendeskSandbox], c
     assert client.get("/api/v2/users/me.json").status_code == 200
 
 
-def test_incremental_budget_is_separate_and_has_its_own_header(make_sandbox: Callable[..., ZendeskSandbox], clock: FakeClock) -> None:
+def test_incremental_budget_is_separate_and_has_its_own_header(
+    make_sandbox: Callable[..., ZendeskSandbox], clock: FakeClock
+) -> None:
     sb = make_sandbox(account_limit=100, incremental_limit=2, time_scale=60.0)
     client = Client(sb)
     for remaining in (1, 0):
         resp = client.get("/api/v2/incremental/tickets/cursor.json", start_time=0, per_page=1)
         assert resp.status_code == 200
-        assert resp.headers["Zendesk-RateLimit-incremental-exports"] == f"total=2; remaining={remaining}; resets=1"
+        assert (
+            resp.headers["Zendesk-RateLimit-incremental-exports"]
+            == f"total=2; remaining={remaining}; resets=1"
+        )
     resp = client.get("/api/v2/incremental/tickets/cursor.json", start_time=0, per_page=1)
     assert resp.status_code == 429 and resp.headers["Retry-After"] == "1"
     assert client.get("/api/v2/groups.json").status_code == 200  # the account budget still has room
     clock.advance(1.0)  # one scaled minute
-    assert client.get("/api/v2/incremental/tickets/cursor.json", start_time=0, per_page=1).status_code == 200
+    assert (
+        client.get("/api/v2/incremental/tickets/cursor.json", start_time=0, per_page=1).status_code
+        == 200
+    )
     assert sb.counters["rate_limited"] == 1

@@ -13,7 +13,12 @@ from deskbot.sandbox.zendesk import ZendeskSandbox
 
 
 def _zenpy(sb: ZendeskSandbox) -> Zenpy:
-    return Zenpy(subdomain="acme", email=sb.email, token=sb.token, session=BaseUrlSession(sb.base_url, "acme"))
+    return Zenpy(
+        subdomain="acme",
+        email=sb.email,
+        token=sb.token,
+        session=BaseUrlSession(sb.base_url, "acme"),
+    )
 
 
 def test_zenpy_pages_the_cursor_export_with_sideloads(shared_sandbox: ZendeskSandbox) -> None:
@@ -22,11 +27,17 @@ def test_zenpy_pages_the_cursor_export_with_sideloads(shared_sandbox: ZendeskSan
     ids = [t.id for t in zenpy.tickets.incremental(start_time=0, include=["users", "metric_sets"])]
     now = shared_sandbox.state.now
     assert len(ids) == len(set(ids))
-    assert set(ids) == {t.id for t in shared_sandbox.state.tickets.values() if t.generated <= now - 60}
-    assert shared_sandbox.counters["by_kind"]["incremental_tickets"] - before == 2  # 2000 tickets, 1000 a page
+    assert set(ids) == {
+        t.id for t in shared_sandbox.state.tickets.values() if t.generated <= now - 60
+    }
+    assert (
+        shared_sandbox.counters["by_kind"]["incremental_tickets"] - before == 2
+    )  # 2000 tickets, 1000 a page
 
 
-def test_zenpy_reads_ratings_users_groups_and_single_records(shared_sandbox: ZendeskSandbox) -> None:
+def test_zenpy_reads_ratings_users_groups_and_single_records(
+    shared_sandbox: ZendeskSandbox,
+) -> None:
     zenpy = _zenpy(shared_sandbox)
     state = shared_sandbox.state
     ratings = list(zenpy.satisfaction_ratings())
@@ -35,7 +46,9 @@ def test_zenpy_reads_ratings_users_groups_and_single_records(shared_sandbox: Zen
     assert bad and {r.score for r in bad} == {"bad"}
     since = shared_sandbox.now - timedelta(days=3)
     recent = list(zenpy.satisfaction_ratings(start_time=since))
-    assert {r.id for r in recent} == {r.id for r in state.ratings.values() if r.updated >= since.timestamp()}
+    assert {r.id for r in recent} == {
+        r.id for r in state.ratings.values() if r.updated >= since.timestamp()
+    }
     assert len(list(zenpy.users())) == len(state.users)
     assert {g.name for g in zenpy.groups()} == {g.name for g in state.groups.values()}
     assert len(list(zenpy.organizations())) == len(state.organizations)

@@ -10,17 +10,26 @@ from typing import Annotated
 import typer
 
 
-def zendesk(
+def zendesk(  # noqa: PLR0917 (typer maps each parameter to an option)
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.", min=0, max=65535)] = 0,
     host: Annotated[str, typer.Option(help="Address to bind (keep it on loopback).")] = "127.0.0.1",
-    seed: Annotated[int, typer.Option(help="Seed of the generated data (same seed, same data).")] = 7,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the generated data (same seed, same data).")
+    ] = 7,
     tickets: Annotated[int, typer.Option(help="How many tickets to generate.", min=0)] = 2000,
     time_scale: Annotated[
         float,
-        typer.Option(help="How many times faster than real time the sandbox clock and rate-limit minutes run.", min=0.001),
+        typer.Option(
+            help="How many times faster than real time the clock and rate-limit minutes run.",
+            min=0.001,
+        ),
     ] = 1.0,
-    account_limit: Annotated[int, typer.Option(help="Requests per minute for the whole account.", min=1)] = 700,
-    incremental_limit: Annotated[int, typer.Option(help="Incremental-export requests per minute.", min=1)] = 10,
+    account_limit: Annotated[
+        int, typer.Option(help="Requests per minute for the whole account.", min=1)
+    ] = 700,
+    incremental_limit: Annotated[
+        int, typer.Option(help="Incremental-export requests per minute.", min=1)
+    ] = 10,
     start: Annotated[
         str | None,
         typer.Option(help="Sandbox clock at start, ISO 8601 with a timezone (default: now)."),
@@ -32,16 +41,21 @@ def zendesk(
     Control endpoints: POST /_sandbox/advance, POST /_sandbox/faults, GET /_sandbox/counters,
     GET /_sandbox/writes.
     """
-    from deskbot.sandbox.zendesk import ZendeskSandbox
+    from deskbot.sandbox.zendesk import ZendeskSandbox  # noqa: PLC0415 (keeps --help fast)
 
     when = None
     if start is not None:
         try:
             when = datetime.fromisoformat(start)
         except ValueError:
-            raise typer.BadParameter(f"not an ISO 8601 time: {start!r} (e.g. 2026-11-02T09:00:00+00:00)", param_hint="--start") from None
+            raise typer.BadParameter(
+                f"not an ISO 8601 time: {start!r} (e.g. 2026-11-02T09:00:00+00:00)",
+                param_hint="--start",
+            ) from None
         if when.tzinfo is None:
-            raise typer.BadParameter("give a timezone, e.g. 2026-11-02T09:00:00+00:00", param_hint="--start")
+            raise typer.BadParameter(
+                "give a timezone, e.g. 2026-11-02T09:00:00+00:00", param_hint="--start"
+            )
         when = when.astimezone(UTC)
     sandbox = ZendeskSandbox(
         seed=seed,

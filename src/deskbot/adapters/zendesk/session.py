@@ -24,7 +24,9 @@ class BaseUrlSession(requests.Session):
         self.base_url = base_url.rstrip("/")
         self.zendesk_prefix = f"https://{subdomain}.{domain}"
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         text = url.decode() if isinstance(url, bytes) else url
         if text == self.zendesk_prefix or text.startswith(self.zendesk_prefix + "/"):
             text = self.base_url + text[len(self.zendesk_prefix) :]

@@ -50,7 +50,16 @@ PRIORITIES = (None, "low", "normal", "high", "urgent")
 _PRIORITY_WEIGHTS = (25, 15, 40, 15, 5)
 TYPES = (None, "question", "incident", "problem", "task")
 _TYPE_WEIGHTS = (30, 35, 20, 5, 10)
-TEAM_TAGS = ("hooray", "lost_cause", "high_complexity", "billing", "vip", "bug", "refund", "onboarding")
+TEAM_TAGS = (
+    "hooray",
+    "lost_cause",
+    "high_complexity",
+    "billing",
+    "vip",
+    "bug",
+    "refund",
+    "onboarding",
+)
 
 GROUP_NAMES = (
     ("🎯 Tier 1", "First line: every new ticket lands here"),
@@ -61,19 +70,87 @@ GROUP_NAMES = (
     ("Ünïcode Support ✨", "Non-English speaking customers"),
 )
 _FIRST = (
-    "Zoë", "Søren", "Aiko", "José", "Łukasz", "Chloé", "Ngozi", "Björn", "María", "Dmitrij",
-    "Fatima", "Jürgen", "Siobhán", "Nguyễn", "Wei", "Анна", "Amélie", "Ólafur", "Priya", "Kwame",
-    "Émile", "Hana", "Mateusz", "Lucía", "Yusuf", "Ingrid", "Tomás", "Aroha", "Daniel", "Sarah",
+    "Zoë",
+    "Søren",
+    "Aiko",
+    "José",
+    "Łukasz",
+    "Chloé",
+    "Ngozi",
+    "Björn",
+    "María",
+    "Dmitrij",
+    "Fatima",
+    "Jürgen",
+    "Siobhán",
+    "Nguyễn",
+    "Wei",
+    "Анна",
+    "Amélie",
+    "Ólafur",
+    "Priya",
+    "Kwame",
+    "Émile",
+    "Hana",
+    "Mateusz",
+    "Lucía",
+    "Yusuf",
+    "Ingrid",
+    "Tomás",
+    "Aroha",
+    "Daniel",
+    "Sarah",
 )
 _LAST = (
-    "Müller", "O'Connor", "García", "Østergaard", "Kowalski", "Nakamura", "Dubois", "Smith",
-    "Ferreira", "Çelik", "Novák", "王", "Петрова", "Ó Briain", "Nguyen", "Johansson", "Okafor",
-    "Rossi", "Schäfer", "Lindqvist", "Tanaka", "Martín", "Kim", "Hernández", "Brown",
+    "Müller",
+    "O'Connor",
+    "García",
+    "Østergaard",
+    "Kowalski",
+    "Nakamura",
+    "Dubois",
+    "Smith",
+    "Ferreira",
+    "Çelik",
+    "Novák",
+    "王",
+    "Петрова",
+    "Ó Briain",
+    "Nguyen",
+    "Johansson",
+    "Okafor",
+    "Rossi",
+    "Schäfer",
+    "Lindqvist",
+    "Tanaka",
+    "Martín",
+    "Kim",
+    "Hernández",
+    "Brown",
 )
 _ORG_WORDS = (
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne",
-    "Soylent", "Nakatomi", "Wonka", "Aperture", "Vandelay", "Duff", "Gringotts", "Zürich Re",
-    "Ærø Fisk", "Café Noël", "Kōbō", "Łódź Tech", "Straße & Co",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Nakatomi",
+    "Wonka",
+    "Aperture",
+    "Vandelay",
+    "Duff",
+    "Gringotts",
+    "Zürich Re",
+    "Ærø Fisk",
+    "Café Noël",
+    "Kōbō",
+    "Łódź Tech",
+    "Straße & Co",
 )
 _ORG_SUFFIX = ("GmbH", "Ltd", "Inc.", "SARL", "AB", "K.K.", "S.A.", "LLC")
 _SUBJECTS = (
@@ -488,20 +565,26 @@ class State:
         t.desc_i = _rr(rng, 1 << 16)
         req = requester_id or self.end_user_ids[int(len(self.end_user_ids) * rng.random() ** 1.6)]
         t.requester_id = req
-        t.submitter_id = req if t.channel != "voice" else self.agent_ids[_rr(rng, len(self.agent_ids))]
+        t.submitter_id = (
+            req if t.channel != "voice" else self.agent_ids[_rr(rng, len(self.agent_ids))]
+        )
         t.organization_id = self.users[req].organization_id
         t.biz_pct = _rr(rng, 25, 70)
         tags = [t.channel]
         for tag in TEAM_TAGS:
             if rng.random() < 0.07:
                 tags.append(tag)
-        if t.organization_id and "vip" in self.organizations[t.organization_id].tags and "vip" not in tags:
+        if (
+            t.organization_id
+            and "vip" in self.organizations[t.organization_id].tags
+            and "vip" not in tags
+        ):
             tags.append("vip")
         t.tags = sorted(tags)
         self.tickets[tid] = t
         return t
 
-    def _live_history(self, t: Ticket) -> None:
+    def _live_history(self, t: Ticket) -> None:  # noqa: PLR0912, PLR0915 (one seeded story)
         """Play a seeded lifecycle for a generated ticket up to the sandbox clock."""
         rng = self.rng
         now = self.now - 2 * MINUTE
@@ -585,7 +668,9 @@ class State:
 
     def _assign(self, t: Ticket, when: int) -> None:
         rng = self.rng
-        gid = list(self.groups)[min(len(self.groups) - 1, int(rng.random() ** 2 * len(self.groups)))]
+        gid = list(self.groups)[
+            min(len(self.groups) - 1, int(rng.random() ** 2 * len(self.groups)))
+        ]
         if "billing" in t.tags:
             gid = next(g.id for g in self.groups.values() if g.name.startswith("Billing"))
         agents = self.groups[gid].agent_ids
@@ -731,7 +816,17 @@ class State:
         events: list[tuple[int, int, str]] = []
         for i in range(n_new):
             events.append((_rr(rng, start, end) if end > start else end, i, "new"))
-        kinds = ("reply", "requester", "solve", "rate", "flip", "reopen", "close", "delete", "system")
+        kinds = (
+            "reply",
+            "requester",
+            "solve",
+            "rate",
+            "flip",
+            "reopen",
+            "close",
+            "delete",
+            "system",
+        )
         weights = (30, 15, 20, 14, 3, 4, 8, 2, 4)
         for i in range(n_other):
             when = _rr(rng, start, end) if end > start else end
@@ -757,7 +852,7 @@ class State:
                 return t
         return None
 
-    def _event(self, kind: str, when: int) -> bool:
+    def _event(self, kind: str, when: int) -> bool:  # noqa: PLR0912, PLR0915 (one branch per kind)
         rng = self.rng
         if kind == "new":
             t = self._new_ticket(when)
@@ -777,9 +872,7 @@ class State:
                 return False
             rating = bad[_rr(rng, len(bad))]
             target = self.tickets.get(rating.ticket_id)
-        elif kind == "reopen":
-            target = self._recent_ticket(("solved",))
-        elif kind == "close":
+        elif kind in {"reopen", "close"}:
             target = self._recent_ticket(("solved",))
         elif kind == "delete":
             target = self._recent_ticket(("new", "open", "pending", "solved"))
@@ -810,18 +903,18 @@ class State:
                 self._agent_reply(t, when, public=True)
             self._solve(t, when)
         elif kind == "rate":
-            rating = self.ratings.get(t.rating_id) if t.rating_id else None
-            if rating is None:
+            current = self.ratings.get(t.rating_id) if t.rating_id else None
+            if current is None:
                 self._offer(t, when)
-            elif rating.score == "offered":
-                self._receive(rating, t, when, good=rng.random() < 0.75)
+            elif current.score == "offered":
+                self._receive(current, t, when, good=rng.random() < 0.75)
             else:
                 return False
         elif kind == "flip":
-            rating = self.ratings[t.rating_id] if t.rating_id else None
-            if rating is None:
+            flipped = self.ratings.get(t.rating_id) if t.rating_id else None
+            if flipped is None:
                 return False
-            self._receive(rating, t, when, good=True)
+            self._receive(flipped, t, when, good=True)
         elif kind == "reopen":
             self._requester_reply(t, when)
             self._reopen(t, when)
@@ -853,106 +946,112 @@ class State:
 
     # ---------------------------------------------------------------- writes (API)
 
-    def update_ticket(self, tid: int, body: dict[str, Any], author_id: int) -> tuple[Ticket, list[dict[str, Any]]]:
+    def update_ticket(
+        self, tid: int, body: dict[str, Any], author_id: int
+    ) -> tuple[Ticket, list[dict[str, Any]]]:
         """Apply a ``PUT /tickets/{id}`` payload. Raises WriteError for refused updates."""
         t = self.tickets.get(tid)
         if t is None or t.status == "deleted":
             raise WriteError(404, {"error": "RecordNotFound", "description": "Not found"})
         data = body.get("ticket")
         if not isinstance(data, dict):
-            raise WriteError(400, _invalid("ticket", "Request body must be {\"ticket\": {...}}"))
+            raise WriteError(400, _invalid("ticket", 'Request body must be {"ticket": {...}}'))
         if t.status == "closed":
+            raise WriteError(422, _invalid("status", "Status: closed prevents ticket update"))
+        if data.get("safe_update") and data.get("updated_stamp") != iso(t.updated):
             raise WriteError(
-                422,
+                409,
                 {
-                    "error": "RecordInvalid",
-                    "description": "Record validation errors",
-                    "details": {
-                        "status": [
-                            {
-                                "description": "Status: closed prevents ticket update",
-                                "error": "InvalidValue",
-                            }
-                        ]
-                    },
+                    "error": "UpdateConflict",
+                    "description": "Safe Update prevented the update due to outdated ticket"
+                    " data. Please fetch the latest ticket data and try again.",
                 },
             )
-        if data.get("safe_update"):
-            stamp = data.get("updated_stamp")
-            if stamp != iso(t.updated):
-                raise WriteError(
-                    409,
-                    {
-                        "error": "UpdateConflict",
-                        "description": "Safe Update prevented the update due to outdated ticket"
-                        " data. Please fetch the latest ticket data and try again.",
-                    },
-                )
         self._validate_update(data)
         when = max(self.now, t.updated)
         old = t.generated
         events: list[dict[str, Any]] = []
-        comment = data.get("comment")
-        if isinstance(comment, dict) and str(comment.get("body") or comment.get("html_body") or ""):
-            public = bool(comment.get("public", True))
-            author = int(comment.get("author_id") or author_id)
-            text = str(comment.get("body") or comment.get("html_body"))
-            c = Comment(self._comment_id(), author, text, public, when, "api")
-            self._add_comment(t, c)
-            is_agent = self.users.get(author, None) is not None and self.users[author].role != "end-user"
-            if is_agent and public:
-                t.replies += 1
-                t.first_reply_at = t.first_reply_at or when
-                t.assignee_updated_at = when
-            elif not is_agent:
-                t.requester_updated_at = when
-            events.append({"type": "Comment", "id": c.id, "public": public, "author_id": author})
-        tags = list(t.tags)
-        if "tags" in data:
-            tags = sorted(dict.fromkeys(str(x) for x in data["tags"]))
-        for x in data.get("additional_tags") or []:
-            if str(x) not in tags:
-                tags.append(str(x))
-        remove = {str(x) for x in data.get("remove_tags") or []}
-        tags = sorted(x for x in tags if x not in remove)
-        if tags != t.tags:
-            events.append({"type": "Change", "field_name": "tags", "value": tags, "previous_value": t.tags})
-            t.tags = tags
-        if "group_id" in data and data["group_id"] != t.group_id:
-            events.append({"type": "Change", "field_name": "group_id", "value": data["group_id"], "previous_value": t.group_id})
-            t.group_id = data["group_id"]
-            t.group_stations += 1
-        if "assignee_id" in data and data["assignee_id"] != t.assignee_id:
-            events.append({"type": "Change", "field_name": "assignee_id", "value": data["assignee_id"], "previous_value": t.assignee_id})
-            t.assignee_id = data["assignee_id"]
-            t.assignee_stations += 1
-            t.assignee_updated_at = when
-            t.assigned_at = when
-            t.initially_assigned_at = t.initially_assigned_at or when
+        self._apply_comment(t, data.get("comment"), author_id, when, events)
+        self._apply_tags(t, data, events)
+        for key in ("group_id", "assignee_id"):
+            if key in data and data[key] != getattr(t, key):
+                events.append(_change(key, data[key], getattr(t, key)))
+                setattr(t, key, data[key])
+                if key == "group_id":
+                    t.group_stations += 1
+                else:
+                    t.assignee_stations += 1
+                    t.assignee_updated_at = t.assigned_at = when
+                    t.initially_assigned_at = t.initially_assigned_at or when
         status = data.get("status")
         if status is not None and status != t.status:
-            events.append({"type": "Change", "field_name": "status", "value": status, "previous_value": t.status})
-            if status == "solved":
-                self._solve(t, when)
-            elif t.status == "solved":
-                self._reopen(t, when)
-                t.status = status
-            else:
-                if t.status == "pending":
-                    t.pending_min += max(0, (when - t.status_updated_at) // MINUTE)
-                if t.status == "hold":
-                    t.hold_min += max(0, (when - t.status_updated_at) // MINUTE)
-                t.status = status
-                t.status_updated_at = when
+            events.append(_change("status", status, t.status))
+            self._apply_status(t, status, when)
         if "priority" in data:
             t.priority = data["priority"]
         self._touch(t, when)
         self.reindex(t, old)
         return t, events
 
+    def _apply_comment(
+        self, t: Ticket, comment: Any, author_id: int, when: int, events: list[dict[str, Any]]
+    ) -> None:
+        if not isinstance(comment, dict):
+            return
+        text = str(comment.get("body") or comment.get("html_body") or "")
+        if not text:
+            return
+        public = bool(comment.get("public", True))
+        author = int(comment.get("author_id") or author_id)
+        c = Comment(self._comment_id(), author, text, public, when, "api")
+        self._add_comment(t, c)
+        user = self.users.get(author)
+        is_agent = user is not None and user.role != "end-user"
+        if is_agent and public:
+            t.replies += 1
+            t.first_reply_at = t.first_reply_at or when
+            t.assignee_updated_at = when
+        elif not is_agent:
+            t.requester_updated_at = when
+        events.append({"type": "Comment", "id": c.id, "public": public, "author_id": author})
+
+    @staticmethod
+    def _apply_tags(t: Ticket, data: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        tags = list(t.tags)
+        if "tags" in data:
+            tags = list(dict.fromkeys(str(x) for x in data["tags"]))
+        tags += [str(x) for x in data.get("additional_tags") or [] if str(x) not in tags]
+        remove = {str(x) for x in data.get("remove_tags") or []}
+        tags = sorted(x for x in tags if x not in remove)
+        if tags != t.tags:
+            events.append(_change("tags", tags, t.tags))
+            t.tags = tags
+
+    def _apply_status(self, t: Ticket, status: str, when: int) -> None:
+        if status == "solved":
+            self._solve(t, when)
+        elif t.status == "solved":
+            self._reopen(t, when)
+            t.status = status
+        else:
+            waited = max(0, (when - t.status_updated_at) // MINUTE)
+            if t.status == "pending":
+                t.pending_min += waited
+            elif t.status == "hold":
+                t.hold_min += waited
+            t.status = status
+            t.status_updated_at = when
+
     def _validate_update(self, data: dict[str, Any]) -> None:
         status = data.get("status")
-        if status is not None and status not in ("new", "open", "pending", "hold", "solved", "closed"):
+        if status is not None and status not in (
+            "new",
+            "open",
+            "pending",
+            "hold",
+            "solved",
+            "closed",
+        ):
             raise WriteError(422, _invalid("status", f"Status: {status!r} is not a valid status"))
         for key in ("tags", "additional_tags", "remove_tags"):
             if key in data and not isinstance(data[key], list):
@@ -960,7 +1059,9 @@ class State:
         if data.get("assignee_id") is not None:
             user = self.users.get(data["assignee_id"])
             if user is None or user.role == "end-user":
-                raise WriteError(422, _invalid("assignee_id", "Assignee is not an agent of this account"))
+                raise WriteError(
+                    422, _invalid("assignee_id", "Assignee is not an agent of this account")
+                )
         if data.get("group_id") is not None and data["group_id"] not in self.groups:
             raise WriteError(422, _invalid("group_id", "Group is invalid"))
 
@@ -968,7 +1069,7 @@ class State:
         """Apply a ``POST /tickets`` payload (a follow-up when ``via_followup_source_id``)."""
         data = body.get("ticket")
         if not isinstance(data, dict):
-            raise WriteError(400, _invalid("ticket", "Request body must be {\"ticket\": {...}}"))
+            raise WriteError(400, _invalid("ticket", 'Request body must be {"ticket": {...}}'))
         source_id = data.get("via_followup_source_id")
         source = None
         if source_id is not None:
@@ -984,10 +1085,14 @@ class State:
         text = str(comment.get("body") or data.get("description") or "").strip()
         if not text:
             raise WriteError(422, _invalid("description", "Description: cannot be blank"))
-        self._validate_update({k: data[k] for k in ("status", "tags", "assignee_id", "group_id") if k in data})
+        self._validate_update(
+            {k: data[k] for k in ("status", "tags", "assignee_id", "group_id") if k in data}
+        )
         requester = data.get("requester_id") or (source.requester_id if source else author_id)
         if requester not in self.users:
-            raise WriteError(422, _invalid("requester_id", "Requester is not a user of this account"))
+            raise WriteError(
+                422, _invalid("requester_id", "Requester is not a user of this account")
+            )
         when = self.now
         t = self._new_ticket(when, requester_id=requester)
         t.channel = "api"
@@ -1007,7 +1112,11 @@ class State:
         if t.group_id is not None:
             t.group_stations = 1
         t.status = data.get("status") or ("open" if t.assignee_id else "new")
-        t.extra_comments = [Comment(self._comment_id(), author_id, text, bool(comment.get("public", True)), when, "api")]
+        t.extra_comments = [
+            Comment(
+                self._comment_id(), author_id, text, bool(comment.get("public", True)), when, "api"
+            )
+        ]
         t.removed_comments = 1  # the generated description is replaced by this comment
         t.generated = when
         if source is not None:
@@ -1028,11 +1137,24 @@ class State:
             if r.score == "offered":
                 rating = {"score": "offered"}
             else:
-                rating = {"id": r.id, "score": r.score, "comment": r.comment, "reason": _reason(r)[0], "reason_id": _reason(r)[2]}
+                rating = {
+                    "id": r.id,
+                    "score": r.score,
+                    "comment": r.comment,
+                    "reason": _reason(r)[0],
+                    "reason_id": _reason(r)[2],
+                }
         via: dict[str, Any]
         if t.followup_source is not None:
             src = self.tickets[t.followup_source]
-            via = {"channel": "api", "source": {"from": {"ticket_id": src.id, "subject": src.subject, "channel": "api"}, "to": {}, "rel": "follow_up"}}
+            via = {
+                "channel": "api",
+                "source": {
+                    "from": {"ticket_id": src.id, "subject": src.subject, "channel": "api"},
+                    "to": {},
+                    "rel": "follow_up",
+                },
+            }
         else:
             via = {"channel": t.channel, "source": {"from": {}, "to": {}, "rel": None}}
         description = self._description(t)
@@ -1114,7 +1236,9 @@ class State:
             "first_resolution_time_in_minutes": _bc(first_res, pct),
             "full_resolution_time_in_minutes": _bc(full, pct),
             "agent_wait_time_in_minutes": _bc(agent_wait, pct),
-            "requester_wait_time_in_minutes": _bc(max(0, requester_wait) if requester_wait is not None else None, pct),
+            "requester_wait_time_in_minutes": _bc(
+                max(0, requester_wait) if requester_wait is not None else None, pct
+            ),
             "on_hold_time_in_minutes": _bc(t.hold_min, pct),
             "custom_status_updated_at": iso(t.status_updated_at),
         }
@@ -1124,33 +1248,60 @@ class State:
         out: list[Comment] = []
         if not t.removed_comments:
             rng = random.Random(self.seed * 1_000_003 + t.id)
-            base_id = _ID_BASE_COMMENT - 1_000_000_000_000 + t.id * 64
-            out.append(Comment(base_id, t.requester_id, self._description(t), True, t.created, t.channel))
-            extra_agent = [c for c in t.extra_comments or [] if c.public and self.users.get(c.author_id) is not None and self.users[c.author_id].role != "end-user"]
-            seeded_replies = max(0, t.replies - len(extra_agent))
-            last_seeded = max([t.created, *(c.created for c in [])])
+            # Seeded comments get ids below those of comments added later (which count up
+            # from _ID_BASE_COMMENT), so ordering by id keeps them first.
+            base_id = _ID_BASE_COMMENT - 1_000_000_000_000 + t.id * 1000
+            out.append(
+                Comment(base_id, t.requester_id, self._description(t), True, t.created, t.channel)
+            )
+            extra_agent = [
+                c
+                for c in t.extra_comments or []
+                if c.public
+                and self.users.get(c.author_id) is not None
+                and self.users[c.author_id].role != "end-user"
+            ]
+            seeded_replies = min(499, max(0, t.replies - len(extra_agent)))
             if seeded_replies and t.first_reply_at is not None:
                 end = t.latest_comment_at
                 extra_times = [c.created for c in t.extra_comments or []]
                 if extra_times:
-                    end = min(end, min(extra_times))
+                    end = min(end, *extra_times)
                 end = max(end, t.first_reply_at)
                 step = (end - t.first_reply_at) // max(1, 2 * seeded_replies - 1)
                 for k in range(seeded_replies):
                     when = t.first_reply_at + 2 * k * step
                     fix = _FIXES[_rr(rng, len(_FIXES))]
-                    text = _AGENT_REPLIES[_rr(rng, len(_AGENT_REPLIES))].format(fix=fix, fix_cap=fix[0].upper() + fix[1:])
-                    out.append(Comment(base_id + 1 + 2 * k, t.assignee_id or self.admin_id, text, True, when, "web"))
+                    text = _AGENT_REPLIES[_rr(rng, len(_AGENT_REPLIES))].format(
+                        fix=fix, fix_cap=fix[0].upper() + fix[1:]
+                    )
+                    out.append(
+                        Comment(
+                            base_id + 1 + 2 * k,
+                            t.assignee_id or self.admin_id,
+                            text,
+                            True,
+                            when,
+                            "web",
+                        )
+                    )
                     if k < seeded_replies - 1:
                         text = _REQUESTER_REPLIES[_rr(rng, len(_REQUESTER_REPLIES))]
-                        out.append(Comment(base_id + 2 + 2 * k, t.requester_id, text, True, when + step, t.channel))
-                last_seeded = out[-1].created
-            del last_seeded
+                        out.append(
+                            Comment(
+                                base_id + 2 + 2 * k,
+                                t.requester_id,
+                                text,
+                                True,
+                                when + step,
+                                t.channel,
+                            )
+                        )
         out.extend(t.extra_comments or [])
         return out
 
     def comment_json(self, c: Comment, t: Ticket) -> dict[str, Any]:
-        html = "<div class=\"zd-comment\"><p>" + _html_escape(c.body) + "</p></div>"
+        html = '<div class="zd-comment"><p>' + _html_escape(c.body) + "</p></div>"
         return {
             "id": c.id,
             "type": "Comment",
@@ -1170,6 +1321,7 @@ class State:
         photo: dict[str, Any] | None = None
         if u.role != "end-user":
             pid = u.id + 77
+            photos = f"{base}/system/photos"
             photo = {
                 "url": f"{base}/api/v2/attachments/{pid}.json",
                 "id": pid,
@@ -1187,8 +1339,8 @@ class State:
                         "url": f"{base}/api/v2/attachments/{pid + 1}.json",
                         "id": pid + 1,
                         "file_name": f"profile_image_{u.id}_thumb.png",
-                        "content_url": f"{base}/system/photos/{pid}/profile_image_{u.id}_thumb.png",
-                        "mapped_content_url": f"{base}/system/photos/{pid}/profile_image_{u.id}_thumb.png",
+                        "content_url": f"{photos}/{pid}/profile_image_{u.id}_thumb.png",
+                        "mapped_content_url": f"{photos}/{pid}/profile_image_{u.id}_thumb.png",
                         "content_type": "image/png",
                         "size": 2330,
                         "width": 32,
@@ -1290,7 +1442,9 @@ class State:
 
     # ---------------------------------------------------------------- queries
 
-    def export_after(self, after: tuple[int, int], limit_generated: int, count: int) -> tuple[list[Ticket], bool]:
+    def export_after(
+        self, after: tuple[int, int], limit_generated: int, count: int
+    ) -> tuple[list[Ticket], bool]:
         """Tickets ordered by (generated_timestamp, id) strictly after ``after`` and with
         generated_timestamp < ``limit_generated``; at most ``count``. Also says whether more
         such tickets remain."""
@@ -1307,7 +1461,9 @@ class State:
         more = i < n and idx[i][0] < limit_generated
         return out, more
 
-    def ratings_matching(self, score: str | None, start: int | None, end: int | None, after_id: int, limit: int) -> tuple[list[Rating], bool]:
+    def ratings_matching(
+        self, score: str | None, start: int | None, end: int | None, after_id: int, limit: int
+    ) -> tuple[list[Rating], bool]:
         ids = self.rating_ids
         i = bisect.bisect_right(ids, after_id)
         out: list[Rating] = []
@@ -1331,7 +1487,14 @@ class State:
         """A digest of the whole state (tests check reproducibility with it)."""
         h = hashlib.sha256()
         for t in self.tickets.values():
-            h.update(repr([getattr(t, s) if s != "extra_comments" else len(t.extra_comments or []) for s in Ticket.__slots__]).encode())
+            h.update(
+                repr(
+                    [
+                        getattr(t, s) if s != "extra_comments" else len(t.extra_comments or [])
+                        for s in Ticket.__slots__
+                    ]
+                ).encode()
+            )
         for coll in (self.users, self.groups, self.organizations, self.ratings):
             for obj in coll.values():
                 h.update(repr(obj).encode())
@@ -1361,15 +1524,16 @@ def _score_matches(r: Rating, score: str) -> bool:
     if score == "unoffered":
         return False  # unoffered tickets carry no rating record
     base, _, suffix = score.partition("_")
-    if base == "received":
-        ok = received
-    else:
-        ok = r.score == base
+    ok = received if base == "received" else r.score == base
     if suffix == "with_comment":
         ok = ok and has_comment
     elif suffix == "without_comment":
         ok = ok and not has_comment
     return ok
+
+
+def _change(field_name: str, value: Any, previous: Any) -> dict[str, Any]:
+    return {"type": "Change", "field_name": field_name, "value": value, "previous_value": previous}
 
 
 def _invalid(field_name: str, message: str) -> dict[str, Any]:

@@ -71,7 +71,11 @@ class Faults:
           happened, the case that tests exactly-once delivery).
         * ``path_prefix`` limits every rule added by this call to paths starting with it.
         """
-        for name, rate in (("error_rate", error_rate), ("malformed_rate", malformed_rate), ("latency_rate", latency_rate)):
+        for name, rate in (
+            ("error_rate", error_rate),
+            ("malformed_rate", malformed_rate),
+            ("latency_rate", latency_rate),
+        ):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {rate}")
         if burst_429 < 0 or fail_next < 0:
@@ -82,15 +86,21 @@ class Faults:
             raise ValueError("latency_seconds and retry_after must be >= 0")
         with self._lock:
             if fail_next:
-                self._rules.append(FaultRule("fail_next", path_prefix, 1.0, status, fail_next, 0.0, after_apply))
+                self._rules.append(
+                    FaultRule("fail_next", path_prefix, 1.0, status, fail_next, 0.0, after_apply)
+                )
             if burst_429:
-                self._rules.append(FaultRule("rate_limit", path_prefix, 1.0, 429, burst_429, retry_after))
+                self._rules.append(
+                    FaultRule("rate_limit", path_prefix, 1.0, 429, burst_429, retry_after)
+                )
             if error_rate:
                 self._rules.append(FaultRule("error", path_prefix, error_rate))
             if malformed_rate:
                 self._rules.append(FaultRule("malformed", path_prefix, malformed_rate, 200))
             if latency_rate and latency_seconds:
-                self._rules.append(FaultRule("latency", path_prefix, latency_rate, 0, None, latency_seconds))
+                self._rules.append(
+                    FaultRule("latency", path_prefix, latency_rate, 0, None, latency_seconds)
+                )
 
     def clear(self) -> None:
         with self._lock:
@@ -110,7 +120,10 @@ class Faults:
                 if not path.startswith(rule.path_prefix):
                     continue
                 if rule.kind == "latency":
-                    if not any(f.kind == "latency" for f in out) and self._rng.random() < rule.probability:
+                    if (
+                        not any(f.kind == "latency" for f in out)
+                        and self._rng.random() < rule.probability
+                    ):
                         out.append(Fault("latency", 0, rule.seconds, False))
                     continue
                 if failed:
@@ -121,7 +134,11 @@ class Faults:
                     rule.remaining -= 1
                     status = rule.status
                 elif self._rng.random() < rule.probability:
-                    status = _ERROR_STATUSES[self._rng.randrange(len(_ERROR_STATUSES))] if rule.kind == "error" else rule.status
+                    status = (
+                        _ERROR_STATUSES[self._rng.randrange(len(_ERROR_STATUSES))]
+                        if rule.kind == "error"
+                        else rule.status
+                    )
                 else:
                     continue
                 out.append(Fault(rule.kind, status, rule.seconds, rule.after_apply and is_write))

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import ipaddress
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,6 +45,7 @@ INVALID_ENDPOINT = {"error": "InvalidEndpoint", "description": "Not found"}
 UNAUTHORIZED = {"error": "Couldn't authenticate you"}
 INCREMENTAL_HEADER = "Zendesk-RateLimit-incremental-exports"
 EXPORT_LAG = MINUTE  # tickets changed within the last minute are not exported yet
+EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
 INCLUDES = ("users", "groups", "organizations", "metric_sets")
 
 
@@ -54,10 +57,27 @@ class ApiError(Exception):
 
 
 def _bad_request(param: str, message: str) -> ApiError:
-    return ApiError(400, {"error": "InvalidPaginationParameter" if "page" in param or param == "cursor" else "InvalidValue", "description": f"{param}: {message}"})
+    return ApiError(
+        400,
+        {
+            "error": "InvalidPaginationParameter"
+            if "page" in param or param == "cursor"
+            else "InvalidValue",
+            "description": f"{param}: {message}",
+        },
+    )
 
 
 Response = tuple[int, Any, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes
+    base: str
 
 
 class ZendeskSandbox:
@@ -67,11 +87,11 @@ class ZendeskSandbox:
         self,
         seed: int = 7,
         tickets: int = 2000,
+        *,
         time_scale: float = 1.0,
         account_limit: int = 700,
         incremental_limit: int = 10,
         start: datetime | None = None,
-        *,
         host: str = "127.0.0.1",
         port: int = 0,
         metric_sets_shape: str = "inline",
@@ -81,9 +101,13 @@ class ZendeskSandbox:
         token: str | None = None,
     ) -> None:
         if start is not None and start.tzinfo is None:
-            raise ValueError("start must be a timezone-aware datetime (e.g. datetime(..., tzinfo=UTC))")
+            raise ValueError(
+                "start must be a timezone-aware datetime (e.g. datetime(..., tzinfo=UTC))"
+            )
         if metric_sets_shape not in ("inline", "sideload"):
-            raise ValueError(f"metric_sets_shape must be 'inline' or 'sideload', got {metric_sets_shape!r}")
+            raise ValueError(
+                f"metric_sets_shape must be 'inline' or 'sideload', got {metric_sets_shape!r}"
+            )
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         when = start or datetime.now(UTC).replace(second=0, microsecond=0)
@@ -99,11 +123,24 @@ class ZendeskSandbox:
         self._lock = threading.RLock()
         started = time.perf_counter()
         self.state = State(seed, tickets, int(when.timestamp()))
-        log.info("sandbox.zendesk.generated", tickets=tickets, seconds=round(time.perf_counter() - started, 2))
+        log.info(
+            "sandbox.zendesk.generated",
+            tickets=tickets,
+            seconds=round(time.perf_counter() - started, 2),
+        )
         self.account_limiter = FixedWindowLimiter(account_limit, time_scale, self._monotonic)
-        self.incremental_limiter = FixedWindowLimiter(incremental_limit, time_scale, self._monotonic)
+        self.incremental_limiter = FixedWindowLimiter(
+            incremental_limit, time_scale, self._monotonic
+        )
         self.faults = Faults(seed)
-        self._counters: dict[str, Any] = {"requests": 0, "by_kind": {}, "by_status": {}, "rate_limited": 0, "faults": 0, "writes": 0}
+        self._counters: dict[str, Any] = {
+            "requests": 0,
+            "by_kind": {},
+            "by_status": {},
+            "rate_limited": 0,
+            "faults": 0,
+            "writes": 0,
+        }
         self._writes: list[dict[str, Any]] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -120,8 +157,13 @@ class ZendeskSandbox:
         self._server = server
         host, port = server.server_address[:2]
         self.port = int(port)
-        self.base_url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="zendesk-sandbox", daemon=True)
+        self.base_url = f"http://{host!s}:{self.port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="zendesk-sandbox",
+            daemon=True,
+        )
         self._thread.start()
         log.info("sandbox.zendesk.started", base_url=self.base_url)
         return self.base_url
@@ -164,7 +206,8 @@ class ZendeskSandbox:
         return events
 
     def system_touch(self, count: int) -> list[int]:
-        """Give ``count`` tickets the current second as generated_timestamp (a bulk system change)."""
+        """Give ``count`` tickets the current second as generated_timestamp (a bulk system
+        change, as when Zendesk updates many tickets at once)."""
         with self._lock:
             return self.state.system_touch(count)
 
@@ -198,7 +241,9 @@ class ZendeskSandbox:
 
     # ---------------------------------------------------------------- request handling
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, client: str) -> tuple[int, bytes, dict[str, str]]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes, client: str
+    ) -> tuple[int, bytes, dict[str, str]]:
         split = urlsplit(raw_path)
         path = split.path
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
@@ -209,16 +254,16 @@ class ZendeskSandbox:
         self._count("requests")
         self._count("by_kind", kind)
         out_headers: dict[str, str] = {}
-        status, payload, extra = self._api(method, path, query, headers, body, base, kind, out_headers)
+        request = _Request(method, path, query, body, base)
+        refused = self._admit(headers, path, out_headers)
+        status, payload, extra = refused or self._api(request)
         out_headers.update(extra)
         self._count("by_status", str(status))
-        if isinstance(payload, bytes):
-            data = payload
-        else:
-            data = orjson.dumps(payload)
+        data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         return status, data, out_headers
 
-    def _api(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes, base: str, kind: str, out: dict[str, str]) -> Response:
+    def _admit(self, headers: dict[str, str], path: str, out: dict[str, str]) -> Response | None:
+        """Authentication and the rate-limit budgets: a refusal, or None to go on."""
         if not self._authorized(headers.get("authorization", "")):
             return 401, UNAUTHORIZED, {"WWW-Authenticate": 'Basic realm="Web Password"'}
         account = self.account_limiter.take()
@@ -226,13 +271,30 @@ class ZendeskSandbox:
         incremental = path.startswith("/api/v2/incremental/")
         if incremental:
             inc = self.incremental_limiter.take()
-            out[INCREMENTAL_HEADER] = f"total={inc.limit}; remaining={inc.remaining}; resets={inc.reset_header}"
+            out[INCREMENTAL_HEADER] = (
+                f"total={inc.limit}; remaining={inc.remaining}; resets={inc.reset_header}"
+            )
             if not inc.allowed:
                 self._count("rate_limited")
-                return 429, {"error": "TooManyRequests", "description": "Rate limit for incremental exports exceeded"}, {"Retry-After": inc.retry_after_header}
+                return (
+                    429,
+                    {
+                        "error": "TooManyRequests",
+                        "description": "Rate limit for incremental exports exceeded",
+                    },
+                    {"Retry-After": inc.retry_after_header},
+                )
         if not account.allowed:
             self._count("rate_limited")
-            return 429, {"error": "TooManyRequests", "description": "Rate limit exceeded"}, {"Retry-After": account.retry_after_header}
+            return (
+                429,
+                {"error": "TooManyRequests", "description": "Rate limit exceeded"},
+                {"Retry-After": account.retry_after_header},
+            )
+        return None
+
+    def _api(self, req: _Request) -> Response:
+        method, path = req.method, req.path
         is_write = method in ("PUT", "POST", "DELETE", "PATCH")
         failure = None
         for fault in self.faults.decide(path, is_write):
@@ -244,12 +306,20 @@ class ZendeskSandbox:
             self._count("faults")
             if failure.kind == "rate_limit":
                 self._count("rate_limited")
-                return 429, {"error": "TooManyRequests", "description": "Rate limit exceeded"}, {"Retry-After": str(max(1, round(failure.seconds)))}
-            return failure.status, {"error": "InternalError", "description": f"Sandbox fault: HTTP {failure.status}"}, {}
+                return (
+                    429,
+                    {"error": "TooManyRequests", "description": "Rate limit exceeded"},
+                    {"Retry-After": str(max(1, round(failure.seconds)))},
+                )
+            return (
+                failure.status,
+                {"error": "InternalError", "description": f"Sandbox fault: HTTP {failure.status}"},
+                {},
+            )
         try:
             with self._lock:
                 self._catch_up()
-                status, payload, extra = self._route(method, path, query, body, base)
+                status, payload, extra = self._route(req)
         except ApiError as exc:
             return exc.status, exc.body, {}
         if failure is not None:
@@ -257,7 +327,11 @@ class ZendeskSandbox:
             if failure.kind == "malformed":
                 data = orjson.dumps(payload)
                 return status, data[: max(1, len(data) // 2)], extra
-            return failure.status, {"error": "InternalError", "description": f"Sandbox fault: HTTP {failure.status}"}, {}
+            return (
+                failure.status,
+                {"error": "InternalError", "description": f"Sandbox fault: HTTP {failure.status}"},
+                {},
+            )
         return status, payload, extra
 
     def _authorized(self, header: str) -> bool:
@@ -270,13 +344,13 @@ class ZendeskSandbox:
             return False
         return decoded == f"{self.email}/token:{self.token}"
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: bytes, base: str) -> Response:
+    def _route(self, req: _Request) -> Response:
         for route_method, pattern, fn in _ROUTES:
-            if method != route_method:
+            if req.method != route_method:
                 continue
-            m = pattern.fullmatch(path)
+            m = pattern.fullmatch(req.path)
             if m:
-                return fn(self, base, query, body, *m.groups())
+                return fn(self, req.base, req.query, req.body, *m.groups())
         return 404, INVALID_ENDPOINT, {}
 
     # ---------------------------------------------------------------- endpoints
@@ -286,7 +360,13 @@ class ZendeskSandbox:
         includes = [x for x in query.get("include", "").split(",") if x in INCLUDES]
         per_page = _int_param(query, "per_page", 1000, 1, 1000)
         if ("start_time" in query) == ("cursor" in query):
-            raise ApiError(400, {"error": "InvalidValue", "description": "Give exactly one of start_time or cursor"})
+            raise ApiError(
+                400,
+                {
+                    "error": "InvalidValue",
+                    "description": "Give exactly one of start_time or cursor",
+                },
+            )
         if "start_time" in query:
             start = _int_param(query, "start_time", 0, 0, None)
             after = (start, 0)
@@ -302,7 +382,7 @@ class ZendeskSandbox:
             params["include"] = ",".join(includes)
         out: dict[str, Any] = {
             "tickets": [],
-            "after_url": f"{base}/api/v2/incremental/tickets/cursor.json?{urlencode(params, quote_via=quote)}",
+            "after_url": f"{base}{EXPORT_PATH}?{urlencode(params, quote_via=quote)}",
             "before_url": None,
             "after_cursor": cursor,
             "before_cursor": None,
@@ -311,7 +391,9 @@ class ZendeskSandbox:
         self._fill_tickets(out, page, includes, base)
         return 200, out, {}
 
-    def _fill_tickets(self, out: dict[str, Any], page: list[Ticket], includes: list[str], base: str) -> None:
+    def _fill_tickets(
+        self, out: dict[str, Any], page: list[Ticket], includes: list[str], base: str
+    ) -> None:
         st = self.state
         tickets = []
         inline = "metric_sets" in includes and self.metric_sets_shape == "inline"
@@ -331,21 +413,42 @@ class ZendeskSandbox:
             out["groups"] = [st.group_json(st.groups[i], base) for i in ids if i in st.groups]
         if "organizations" in includes:
             ids = unique(t.organization_id for t in page)
-            out["organizations"] = [st.organization_json(st.organizations[i], base) for i in ids if i in st.organizations]
+            out["organizations"] = [
+                st.organization_json(st.organizations[i], base)
+                for i in ids
+                if i in st.organizations
+            ]
 
     def _ratings(self, base: str, query: dict[str, str], _body: bytes) -> Response:
         st = self.state
         score = query.get("score") or None
         if score is not None and score not in SCORES:
-            raise ApiError(400, {"error": "InvalidValue", "description": f"score: must be one of {', '.join(SCORES)}"})
+            raise ApiError(
+                400,
+                {
+                    "error": "InvalidValue",
+                    "description": f"score: must be one of {', '.join(SCORES)}",
+                },
+            )
         start = _int_param(query, "start_time", None, 0, None)
         end = _int_param(query, "end_time", None, 0, None)
 
         def fetch(after_id: int, limit: int) -> tuple[list[Any], bool]:
             return st.ratings_matching(score, start, end, after_id, limit)
 
-        filters = {k: query[k] for k in ("score", "start_time", "end_time") if k in query}
-        return _paginate(base, "/api/v2/satisfaction_ratings.json", "satisfaction_ratings", query, filters, fetch, lambda r: st.rating_json(r, base), lambda r: r.id)
+        filters: dict[str, str] = {
+            k: query[k] for k in ("score", "start_time", "end_time") if k in query
+        }
+        return _paginate(
+            base,
+            "/api/v2/satisfaction_ratings.json",
+            "satisfaction_ratings",
+            query=query,
+            filters=filters,
+            fetch=fetch,
+            render=lambda r: st.rating_json(r, base),
+            ident=lambda r: r.id,
+        )
 
     def _users(self, base: str, query: dict[str, str], _body: bytes) -> Response:
         st = self.state
@@ -353,20 +456,53 @@ class ZendeskSandbox:
         ids = st.user_ids
 
         def fetch(after_id: int, limit: int) -> tuple[list[Any], bool]:
-            return _scan_ids(ids, after_id, limit, lambda i: st.users[i], lambda u: role is None or u.role == role)
+            return _scan_ids(
+                ids,
+                after_id,
+                limit,
+                lambda i: st.users[i],
+                lambda u: role is None or u.role == role,
+            )
 
         filters = {"role": role} if role else {}
-        return _paginate(base, "/api/v2/users.json", "users", query, filters, fetch, lambda u: st.user_json(u, base), lambda u: u.id)
+        return _paginate(
+            base,
+            "/api/v2/users.json",
+            "users",
+            query=query,
+            filters=filters,
+            fetch=fetch,
+            render=lambda u: st.user_json(u, base),
+            ident=lambda u: u.id,
+        )
 
     def _groups(self, base: str, query: dict[str, str], _body: bytes) -> Response:
         st = self.state
         ids = sorted(st.groups)
-        return _paginate(base, "/api/v2/groups.json", "groups", query, {}, lambda a, n: _scan_ids(ids, a, n, lambda i: st.groups[i]), lambda g: st.group_json(g, base), lambda g: g.id)
+        return _paginate(
+            base,
+            "/api/v2/groups.json",
+            "groups",
+            query=query,
+            filters={},
+            fetch=lambda a, n: _scan_ids(ids, a, n, lambda i: st.groups[i]),
+            render=lambda g: st.group_json(g, base),
+            ident=lambda g: g.id,
+        )
 
     def _orgs(self, base: str, query: dict[str, str], _body: bytes) -> Response:
         st = self.state
         ids = sorted(st.organizations)
-        return _paginate(base, "/api/v2/organizations.json", "organizations", query, {}, lambda a, n: _scan_ids(ids, a, n, lambda i: st.organizations[i]), lambda o: st.organization_json(o, base), lambda o: o.id)
+        return _paginate(
+            base,
+            "/api/v2/organizations.json",
+            "organizations",
+            query=query,
+            filters={},
+            fetch=lambda a, n: _scan_ids(ids, a, n, lambda i: st.organizations[i]),
+            render=lambda o: st.organization_json(o, base),
+            ident=lambda o: o.id,
+        )
 
     def _me(self, base: str, _query: dict[str, str], _body: bytes) -> Response:
         return 200, {"user": self.state.user_json(self.state.users[self.state.admin_id], base)}, {}
@@ -382,11 +518,24 @@ class ZendeskSandbox:
         try:
             ids = [int(x) for x in raw.split(",") if x.strip()]
         except ValueError:
-            raise ApiError(400, {"error": "InvalidValue", "description": "ids: comma-separated user ids expected"}) from None
+            raise ApiError(
+                400,
+                {"error": "InvalidValue", "description": "ids: comma-separated user ids expected"},
+            ) from None
         if len(ids) > 100:
-            raise ApiError(400, {"error": "InvalidValue", "description": "ids: at most 100 ids per request"})
-        users = [self.state.user_json(self.state.users[i], base) for i in unique(ids) if i in self.state.users]
-        return 200, {"users": users, "next_page": None, "previous_page": None, "count": len(users)}, {}
+            raise ApiError(
+                400, {"error": "InvalidValue", "description": "ids: at most 100 ids per request"}
+            )
+        users = [
+            self.state.user_json(self.state.users[i], base)
+            for i in unique(ids)
+            if i in self.state.users
+        ]
+        return (
+            200,
+            {"users": users, "next_page": None, "previous_page": None, "count": len(users)},
+            {},
+        )
 
     def _live_ticket(self, tid: str) -> Ticket:
         t = self.state.tickets.get(int(tid))
@@ -409,11 +558,11 @@ class ZendeskSandbox:
             base,
             f"/api/v2/tickets/{t.id}/comments.json",
             "comments",
-            query,
-            {},
-            lambda a, n: _scan_ids(ids, a, n, lambda i: by_id[i]),
-            lambda c: self.state.comment_json(c, t),
-            lambda c: c.id,
+            query=query,
+            filters={},
+            fetch=lambda a, n: _scan_ids(ids, a, n, lambda i: by_id[i]),
+            render=lambda c: self.state.comment_json(c, t),
+            ident=lambda c: c.id,
         )
 
     def _update(self, base: str, _query: dict[str, str], body: bytes, tid: str) -> Response:
@@ -433,7 +582,11 @@ class ZendeskSandbox:
             raise ApiError(exc.status, exc.body) from None
         self._log_write("POST", "/api/v2/tickets.json", data, t.id)
         events = [{"type": "Create", "field_name": "status", "value": t.status}]
-        return 201, {"ticket": self.state.ticket_json(t, base), "audit": self._audit(t, events)}, {"Location": f"{base}/api/v2/tickets/{t.id}.json"}
+        return (
+            201,
+            {"ticket": self.state.ticket_json(t, base), "audit": self._audit(t, events)},
+            {"Location": f"{base}/api/v2/tickets/{t.id}.json"},
+        )
 
     def _audit(self, t: Ticket, events: list[dict[str, Any]]) -> dict[str, Any]:
         st = self.state
@@ -451,18 +604,39 @@ class ZendeskSandbox:
         }
 
     def _log_write(self, method: str, path: str, body: dict[str, Any], ticket_id: int) -> None:
-        self._writes.append({"method": method, "path": path, "body": body, "time": iso(self.state.now), "ticket_id": ticket_id})
+        self._writes.append(
+            {
+                "method": method,
+                "path": path,
+                "body": body,
+                "time": iso(self.state.now),
+                "ticket_id": ticket_id,
+            }
+        )
         self._counters["writes"] += 1
 
     # ---------------------------------------------------------------- control endpoints
 
-    def _control(self, method: str, path: str, body: bytes, client: str) -> tuple[int, bytes, dict[str, str]]:
+    def _control(
+        self, method: str, path: str, body: bytes, client: str
+    ) -> tuple[int, bytes, dict[str, str]]:
         if not ipaddress.ip_address(client).is_loopback:
-            return 403, orjson.dumps({"error": "Forbidden", "description": "control endpoints are for loopback clients only"}), {}
+            return (
+                403,
+                orjson.dumps(
+                    {
+                        "error": "Forbidden",
+                        "description": "control endpoints are for loopback clients only",
+                    }
+                ),
+                {},
+            )
         try:
             data = _json_body(body) if body.strip() else {}
             if method == "POST" and path == "/_sandbox/advance":
-                events = self.advance(minutes=float(data.get("minutes", 0)), seconds=float(data.get("seconds", 0)))
+                events = self.advance(
+                    minutes=float(data.get("minutes", 0)), seconds=float(data.get("seconds", 0))
+                )
                 result: Any = {"now": iso(self.state.now), "events": events}
             elif method == "POST" and path == "/_sandbox/faults":
                 if data.pop("clear", False):
@@ -490,7 +664,7 @@ class ZendeskSandbox:
 # -------------------------------------------------------------------- helpers
 
 
-def _kind(method: str, path: str) -> str:
+def _kind(method: str, path: str) -> str:  # noqa: PLR0911 (a lookup table)
     if path.startswith("/api/v2/incremental/tickets"):
         return "incremental_tickets"
     if path.startswith("/api/v2/satisfaction_ratings"):
@@ -517,7 +691,9 @@ def _rate_headers(out: dict[str, str], d: Decision) -> None:
     out["ratelimit-reset"] = d.reset_header
 
 
-def _int_param(query: dict[str, str], name: str, default: int | None, low: int, high: int | None) -> Any:
+def _int_param(
+    query: dict[str, str], name: str, default: int | None, low: int, high: int | None
+) -> Any:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
@@ -549,13 +725,24 @@ def _decode_list_cursor(raw: str) -> int:
     try:
         doc = orjson.loads(base64.b64decode(raw, validate=True))
         return int(base64.b64decode(doc["v"]).decode())
-    except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError):
+    except (
+        binascii.Error,
+        orjson.JSONDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        UnicodeDecodeError,
+    ):
         raise _bad_request("page[after]", "not a cursor this endpoint issued") from None
 
 
-def _scan_ids(ids: list[int], after_id: int, limit: int, get: Callable[[int], Any], keep: Callable[[Any], bool] | None = None) -> tuple[list[Any], bool]:
-    import bisect
-
+def _scan_ids(
+    ids: list[int],
+    after_id: int,
+    limit: int,
+    get: Callable[[int], Any],
+    keep: Callable[[Any], bool] | None = None,
+) -> tuple[list[Any], bool]:
     out: list[Any] = []
     for i in ids[bisect.bisect_right(ids, after_id) :]:
         obj = get(i)
@@ -571,6 +758,7 @@ def _paginate(
     base: str,
     path: str,
     key: str,
+    *,
     query: dict[str, str],
     filters: dict[str, str],
     fetch: Callable[[int, int], tuple[list[Any], bool]],
@@ -595,26 +783,48 @@ def _paginate(
             params = {**filters, name: value, "page[size]": str(size)}
             return f"{base}{path}?{urlencode(params, quote_via=quote)}"
 
-        return 200, {key: [render(x) for x in items], "meta": {"has_more": more, "after_cursor": after, "before_cursor": before}, "links": {"prev": link("page[before]", before), "next": link("page[after]", after)}}, {}
+        return (
+            200,
+            {
+                key: [render(x) for x in items],
+                "meta": {"has_more": more, "after_cursor": after, "before_cursor": before},
+                "links": {"prev": link("page[before]", before), "next": link("page[after]", after)},
+            },
+            {},
+        )
     per_page = _int_param(query, "per_page", 100, 1, 100)
     page = _int_param(query, "page", 1, 1, None)
     everything, _ = fetch(0, 10**9)
     chunk = everything[(page - 1) * per_page : page * per_page]
 
     def page_url(n: int) -> str:
-        return f"{base}{path}?{urlencode({**filters, 'page': str(n), 'per_page': str(per_page)}, quote_via=quote)}"
+        params = {**filters, "page": str(n), "per_page": str(per_page)}
+        return f"{base}{path}?{urlencode(params, quote_via=quote)}"
 
     has_next = page * per_page < len(everything)
-    return 200, {key: [render(x) for x in chunk], "next_page": page_url(page + 1) if has_next else None, "previous_page": page_url(page - 1) if page > 1 else None, "count": len(everything)}, {}
+    return (
+        200,
+        {
+            key: [render(x) for x in chunk],
+            "next_page": page_url(page + 1) if has_next else None,
+            "previous_page": page_url(page - 1) if page > 1 else None,
+            "count": len(everything),
+        },
+        {},
+    )
 
 
 def _json_body(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body or b"{}")
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, {"error": "InvalidValue", "description": f"Request body is not valid JSON: {exc}"}) from None
+        raise ApiError(
+            400, {"error": "InvalidValue", "description": f"Request body is not valid JSON: {exc}"}
+        ) from None
     if not isinstance(data, dict):
-        raise ApiError(400, {"error": "InvalidValue", "description": "Request body must be a JSON object"})
+        raise ApiError(
+            400, {"error": "InvalidValue", "description": "Request body must be a JSON object"}
+        )
     return data
 
 
@@ -655,10 +865,16 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
-            status, data, extra = self.server.sandbox.handle(self.command, self.path, headers, body, self.client_address[0])
+            status, data, extra = self.server.sandbox.handle(
+                self.command, self.path, headers, body, self.client_address[0]
+            )
         except Exception:
             log.exception("sandbox.zendesk.handler_error", path=urlsplit(self.path).path)
-            status, data, extra = 500, orjson.dumps({"error": "InternalError", "description": "sandbox bug"}), {}
+            status, data, extra = (
+                500,
+                orjson.dumps({"error": "InternalError", "description": "sandbox bug"}),
+                {},
+            )
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
