@@ -13,6 +13,7 @@ import requests
 from zendesk_support import START, Client
 
 from deskbot.sandbox.zendesk import State, ZendeskSandbox
+from deskbot.testing import FakeClock
 
 
 def _page_bytes(sb: ZendeskSandbox) -> bytes:
@@ -140,3 +141,14 @@ def test_bad_construction_arguments(make_sandbox: Callable[..., ZendeskSandbox])
         ZendeskSandbox(tickets=10, start=START, metric_sets_shape="nested")
     with pytest.raises(ValueError, match="tickets"):
         State(1, -1, 0)
+
+
+def test_live_clock_follows_the_time_scale(
+    make_sandbox: Callable[..., ZendeskSandbox], clock: FakeClock
+) -> None:
+    sb = make_sandbox(live_clock=True, time_scale=60.0)
+    tickets = len(sb.state.tickets)
+    clock.advance(30)  # 30 real seconds at 60x: half an hour of sandbox time
+    assert sb.now == START + timedelta(minutes=30)
+    Client(sb).get("/api/v2/users/me.json")
+    assert len(sb.state.tickets) > tickets

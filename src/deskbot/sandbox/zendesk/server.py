@@ -142,6 +142,7 @@ class ZendeskSandbox:
             "writes": 0,
         }
         self._writes: list[dict[str, Any]] = []
+        self._user_cache: dict[tuple[int, str], orjson.Fragment] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._live_origin = (self._monotonic(), self.state.now)
@@ -407,7 +408,7 @@ class ZendeskSandbox:
             out["metric_sets"] = [st.metric_json(t, base) for t in page]
         if "users" in includes:
             ids = unique(x for t in page for x in (t.requester_id, t.submitter_id, t.assignee_id))
-            out["users"] = [st.user_json(st.users[i], base) for i in ids if i in st.users]
+            out["users"] = [self._user_fragment(i, base) for i in ids if i in st.users]
         if "groups" in includes:
             ids = unique(t.group_id for t in page)
             out["groups"] = [st.group_json(st.groups[i], base) for i in ids if i in st.groups]
@@ -418,6 +419,18 @@ class ZendeskSandbox:
                 for i in ids
                 if i in st.organizations
             ]
+
+    def _user_fragment(self, uid: int, base: str) -> orjson.Fragment:
+        """A user's JSON, serialized once: users do not change, and a full export page
+        sideloads about as many users as it has tickets."""
+        key = (uid, base)
+        cached = self._user_cache.get(key)
+        if cached is None:
+            cached = orjson.Fragment(
+                orjson.dumps(self.state.user_json(self.state.users[uid], base))
+            )
+            self._user_cache[key] = cached
+        return cached
 
     def _ratings(self, base: str, query: dict[str, str], _body: bytes) -> Response:
         st = self.state
