@@ -776,6 +776,10 @@ class State:
 
     def _receive(self, rating: Rating, t: Ticket, when: int, good: bool) -> None:
         rng = self.rng
+        if rating.score == "offered":
+            # Zendesk records the assignee and group at the time the requester rates; a later
+            # change of mind (bad -> good) or reassignment does not move them.
+            rating.assignee_id, rating.group_id = t.assignee_id, t.group_id
         rating.score = "good" if good else "bad"
         rating.updated = when
         if rng.random() < 0.45:
