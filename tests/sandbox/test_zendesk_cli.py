@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -20,6 +21,7 @@ def _env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_cli_serves_and_stops_on_sigterm() -> None:
     args = ["sandbox", "zendesk", "--port", "0", "--tickets", "80", "--seed", "3"]
     args += ["--start", "2026-11-02T09:00:00+00:00", "--time-scale", "60"]

@@ -165,3 +165,28 @@ def test_not_found_and_unauthorized_bodies(shared_client: Client, shared_sandbox
         auth=(shared_sandbox.email, shared_sandbox.token),
     )
     assert plain.status_code == 401  # password form of the credentials is not the API-token form
+
+
+def test_users_pages_show_many_and_offset_pagination(
+    shared_client: Client, shared_sandbox: Any
+) -> None:
+    seen: list[int] = []
+    params: dict[str, Any] = {"page[size]": 100}
+    while True:
+        page = shared_client.get("/api/v2/users.json", **params).json()
+        seen += [u["id"] for u in page["users"]]
+        if not page["meta"]["has_more"]:
+            break
+        assert page["links"]["next"].startswith(shared_sandbox.base_url)
+        params = {"page[size]": 100, "page[after]": page["meta"]["after_cursor"]}
+    assert seen == sorted(shared_sandbox.state.users)
+    agents = shared_client.get("/api/v2/users.json", role="agent", per_page=100).json()
+    assert {u["role"] for u in agents["users"]} == {"agent"}
+    assert agents["count"] == len(shared_sandbox.state.agent_ids)
+    ids = [*seen[:3], 12345]
+    many = shared_client.get("/api/v2/users/show_many.json", ids=",".join(map(str, ids))).json()
+    assert [u["id"] for u in many["users"]] == seen[:3]
+    second = shared_client.get("/api/v2/satisfaction_ratings.json", page=2, per_page=50).json()
+    assert second["previous_page"] and len(second["satisfaction_ratings"]) == 50
+    assert shared_client.get("/api/v2/users.json", **{"page[size]": 101}).status_code == 400
+    assert shared_client.get("/api/v2/satisfaction_ratings", score="great").status_code == 400
