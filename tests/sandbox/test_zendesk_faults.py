@@ -82,3 +82,23 @@ def test_faults_over_http_control_endpoint(sandbox: ZendeskSandbox, client: Clie
     assert bad.status_code == 400 and "error_rate" in bad.json()["description"]
     counters = requests.get(sandbox.base_url + "/_sandbox/counters", timeout=10).json()
     assert counters["faults"] == 1 and counters["by_status"]["500"] == 1
+
+
+def test_latency_is_added_through_the_injected_sleep(
+    make_sandbox: Callable[..., ZendeskSandbox],
+) -> None:
+    slept: list[float] = []
+    sb = make_sandbox(tickets=50, sleep=slept.append)
+    sb.faults.inject(latency_rate=0.5, latency_seconds=2.5, path_prefix="/api/v2/users")
+    client = Client(sb)
+    for _ in range(20):
+        assert client.get("/api/v2/users/me.json").status_code == 200
+    client.get("/api/v2/groups.json")
+    assert 3 <= len(slept) <= 17 and set(slept) == {2.5}
+
+
+def test_a_fail_next_429_counts_as_rate_limited(sandbox: ZendeskSandbox, client: Client) -> None:
+    sandbox.faults.inject(fail_next=1, status=429)
+    resp = client.get("/api/v2/groups.json")
+    assert resp.status_code == 429 and resp.headers["Retry-After"] == "1"
+    assert sandbox.counters["rate_limited"] == 1 and sandbox.counters["faults"] == 1

@@ -96,6 +96,7 @@ class ZendeskSandbox:
         port: int = 0,
         metric_sets_shape: str = "inline",
         monotonic: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
         live_clock: bool = False,
         email: str = "admin@example.com",
         token: str | None = None,
@@ -119,6 +120,7 @@ class ZendeskSandbox:
         self.email = email
         self.token = token or f"sandbox-token-{seed}"
         self._monotonic = monotonic or time.monotonic
+        self._sleep = sleep or time.sleep  # for injected latency; tests record instead
         self._live = live_clock
         self._lock = threading.RLock()
         started = time.perf_counter()
@@ -260,6 +262,8 @@ class ZendeskSandbox:
         status, payload, extra = refused or self._api(request)
         out_headers.update(extra)
         self._count("by_status", str(status))
+        if status == 429:
+            self._count("rate_limited")
         data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         return status, data, out_headers
 
@@ -276,7 +280,6 @@ class ZendeskSandbox:
                 f"total={inc.limit}; remaining={inc.remaining}; resets={inc.reset_header}"
             )
             if not inc.allowed:
-                self._count("rate_limited")
                 return (
                     429,
                     {
@@ -286,7 +289,6 @@ class ZendeskSandbox:
                     {"Retry-After": inc.retry_after_header},
                 )
         if not account.allowed:
-            self._count("rate_limited")
             return (
                 429,
                 {"error": "TooManyRequests", "description": "Rate limit exceeded"},
@@ -300,23 +302,18 @@ class ZendeskSandbox:
         failure = None
         for fault in self.faults.decide(path, is_write):
             if fault.kind == "latency":
-                time.sleep(fault.seconds)
+                self._sleep(fault.seconds)
             else:
                 failure = fault
         if failure is not None and not failure.after_apply and failure.kind != "malformed":
             self._count("faults")
             if failure.kind == "rate_limit":
-                self._count("rate_limited")
                 return (
                     429,
                     {"error": "TooManyRequests", "description": "Rate limit exceeded"},
                     {"Retry-After": str(max(1, round(failure.seconds)))},
                 )
-            return (
-                failure.status,
-                {"error": "InternalError", "description": f"Sandbox fault: HTTP {failure.status}"},
-                {},
-            )
+            return _fault_response(failure.status)
         try:
             with self._lock:
                 self._catch_up()
@@ -328,11 +325,7 @@ class ZendeskSandbox:
             if failure.kind == "malformed":
                 data = orjson.dumps(payload)
                 return status, data[: max(1, len(data) // 2)], extra
-            return (
-                failure.status,
-                {"error": "InternalError", "description": f"Sandbox fault: HTTP {failure.status}"},
-                {},
-            )
+            return _fault_response(failure.status)
         return status, payload, extra
 
     def _authorized(self, header: str) -> bool:
@@ -694,6 +687,13 @@ def _kind(method: str, path: str) -> str:  # noqa: PLR0911 (a lookup table)
         if path.startswith(f"/api/v2/{name}"):
             return name
     return "other"
+
+
+def _fault_response(status: int) -> Response:
+    if status == 429:
+        body = {"error": "TooManyRequests", "description": "Sandbox fault: rate limited"}
+        return 429, body, {"Retry-After": "1"}
+    return status, {"error": "InternalError", "description": f"Sandbox fault: HTTP {status}"}, {}
 
 
 def _rate_headers(out: dict[str, str], d: Decision) -> None:
