@@ -203,3 +203,24 @@ def _all_ratings(client: Client) -> list[dict[str, object]]:
         if not page["meta"]["has_more"]:
             return out
         params = {"page[size]": 100, "page[after]": page["meta"]["after_cursor"]}
+
+
+def test_two_writes_in_one_second_still_make_the_first_stamp_stale(
+    sandbox: ZendeskSandbox, client: Client
+) -> None:
+    tid = _ticket(sandbox, "open")
+    path = f"/api/v2/tickets/{tid}.json"
+    stamp = client.get(path).json()["ticket"]["updated_at"]
+    first = client.put(
+        path, {"ticket": {"tags": ["a"], "safe_update": True, "updated_stamp": stamp}}
+    )
+    assert first.status_code == 200
+    second = client.put(
+        path, {"ticket": {"tags": ["b"], "safe_update": True, "updated_stamp": stamp}}
+    )
+    assert second.status_code == 409
+    fresh = first.json()["ticket"]["updated_at"]
+    third = client.put(
+        path, {"ticket": {"tags": ["c"], "safe_update": True, "updated_stamp": fresh}}
+    )
+    assert third.status_code == 200

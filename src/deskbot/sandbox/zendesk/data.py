@@ -972,7 +972,9 @@ class State:
                 },
             )
         self._validate_update(data)
-        when = max(self.now, t.updated)
+        # Every write moves updated_at, even two in one second of a paused clock, so a
+        # safe_update stamp read before a write is always stale after it.
+        when = max(self.now, t.updated + 1)
         old = t.generated
         events: list[dict[str, Any]] = []
         self._apply_comment(t, data.get("comment"), author_id, when, events)
