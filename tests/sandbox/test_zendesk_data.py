@@ -55,6 +55,7 @@ def test_realistic_mix(shared_sandbox: ZendeskSandbox) -> None:
     assert any(u.suspended for u in st.users.values() if u.role == "agent")
     assert any(not n.isascii() for n in (u.name for u in st.users.values()))
     assert any("🎯" in g.name for g in st.groups.values())
+    assert len({o.name for o in st.organizations.values()}) == len(st.organizations)
     window = (
         st.now - max(t.created for t in st.tickets.values()),
         st.now - min(t.created for t in st.tickets.values()),

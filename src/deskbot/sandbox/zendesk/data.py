@@ -481,7 +481,8 @@ class State:
         for oi in range(n_orgs):
             oid = _ID_BASE_ORG + 1000 + oi * 37
             base = _ORG_WORDS[oi % len(_ORG_WORDS)]
-            name = f"{base} {_ORG_SUFFIX[(oi // len(_ORG_WORDS)) % len(_ORG_SUFFIX)]}"
+            suffix = _ORG_SUFFIX[(oi + oi // len(_ORG_WORDS)) % len(_ORG_SUFFIX)]
+            name = f"{base} {suffix}"  # unique for the first words x suffixes organizations
             if oi >= len(_ORG_WORDS) * len(_ORG_SUFFIX):
                 name = f"{name} {oi}"
             created = t0 + _rr(rng, 30 * DAY)
