@@ -463,7 +463,6 @@ class State:
         finally:
             if was_enabled:
                 gc.enable()
-            gc.freeze()
 
     # ---------------------------------------------------------------- generation
 
