@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 @pytest.mark.slow
