@@ -85,11 +85,12 @@ def action_ledger(database: Database, clock: Clock) -> Ledger:
 def zendesk_ticket_writer(settings: Settings, clock: Clock) -> ZendeskTicketWriter:
     import requests
 
-    from deskbot.adapters.zendesk.writer import ZendeskTicketWriter, base_url_session
+    from deskbot.adapters.zendesk.session import BaseUrlSession
+    from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
 
     email, token = settings.zendesk.require_credentials()
     session = (
-        base_url_session(settings.zendesk.subdomain, settings.zendesk.base_url)
+        BaseUrlSession(settings.zendesk.base_url, settings.zendesk.subdomain)
         if settings.zendesk.base_url
         else requests.Session()
     )

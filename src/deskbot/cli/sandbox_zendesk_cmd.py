@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 
-def zendesk(  # noqa: PLR0917 (typer maps each parameter to an option)
+def zendesk(
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.", min=0, max=65535)] = 0,
     host: Annotated[str, typer.Option(help="Address to bind (keep it on loopback).")] = "127.0.0.1",
     seed: Annotated[
@@ -41,7 +41,7 @@ def zendesk(  # noqa: PLR0917 (typer maps each parameter to an option)
     Control endpoints: POST /_sandbox/advance, POST /_sandbox/faults, GET /_sandbox/counters,
     GET /_sandbox/writes.
     """
-    from deskbot.sandbox.zendesk import ZendeskSandbox  # noqa: PLC0415 (keeps --help fast)
+    from deskbot.sandbox.zendesk import ZendeskSandbox
 
     when = None
     if start is not None:

@@ -240,27 +240,6 @@ class ZendeskTicketWriter:
         return int(ticket.id)
 
 
-def base_url_session(subdomain: str, base_url: str) -> requests.Session:
-    """A session sending zenpy's ``https://{subdomain}.zendesk.com`` requests to ``base_url``
-    (the Zendesk sandbox). A stand-in for the shared rewriting session of the sync adapter."""
-    prefix = f"https://{subdomain}.zendesk.com"
-    base = base_url.rstrip("/")
-
-    class _Rewriting(requests.Session):
-        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-            text = url.decode() if isinstance(url, bytes) else url
-            if text.startswith(prefix):
-                text = base + text[len(prefix) :]
-            response = super().request(method, text, *args, **kwargs)
-            # zenpy only deserialises responses whose request URL names the account's host.
-            for obj in (response, response.request):
-                if obj.url and obj.url.startswith(base):
-                    obj.url = prefix + obj.url[len(base) :]
-            return response
-
-    return _Rewriting()
-
-
 def _snapshot(ticket: Any) -> TicketSnapshot:
     updated = ticket.updated_at
     return TicketSnapshot(
