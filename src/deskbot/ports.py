@@ -7,8 +7,9 @@ or function that satisfies the protocol (see ``deskbot.testing``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 
 class Clock(Protocol):
@@ -54,3 +55,66 @@ class StopEvent(Protocol):
     def is_set(self) -> bool: ...
 
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Action ledger: record the intent before acting, mark it done after.
+# --------------------------------------------------------------------------------------------
+
+ActionStatus = Literal["pending", "done", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One row of the action ledger.
+
+    ``new`` is True only on the record returned by the ``begin`` call that inserted it: the
+    caller that gets ``new=False`` knows an earlier run got at least as far as the intent.
+    """
+
+    key: str
+    kind: str
+    subject: str | None
+    status: ActionStatus
+    attempts: int
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    done_at: datetime | None
+    new: bool = False
+
+
+class ActionLedger(Protocol):
+    """Idempotency keys for side effects (Slack posts, Zendesk writes)."""
+
+    def begin(
+        self, key: str, kind: str, subject: str | None = None, payload: dict[str, Any] | None = None
+    ) -> ActionRecord:
+        """Insert a pending intent unless ``key`` exists; return the row (``new`` if inserted).
+
+        Safe under concurrency: two callers racing on one key get one row, one ``new``."""
+        ...
+
+    def checkpoint(self, key: str, result: dict[str, Any]) -> ActionRecord:
+        """Record partial progress of a pending action (merged into ``result``)."""
+        ...
+
+    def complete(self, key: str, result: dict[str, Any] | None = None) -> ActionRecord:
+        """Mark the action done (``result`` is merged into what was checkpointed)."""
+        ...
+
+    def fail(self, key: str, error: str) -> ActionRecord:
+        """Mark the action failed with a reason (a later ``begin`` + retry may still do it)."""
+        ...
+
+    def get(self, key: str) -> ActionRecord | None: ...
+
+    def pending(self, kind: str) -> list[ActionRecord]:
+        """Actions of ``kind`` still pending (oldest first): crashed or in-flight runs."""
+        ...
+
+    def recent(self, kind: str, since: datetime) -> list[ActionRecord]:
+        """Actions of ``kind`` begun at or after ``since`` (any status, oldest first)."""
+        ...
