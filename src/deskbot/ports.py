@@ -7,9 +7,19 @@ or function that satisfies the protocol (see ``deskbot.testing``).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
+
+from deskbot.domain.metrics import (
+    AgentStats,
+    CustomersInNeed,
+    Scope,
+    SeriesPoint,
+    Window,
+    WindowStats,
+)
 
 
 class Clock(Protocol):
@@ -117,4 +127,33 @@ class ActionLedger(Protocol):
 
     def recent(self, kind: str, since: datetime) -> list[ActionRecord]:
         """Actions of ``kind`` begun at or after ``since`` (any status, oldest first)."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# KPI source: the store's aggregate queries (implemented in adapters/db/kpi.py).
+# --------------------------------------------------------------------------------------------
+
+
+class KpiSource(Protocol):
+    def resolve_scope(self, group: str | None = None, agent: str | None = None) -> Scope:
+        """Group by id or name, agent by id, name or e-mail; a clear error when unknown."""
+        ...
+
+    def window_stats(self, window: Window, scope: Scope, now: datetime) -> WindowStats: ...
+
+    def agent_stats(self, window: Window, scope: Scope) -> list[AgentStats]: ...
+
+    def customers_in_need(self, window: Window, scope: Scope, limit: int) -> CustomersInNeed: ...
+
+    def team_tag_counts(
+        self, window: Window, scope: Scope, tags: Sequence[str]
+    ) -> dict[tuple[int | None, str], int]: ...
+
+    def user_names(self, ids: Iterable[int]) -> dict[int, str | None]: ...
+
+    def series(self, buckets: Sequence[Window], scope: Scope) -> list[SeriesPoint]: ...
+
+    def frt_sample(self, window: Window, scope: Scope) -> list[int]:
+        """Calendar first reply minutes of the tickets solved in the window, sorted."""
         ...
