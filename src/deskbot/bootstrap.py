@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deskbot.adapters.db.kpi import SqlKpiSource
 from deskbot.adapters.db.store import Database
 from deskbot.log import configure_logging
+from deskbot.ports import KpiSource
 from deskbot.settings import Settings, load_settings
 
 
@@ -32,3 +34,8 @@ def open_database(settings: Settings, migrate: bool = True) -> Database:
     if migrate:
         database.upgrade()
     return database
+
+
+def kpi_source(database: Database) -> KpiSource:
+    """The KPI queries over this store."""
+    return SqlKpiSource(database)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from deskbot.domain.metrics import (
     HEADLINES,
@@ -151,3 +151,54 @@ def report_to_json(report: KpiReport) -> dict[str, Any]:
             for t in report.team_tags
         ],
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting for people (terminal tables and Slack): one place, so both read the same.
+# --------------------------------------------------------------------------------------------
+
+
+def format_minutes(value: float) -> str:
+    if value < 90:
+        return f"{value:.0f} min"
+    if value < 48 * 60:
+        return f"{value / 60:.1f} h"
+    return f"{value / 1440:.1f} d"
+
+
+def format_value(unit: str, value: float | None) -> str:
+    """'no data' for None; counts with thousands separators, ratios as %, minutes readable."""
+    if value is None:
+        return "no data"
+    if unit == "ratio":
+        return f"{100 * value:.1f}%"
+    if unit == "minutes":
+        return format_minutes(value)
+    return f"{value:,.0f}"
+
+
+def format_change(headline: Headline, delta: Delta) -> str:
+    """'+12 (+8.0%)', '-2.5 pts' for ratios, '' when there is nothing to compare."""
+    change = delta.change
+    if change is None:
+        return ""
+    if headline.unit == "ratio":
+        return f"{100 * change:+.1f} pts"
+    if headline.unit == "minutes":
+        sign = "+" if change >= 0 else "-"
+        text = f"{sign}{format_minutes(abs(change))}"
+    else:
+        text = f"{change:+,.0f}"
+    if delta.change_pct is not None:
+        text += f" ({delta.change_pct:+.0f}%)"
+    return text
+
+
+def trend(headline: Headline, delta: Delta) -> Literal["better", "worse", "same", "neutral"]:
+    """Whether the change is good news, from the metric's preferred direction."""
+    direction = delta.direction
+    if direction is None or headline.better == "neutral":
+        return "neutral"
+    if direction == "flat":
+        return "same"
+    return "better" if direction == headline.better else "worse"
