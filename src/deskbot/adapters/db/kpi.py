@@ -33,6 +33,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -159,13 +160,16 @@ class SqlKpiSource:
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ScopeError(f"no agent matches {text!r} (by id, name or e-mail){hint}")
 
-    @staticmethod
-    def _ticket_scope(scope: Scope) -> list[ColumnElement[bool]]:
+    def _ticket_scope(self, scope: Scope, drive: bool = True) -> list[ColumnElement[bool]]:
+        """Conditions for the scope; ``drive=False`` when another index (status, solve time)
+        must drive the plan rather than (group_id, created_at)."""
+        group = T.c.group_id if drive else self._unindexed(T.c.group_id)
+        assignee = T.c.assignee_id if drive else self._unindexed(T.c.assignee_id)
         conditions: list[ColumnElement[bool]] = [T.c.is_deleted == false()]
         if scope.group_id is not None:
-            conditions.append(T.c.group_id == scope.group_id)
+            conditions.append(group == scope.group_id)
         if scope.agent_id is not None:
-            conditions.append(T.c.assignee_id == scope.agent_id)
+            conditions.append(assignee == scope.agent_id)
         return conditions
 
     @staticmethod
@@ -180,6 +184,17 @@ class SqlKpiSource:
     @staticmethod
     def _solved_in(window: Window) -> list[ColumnElement[bool]]:
         return [M.c.solved_at >= window.start, M.c.solved_at < window.end]
+
+    def _unindexed(self, column: Any) -> Any:
+        """``column`` for a condition that must not drive the query plan.
+
+        Without histogram statistics SQLite's planner rates ``created_at < end`` (nearly the
+        whole table) as selective as ``status IN (open…)`` or ``solved_at >= end`` (a few
+        thousand rows) and picks the wrong index; the unary ``+`` is SQLite's documented way to
+        say "do not use an index for this term". PostgreSQL plans from real statistics."""
+        if self._db.dialect == "sqlite":
+            return literal_column(f"+{column.table.name}.{column.name}", type_=column.type)
+        return column
 
     # -- headline -------------------------------------------------------------------------------
 
@@ -272,18 +287,19 @@ class SqlKpiSource:
     def _backlog(
         self, conn: Connection, window: Window, scope: Scope, now: datetime
     ) -> tuple[int, Any]:
-        ts = self._ticket_scope(scope)
+        ts = self._ticket_scope(scope, drive=False)
         is_open = T.c.status.in_(OPEN_STATUSES)
         if window.end >= now:
             n = conn.execute(select(func.count()).select_from(T).where(is_open, *ts)).scalar_one()
             return int(n), "current_status"
         end = window.end
+        created_before = self._unindexed(T.c.created_at) < end
         still_open = conn.execute(
             select(func.count())
             .select_from(T.outerjoin(M, M.c.ticket_id == T.c.id))
             .where(
                 is_open,
-                T.c.created_at < end,
+                created_before,
                 or_(M.c.solved_at.is_(None), M.c.solved_at >= end),
                 *ts,
             )
@@ -291,7 +307,7 @@ class SqlKpiSource:
         solved_later = conn.execute(
             select(func.count())
             .select_from(M.join(T, T.c.id == M.c.ticket_id))
-            .where(M.c.solved_at >= end, ~is_open, T.c.created_at < end, *ts)
+            .where(M.c.solved_at >= end, ~is_open, created_before, *ts)
         ).scalar_one()
         return int(still_open) + int(solved_later), "reconstructed"
 
@@ -322,9 +338,10 @@ class SqlKpiSource:
                 select(T.c.assignee_id, M.c.reply_time_calendar)
                 .select_from(solved_from)
                 .where(*solved_where, M.c.reply_time_calendar.is_not(None))
-                .order_by(M.c.reply_time_calendar)
             ):
                 frt[int(row.assignee_id)].append(int(row.reply_time_calendar))
+            for values in frt.values():
+                values.sort()
             for row in conn.execute(
                 select(
                     R.c.assignee_id,
@@ -359,14 +376,17 @@ class SqlKpiSource:
         return agents
 
     def customers_in_need(self, window: Window, scope: Scope, limit: int) -> CustomersInNeed:
-        ts = self._ticket_scope(scope)
+        ts = self._ticket_scope(scope, drive=False)
+        # Grouping by an unindexed expression keeps SQLite on ix_tickets_status (the open
+        # tickets) instead of walking the whole (organization_id, status) index.
+        org = self._unindexed(T.c.organization_id)
         requester = case((T.c.organization_id.is_(None), T.c.requester_id), else_=None)
         with self._db.engine.connect() as conn:
             open_rows = conn.execute(
-                select(T.c.organization_id, requester.label("req"), func.count().label("n"))
+                select(org.label("organization_id"), requester.label("req"), func.count().label("n"))
                 .where(T.c.status.in_(OPEN_STATUSES), *ts)
-                .group_by(T.c.organization_id, requester)
-                .order_by(func.count().desc(), T.c.organization_id, requester)
+                .group_by(org, requester)
+                .order_by(func.count().desc(), org, requester)
                 .limit(limit)
             ).all()
             # A rating's organisation is its ticket's (falling back to the requester).
