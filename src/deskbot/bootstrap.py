@@ -6,12 +6,18 @@ services never construct their own adapters.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from deskbot.adapters.db.kpi import SqlKpiSource
+from deskbot.adapters.db.ledger import SqlActionLedger
 from deskbot.adapters.db.store import Database
+from deskbot.adapters.slack.blocks import SlackDigestRenderer
+from deskbot.adapters.slack.notifier import SlackNotifier, make_client
+from deskbot.domain.metrics import Window, parse_period
 from deskbot.log import configure_logging
-from deskbot.ports import KpiSource
+from deskbot.ports import ActionLedger, Clock, KpiSource, Notifier, SystemClock
+from deskbot.services.digests import DigestOutcome, DigestService, find_digest
 from deskbot.settings import Settings, load_settings
 
 
@@ -39,3 +45,59 @@ def open_database(settings: Settings, migrate: bool = True) -> Database:
 def kpi_source(database: Database) -> KpiSource:
     """The KPI queries over this store."""
     return SqlKpiSource(database)
+
+
+def action_ledger(database: Database, clock: Clock | None = None) -> ActionLedger:
+    """The action ledger over this store."""
+    return SqlActionLedger(database, clock)
+
+
+def slack_notifier(settings: Settings, clock: Clock | None = None) -> Notifier:
+    """Slack through slack_sdk, at ``slack.base_url`` when set (the sandbox)."""
+    client = make_client(settings.slack.require_bot_token(), settings.slack.base_url)
+    return SlackNotifier(
+        client, clock=clock, messages_per_second=settings.slack.messages_per_second_per_channel
+    )
+
+
+def digest_service(
+    settings: Settings,
+    database: Database,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> DigestService:
+    """Digests for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
+    return DigestService(
+        settings,
+        kpi_source(database),
+        action_ledger(database, clock),
+        notifier if notifier is not None else slack_notifier(settings, clock),
+        SlackDigestRenderer(),
+    )
+
+
+def run_digest(
+    settings: Settings,
+    name: str,
+    now: datetime | None = None,
+    *,
+    database: Database | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> DigestOutcome:
+    """Scheduler entry point: post the digest ``name`` (or channel) for the period that ended
+    most recently before ``now``; a no-op when it was already posted."""
+    clock = clock or SystemClock()
+    own = database is None
+    database = database or open_database(settings)
+    try:
+        service = digest_service(settings, database, notifier, clock)
+        return service.post(find_digest(settings, name), now or clock.now())
+    finally:
+        if own:
+            database.dispose()
+
+
+def parse_window(settings: Settings, period: str, now: datetime) -> Window:
+    """A period typed by a person, in the configured timezone (raises ``PeriodError``)."""
+    return parse_period(period, now, settings.tz)

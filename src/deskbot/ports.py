@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from deskbot.domain.digest import Digest
 from deskbot.domain.metrics import (
     AgentStats,
     CustomersInNeed,
@@ -156,4 +157,63 @@ class KpiSource(Protocol):
 
     def frt_sample(self, window: Window, scope: Scope) -> list[int]:
         """Calendar first reply minutes of the tickets solved in the window, sorted."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# Slack (or any chat) as seen by the services.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One chat message: ``text`` is the notification / plain-text fallback."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel: str  # the channel id the message landed in
+    ts: str
+
+
+class Notifier(Protocol):
+    def post_message(
+        self,
+        channel: str,
+        message: OutgoingMessage,
+        *,
+        marker: str | None = None,
+        thread_ts: str | None = None,
+    ) -> PostedMessage:
+        """Post; ``marker`` is attached as message metadata so a re-run can find the post."""
+        ...
+
+    def upload_file(
+        self,
+        channel: str,
+        content: bytes,
+        filename: str,
+        title: str,
+        *,
+        thread_ts: str | None = None,
+        comment: str | None = None,
+    ) -> str:
+        """Upload a file into a channel (or thread); returns the file id."""
+        ...
+
+    def find_marked(self, channel: str, prefix: str, since: datetime) -> dict[str, PostedMessage]:
+        """Messages posted by us since ``since`` whose marker starts with ``prefix``."""
+        ...
+
+
+class DigestRenderer(Protocol):
+    def render(self, digest: Digest) -> list[OutgoingMessage]:
+        """Messages within the chat's limits (split as needed; never fails on size)."""
+        ...
+
+    def chart(self, digest: Digest) -> bytes | None:
+        """A PNG for the digest's chart data, or None when there is none."""
         ...

@@ -93,10 +93,11 @@ def state(ctx: typer.Context) -> CliState:
 
 def _register() -> None:
     # One line per command group; keep the list sorted by name.
-    from deskbot.cli import config_cmd, db_cmd, report_cmd, sandbox_cmd
+    from deskbot.cli import config_cmd, db_cmd, digest_cmd, report_cmd, sandbox_cmd
 
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(db_cmd.app, name="db")
+    app.command("digest")(digest_cmd.digest)
     app.command("report")(report_cmd.report)
     app.add_typer(sandbox_cmd.app, name="sandbox")
 
