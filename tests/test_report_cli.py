@@ -152,3 +152,61 @@ def test_bad_period_and_unknown_group_are_clear(config: Path) -> None:
     proc = run(config, "--group", "Suport")
     assert proc.returncode == 2
     assert "did you mean 'Support'" in proc.stderr
+
+
+def test_digest_dry_run_prints_block_kit(config: Path) -> None:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text + "digests:\n  - name: daily-kpi\n    channel: '#kpi'\n    schedule: '0 9 * * *'\n",
+        encoding="utf-8",
+    )
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env.pop("DESKBOT_SLACK_BOT_TOKEN", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deskbot",
+            "--log-level",
+            "warning",
+            "--config",
+            str(config),
+            "digest",
+            "--channel",
+            "#kpi",
+            "--period",
+            "2026-03-28..2026-03-29",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["key"] == "digest:#kpi:2026-03-28"
+    assert data["messages"][0]["blocks"][0]["type"] == "header"
+    assert data["chart_png_bytes"] > 10_000
+    unknown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deskbot",
+            "--config",
+            str(config),
+            "digest",
+            "--channel",
+            "#nope",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert unknown.returncode == 2
+    assert "no digest named or posting to '#nope'" in unknown.stderr
+    assert "daily-kpi (#kpi)" in unknown.stderr
