@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_slack import FakeSlack, serve
-from kpi_dataset import load, utc
 
 from deskbot.adapters.db.kpi import SqlKpiSource
 from deskbot.adapters.db.ledger import SqlActionLedger
@@ -25,9 +23,12 @@ from deskbot.adapters.slack.charts import frt_histogram, render_chart
 from deskbot.adapters.slack.notifier import SlackNotifier, make_client
 from deskbot.domain.digest import Digest, TagLine
 from deskbot.errors import SlackError
+from deskbot.ports import OutgoingMessage
 from deskbot.services.digests import DigestService, DryRunNotifier, find_digest
 from deskbot.settings import Settings, parse_settings
 from deskbot.testing import FakeClock
+from fake_slack import FakeSlack, serve
+from kpi_dataset import load, utc
 
 GOLDEN = Path(__file__).parent / "golden" / "digest_blocks.json"
 PERIOD = "2026-03-28..2026-03-29"
@@ -206,7 +207,7 @@ def test_cut_off_chart_upload_is_not_repeated(
     load(db)
     svc, settings = service(db, notifier_for(slack, clock), clock)
     slack.faults["files.completeUploadExternal"].append((500, {"ok": False}, {}))
-    with pytest.raises(Exception):  # noqa: B017,PT011  # whatever the HTTP failure looks like
+    with pytest.raises(Exception):  # noqa: B017  # whatever the HTTP failure looks like
         svc.post(find_digest(settings, "#kpi"), NOW, PERIOD)
     failed = SqlActionLedger(db, clock).get("digest:#kpi:2026-03-28")
     assert failed is not None and failed.status == "failed"
@@ -217,8 +218,6 @@ def test_cut_off_chart_upload_is_not_repeated(
 
 
 def test_rate_limits_are_retried_and_posts_are_paced(clock: FakeClock, slack: FakeSlack) -> None:
-    from deskbot.ports import OutgoingMessage
-
     notifier = notifier_for(slack, clock)
     slack.faults["chat.postMessage"].append(
         (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from kpi_dataset import load
 
 from deskbot.adapters.db.store import Database
+from kpi_dataset import load
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

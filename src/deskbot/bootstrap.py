@@ -18,6 +18,7 @@ from deskbot.domain.metrics import Window, parse_period
 from deskbot.log import configure_logging
 from deskbot.ports import ActionLedger, Clock, KpiSource, Notifier, SystemClock
 from deskbot.services.digests import DigestOutcome, DigestService, find_digest
+from deskbot.services.shoutouts import ShoutoutRun, ShoutoutService
 from deskbot.settings import Settings, load_settings
 
 
@@ -101,3 +102,59 @@ def run_digest(
 def parse_window(settings: Settings, period: str, now: datetime) -> Window:
     """A period typed by a person, in the configured timezone (raises ``PeriodError``)."""
     return parse_period(period, now, settings.tz)
+
+
+def shoutout_service(
+    settings: Settings,
+    database: Database,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> ShoutoutService:
+    """Shout-outs for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
+    return ShoutoutService(
+        settings,
+        kpi_source(database),
+        action_ledger(database, clock),
+        notifier if notifier is not None else slack_notifier(settings, clock),
+        SlackDigestRenderer(),
+    )
+
+
+def run_shoutouts(
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    database: Database | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> ShoutoutRun:
+    """Scheduler entry point (``schedules.shoutouts``): celebrate new good ratings."""
+    clock = clock or SystemClock()
+    own = database is None
+    database = database or open_database(settings)
+    try:
+        return shoutout_service(settings, database, notifier, clock).run_ratings(now or clock.now())
+    finally:
+        if own:
+            database.dispose()
+
+
+def run_hero_of_the_week(
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    database: Database | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> ShoutoutRun:
+    """Scheduler entry point (``schedules.hero_of_the_week``): last week's best CSAT."""
+    clock = clock or SystemClock()
+    own = database is None
+    database = database or open_database(settings)
+    try:
+        return shoutout_service(settings, database, notifier, clock).run_hero_of_the_week(
+            now or clock.now()
+        )
+    finally:
+        if own:
+            database.dispose()

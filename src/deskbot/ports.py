@@ -21,6 +21,7 @@ from deskbot.domain.metrics import (
     Window,
     WindowStats,
 )
+from deskbot.domain.shoutouts import Praise, Shoutout
 
 
 class Clock(Protocol):
@@ -159,6 +160,10 @@ class KpiSource(Protocol):
         """Calendar first reply minutes of the tickets solved in the window, sorted."""
         ...
 
+    def praise(self, since: datetime, until: datetime, limit: int = 200) -> list[Praise]:
+        """Good ratings with a comment created in ``[since, until)``, oldest first."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------
 # Slack (or any chat) as seen by the services.
@@ -207,6 +212,10 @@ class Notifier(Protocol):
     def find_marked(self, channel: str, prefix: str, since: datetime) -> dict[str, PostedMessage]:
         """Messages posted by us since ``since`` whose marker starts with ``prefix``."""
         ...
+
+
+class ShoutoutRenderer(Protocol):
+    def render_shoutout(self, shoutout: Shoutout) -> OutgoingMessage: ...
 
 
 class DigestRenderer(Protocol):

@@ -61,6 +61,7 @@ from deskbot.domain.metrics import (
     WindowStats,
     percentile_sorted,
 )
+from deskbot.domain.shoutouts import Praise
 from deskbot.errors import DeskbotError
 
 T: Table = Ticket.__table__  # type: ignore[attr-defined]
@@ -383,7 +384,9 @@ class SqlKpiSource:
         requester = case((T.c.organization_id.is_(None), T.c.requester_id), else_=None)
         with self._db.engine.connect() as conn:
             open_rows = conn.execute(
-                select(org.label("organization_id"), requester.label("req"), func.count().label("n"))
+                select(
+                    org.label("organization_id"), requester.label("req"), func.count().label("n")
+                )
                 .where(T.c.status.in_(OPEN_STATUSES), *ts)
                 .group_by(org, requester)
                 .order_by(func.count().desc(), org, requester)
@@ -528,3 +531,54 @@ class SqlKpiSource:
         )
         with self._db.engine.connect() as conn:
             return [int(v) for v in conn.execute(query).scalars()]
+
+    # -- shout-outs -----------------------------------------------------------------------------
+
+    def praise(self, since: datetime, until: datetime, limit: int = 200) -> list[Praise]:
+        """Good ratings with a comment created in ``[since, until)``, oldest first."""
+        customer = U.alias("customer")
+        agent = U.alias("agent")
+        query = (
+            select(
+                R.c.id,
+                R.c.ticket_id,
+                R.c.assignee_id,
+                agent.c.name.label("agent_name"),
+                R.c.comment,
+                customer.c.name.label("customer_name"),
+                ORG.c.name.label("org_name"),
+                R.c.created_at,
+            )
+            .select_from(
+                R.outerjoin(customer, customer.c.id == R.c.requester_id)
+                .outerjoin(agent, agent.c.id == R.c.assignee_id)
+                .outerjoin(T, T.c.id == R.c.ticket_id)
+                .outerjoin(
+                    ORG, ORG.c.id == func.coalesce(T.c.organization_id, customer.c.organization_id)
+                )
+            )
+            .where(
+                R.c.created_at >= since,
+                R.c.created_at < until,
+                _good(),
+                R.c.comment.is_not(None),
+                func.length(func.trim(R.c.comment)) > 0,
+                _not_deleted_ticket(),
+            )
+            .order_by(R.c.created_at, R.c.id)
+            .limit(limit)
+        )
+        with self._db.engine.connect() as conn:
+            return [
+                Praise(
+                    rating_id=int(r.id),
+                    ticket_id=int(r.ticket_id) if r.ticket_id is not None else None,
+                    agent_id=int(r.assignee_id) if r.assignee_id is not None else None,
+                    agent_name=r.agent_name,
+                    comment=str(r.comment),
+                    customer_name=r.customer_name,
+                    organization_name=r.org_name,
+                    created_at=r.created_at,
+                )
+                for r in conn.execute(query)
+            ]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from deskbot.domain.digest import Digest
+from deskbot.domain.shoutouts import Shoutout
 from deskbot.ports import OutgoingMessage
 
 MAX_BLOCKS = 50
@@ -164,7 +165,8 @@ def render_digest(digest: Digest) -> list[OutgoingMessage]:
 
 
 class SlackDigestRenderer:
-    """``DigestRenderer`` for Slack: Block Kit messages and a matplotlib PNG."""
+    """``DigestRenderer`` and ``ShoutoutRenderer`` for Slack: Block Kit messages and a
+    matplotlib PNG."""
 
     def render(self, digest: Digest) -> list[OutgoingMessage]:
         return render_digest(digest)
@@ -175,3 +177,39 @@ class SlackDigestRenderer:
         from deskbot.adapters.slack.charts import render_chart  # noqa: PLC0415  # matplotlib is slow to import
 
         return render_chart(digest.chart, f"{digest.title} ({digest.scope_label})")
+
+    def render_shoutout(self, shoutout: Shoutout) -> OutgoingMessage:
+        return render_shoutout(shoutout)
+
+
+SHOUTOUT_EMOJI = {
+    "rating": ":tada:",
+    "hero_of_the_week": ":trophy:",
+    "qa_hero": ":star2:",
+    "nps_story": ":handshake:",
+}
+
+
+def render_shoutout(shoutout: Shoutout) -> OutgoingMessage:
+    """A short celebratory message; the agent is @-mentioned when their Slack id is known."""
+    who = (
+        f"<@{shoutout.agent_slack_id}>"
+        if shoutout.agent_slack_id
+        else escape(shoutout.agent_name or "the team")
+    )
+    emoji = SHOUTOUT_EMOJI.get(shoutout.kind, ":tada:")
+    title = escape(shoutout.title)
+    if shoutout.agent_name and shoutout.agent_slack_id:
+        title = title.replace(escape(shoutout.agent_name), who)
+    lines = [f"{emoji} *{title}*"]
+    if shoutout.quote:
+        lines += ["> " + escape(line) for line in shoutout.quote.splitlines() or [""]]
+    if shoutout.attribution:
+        lines.append(f"- {escape(shoutout.attribution)}")
+    if shoutout.detail:
+        lines.append(escape(shoutout.detail))
+    blocks = sections(lines)
+    if shoutout.ticket_id is not None:
+        blocks.append(context(f"Ticket #{shoutout.ticket_id}"))
+    plain = shoutout.title + (f': "{shoutout.quote}"' if shoutout.quote else "")
+    return split_messages(blocks[:MAX_BLOCKS], plain)[0]
