@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from deskbot import bootstrap
 from deskbot.adapters.db.kpi import SqlKpiSource
 from deskbot.adapters.db.ledger import SqlActionLedger
 from deskbot.adapters.db.store import Database
@@ -230,3 +231,20 @@ def test_rate_limits_are_retried_and_posts_are_paced(clock: FakeClock, slack: Fa
     assert clock.sleeps == [pytest.approx(1.0)]  # only the second post to #kpi waited
     with pytest.raises(SlackError, match="channel_not_found"):
         notifier.post_message("#nope", OutgoingMessage("x"))
+
+
+def test_scheduler_entry_points(db: Database, clock: FakeClock, slack: FakeSlack) -> None:
+    load(db)
+    settings = make_settings(db.url)
+    notifier = notifier_for(slack, clock)
+    kwargs = {"database": db, "notifier": notifier, "clock": clock}
+    first = bootstrap.run_digest(settings, "daily-kpi", NOW, period=PERIOD, **kwargs)
+    assert first.status == "posted" and first.key == "digest:#kpi:2026-03-28"
+    # the configured period (daily): yesterday in Berlin, 31 March
+    daily = bootstrap.run_digest(settings, "#kpi", NOW, **kwargs)
+    assert daily.key == "digest:#kpi:2026-03-31" and daily.status == "posted"
+    assert bootstrap.run_digest(settings, "#kpi", NOW, **kwargs).status == "already_posted"
+    assert slack.count("chat.postMessage") == 2
+    # shout-outs are off without a channel: nothing is posted, nothing recorded
+    run = bootstrap.run_shoutouts(settings, NOW, **kwargs)
+    assert run.posted == [] and slack.count("chat.postMessage") == 2

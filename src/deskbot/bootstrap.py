@@ -85,15 +85,17 @@ def run_digest(
     database: Database | None = None,
     notifier: Notifier | None = None,
     clock: Clock | None = None,
+    period: str | None = None,
 ) -> DigestOutcome:
     """Scheduler entry point: post the digest ``name`` (or channel) for the period that ended
-    most recently before ``now``; a no-op when it was already posted."""
+    most recently before ``now`` (or ``period``, e.g. ``2026-11-01..2026-11-07``); a no-op when
+    it was already posted."""
     clock = clock or SystemClock()
     own = database is None
     database = database or open_database(settings)
     try:
         service = digest_service(settings, database, notifier, clock)
-        return service.post(find_digest(settings, name), now or clock.now())
+        return service.post(find_digest(settings, name), now or clock.now(), period)
     finally:
         if own:
             database.dispose()

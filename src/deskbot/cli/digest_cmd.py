@@ -54,7 +54,7 @@ def digest(
             }
             typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
             return
-        outcome = bootstrap.run_digest(settings, config.name, now, database=database)
+        outcome = bootstrap.run_digest(settings, config.name, now, database=database, period=period)
     finally:
         database.dispose()
     if outcome.status == "already_posted":
