@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from deskbot.domain.metrics import (
+    HEADLINES,
     AgentStats,
     Delta,
     PeriodError,
@@ -24,6 +25,7 @@ from deskbot.domain.metrics import (
     ratio,
     workload_flags,
 )
+from deskbot.domain.report import format_change, format_value
 from deskbot.settings import WorkloadSettings
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -145,3 +147,18 @@ def test_workload_flags_scale_per_day() -> None:
     complex_ = AgentStats(3, replies=30, solved=5, customers=5)
     assert workload_flags(complex_, 1, rules) == ("overloaded_with_complex_issues",)
     assert workload_flags(AgentStats(3, replies=30, solved=6, customers=6), 1, rules) == ()
+
+
+def test_human_formatting() -> None:
+    assert format_value("minutes", 6.5) == "6.5 min"
+    assert format_value("minutes", 20) == "20 min"
+    assert format_value("minutes", 200) == "3.3 h"
+    assert format_value("minutes", 4320) == "3.0 d"
+    assert format_value("ratio", 2 / 3) == "66.7%"
+    assert format_value("count", 12345) == "12,345"
+    assert format_value("ratio", None) == "no data"
+    csat = next(h for h in HEADLINES if h.key == "csat")
+    assert format_change(csat, Delta(0.9, 0.85)) == "+5.0 pts"
+    created = HEADLINES[0]
+    assert format_change(created, Delta(3, 1)) == "+2 (+200%)"
+    assert format_change(created, Delta(3, None)) == ""

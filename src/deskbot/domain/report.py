@@ -159,6 +159,8 @@ def report_to_json(report: KpiReport) -> dict[str, Any]:
 
 
 def format_minutes(value: float) -> str:
+    if value < 10 and not float(value).is_integer():
+        return f"{value:.1f} min"
     if value < 90:
         return f"{value:.0f} min"
     if value < 48 * 60:
