@@ -252,3 +252,36 @@ def test_hero_of_the_week_and_hooks(db: Database, clock: FakeClock, slack: FakeS
     )
     assert repeat.posted == [] and repeat.already == ["shoutout:qa:7"]
     assert slack.count("chat.postMessage") == 3
+
+
+class Crash(BaseException):
+    """The process dying between the post and the ledger update."""
+
+
+def test_crash_after_posting_does_not_repeat_the_shoutout(
+    db: Database, clock: FakeClock, slack: FakeSlack
+) -> None:
+    load(db)
+    clock.set(utc(2026, 3, 29, 10))
+    svc = make_service(db, slack, clock)
+    ledger = svc._ledger
+    original = ledger.complete
+
+    def crash(key: str, result: object = None) -> object:
+        raise Crash
+
+    ledger.complete = crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        svc.run_ratings(clock.now())
+    assert slack.count("chat.postMessage") == 1
+    pending = ledger.get("shoutout:ticket:2")
+    assert pending is not None and pending.status == "pending"
+    ledger.complete = original  # type: ignore[method-assign]
+    clock.advance(300)
+    run = svc.run_ratings(clock.now())
+    # the pending intent does not count against its own retry; the marker is found in the
+    # channel history, so nothing is posted again
+    assert run.posted == [] and run.already == ["shoutout:ticket:2"]
+    assert slack.count("chat.postMessage") == 1
+    done = ledger.get("shoutout:ticket:2")
+    assert done is not None and done.status == "done"
