@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,29 @@ def test_scheduler_entry_points(db: Database, clock: FakeClock, slack: FakeSlack
     # shout-outs are off without a channel: nothing is posted, nothing recorded
     run = bootstrap.run_shoutouts(settings, NOW, **kwargs)
     assert run.posted == [] and slack.count("chat.postMessage") == 2
+
+
+def test_next_scheduled_run_finishes_a_digest_left_unfinished(
+    db: Database, clock: FakeClock, slack: FakeSlack
+) -> None:
+    load(db)
+    settings = make_settings(db.url)
+    notifier = notifier_for(slack, clock)
+    slack.faults["chat.postMessage"].append((200, {"ok": False, "error": "not_in_channel"}, {}))
+    with pytest.raises(SlackError, match="invite the bot"):
+        bootstrap.run_digest(
+            settings, "daily-kpi", NOW, database=db, notifier=notifier, clock=clock
+        )
+    ledger = SqlActionLedger(db, clock)
+    failed = ledger.get("digest:#kpi:2026-03-31")
+    assert failed is not None and failed.status == "failed"
+    # the next morning: yesterday's digest is finished first, then today's is posted
+    clock.advance(days=1)
+    outcome = bootstrap.run_digest(
+        settings, "daily-kpi", NOW + timedelta(days=1), database=db, notifier=notifier, clock=clock
+    )
+    assert outcome.key == "digest:#kpi:2026-04-01" and outcome.status == "posted"
+    resumed = ledger.get("digest:#kpi:2026-03-31")
+    assert resumed is not None and resumed.status == "done"
+    markers = [m["metadata"]["event_payload"]["key"] for m in slack.messages["C0KPI"]]
+    assert markers == ["digest:#kpi:2026-03-31#0", "digest:#kpi:2026-04-01#0"]

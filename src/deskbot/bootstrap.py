@@ -89,13 +89,18 @@ def run_digest(
 ) -> DigestOutcome:
     """Scheduler entry point: post the digest ``name`` (or channel) for the period that ended
     most recently before ``now`` (or ``period``, e.g. ``2026-11-01..2026-11-07``); a no-op when
-    it was already posted."""
+    it was already posted. A scheduled run (no ``period``) first finishes earlier periods that a
+    crash or a Slack failure left unfinished in the last week."""
     clock = clock or SystemClock()
     own = database is None
     database = database or open_database(settings)
     try:
         service = digest_service(settings, database, notifier, clock)
-        return service.post(find_digest(settings, name), now or clock.now(), period)
+        config = find_digest(settings, name)
+        when = now or clock.now()
+        if period is None:
+            service.resume_unfinished(config, when)
+        return service.post(config, when, period)
     finally:
         if own:
             database.dispose()

@@ -170,7 +170,12 @@ class DigestService:
             key,
             KIND,
             subject=f"channel:{config.channel}",
-            payload={"digest": config.name, "window": window.label, "group": config.group},
+            payload={
+                "digest": config.name,
+                "window": window.label,
+                "period": f"{window.start_day.isoformat()}..{window.last_day.isoformat()}",
+                "group": config.group,
+            },
         )
         if record.status == "done":
             log.info("digest.already_posted", key=key)
@@ -206,6 +211,25 @@ class DigestService:
             raise
         log.info("digest.posted", key=key, messages=len(outcome.posted), status=outcome.status)
         return outcome
+
+    def resume_unfinished(
+        self, config: DigestSettings, now: datetime, max_age: timedelta = timedelta(days=7)
+    ) -> list[DigestOutcome]:
+        """Finish digests of ``config`` that an earlier run left pending (crash) or failed
+        (Slack error) in the last ``max_age``: a daily job would otherwise move on to the next
+        period and never post them. Errors are logged, not raised, so they cannot block the
+        current period's digest."""
+        outcomes = []
+        for record in self._ledger.recent(KIND, now - max_age):
+            if record.status not in ("pending", "failed"):
+                continue
+            if record.payload.get("digest") != config.name or "period" not in record.payload:
+                continue
+            try:
+                outcomes.append(self.post(config, now, str(record.payload["period"])))
+            except Exception as exc:  # logged; retried by the next run
+                log.warning("digest.resume_failed", key=record.key, error=str(exc))
+        return outcomes
 
     def _post_chart(
         self,
