@@ -70,7 +70,9 @@ def slack(clock: FakeClock) -> Iterator[FakeSlack]:
 
 
 def notifier_for(slack: FakeSlack, clock: FakeClock) -> SlackNotifier:
-    return SlackNotifier(make_client("xoxb-test", f"{slack.base_url}api/"), clock=clock)
+    return SlackNotifier(
+        make_client("xoxb-test", f"{slack.base_url}api/", clock=clock), clock=clock
+    )
 
 
 def test_digest_blocks_match_golden(db: Database, clock: FakeClock) -> None:
@@ -222,14 +224,16 @@ def test_cut_off_chart_upload_is_not_repeated(
 def test_rate_limits_are_retried_and_posts_are_paced(clock: FakeClock, slack: FakeSlack) -> None:
     notifier = notifier_for(slack, clock)
     slack.faults["chat.postMessage"].append(
-        (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})
+        (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"})
     )
     first = notifier.post_message("#kpi", OutgoingMessage("one"))
-    second = notifier.post_message("#kpi", OutgoingMessage("two"))
-    notifier.post_message("#wins", OutgoingMessage("elsewhere"))
-    assert first.channel == second.channel == "C0KPI"
-    assert slack.count("chat.postMessage") == 4  # one 429, then three posts
-    assert clock.sleeps == [pytest.approx(1.0)]  # only the second post to #kpi waited
+    assert clock.sleeps == [7.0]  # Retry-After honoured, on the clock
+    second = notifier.post_message("#kpi", OutgoingMessage("two"))  # 7 s later: no wait
+    third = notifier.post_message("#kpi", OutgoingMessage("three"))  # right after: paced
+    notifier.post_message("#wins", OutgoingMessage("elsewhere"))  # other channel: no wait
+    assert first.channel == second.channel == third.channel == "C0KPI"
+    assert slack.count("chat.postMessage") == 5  # one 429, then four posts
+    assert clock.sleeps == [7.0, pytest.approx(1.0)]
     with pytest.raises(SlackError, match="channel_not_found"):
         notifier.post_message("#nope", OutgoingMessage("x"))
 

@@ -134,7 +134,9 @@ def make_service(
         "roster: {agents: [{zendesk_user_id: 100, slack_user: U0ADA}]}\n"
         f"shoutouts: {{daily_cap: 2, min_gap_days: 7, hero_min_rated_tickets: 2{extra}}}\n"
     )
-    notifier = SlackNotifier(make_client("xoxb-test", f"{slack.base_url}api/"), clock=clock)
+    notifier = SlackNotifier(
+        make_client("xoxb-test", f"{slack.base_url}api/", clock=clock), clock=clock
+    )
     return ShoutoutService(
         settings, SqlKpiSource(db), SqlActionLedger(db, clock), notifier, SlackDigestRenderer()
     )

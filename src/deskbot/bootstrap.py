@@ -55,7 +55,8 @@ def action_ledger(database: Database, clock: Clock | None = None) -> ActionLedge
 
 def slack_notifier(settings: Settings, clock: Clock | None = None) -> Notifier:
     """Slack through slack_sdk, at ``slack.base_url`` when set (the sandbox)."""
-    client = make_client(settings.slack.require_bot_token(), settings.slack.base_url)
+    token = settings.slack.require_bot_token()
+    client = make_client(token, settings.slack.base_url, clock=clock)
     return SlackNotifier(
         client, clock=clock, messages_per_second=settings.slack.messages_per_second_per_channel
     )

@@ -1,7 +1,8 @@
 """Posting to Slack through slack_sdk's ``WebClient`` (implements ``deskbot.ports.Notifier``).
 
 - Retries: slack_sdk's own handlers — ``RateLimitErrorRetryHandler`` honours ``Retry-After`` on
-  429, ``ConnectionErrorRetryHandler`` retries dropped connections — with bounded counts.
+  429, ``ConnectionErrorRetryHandler`` retries dropped connections — with bounded counts,
+  subclassed only to wait on the injected clock instead of ``time.sleep``.
 - Pacing: at most ``messages_per_second`` posts per channel (Slack allows ~1/s/channel),
   waiting on the injected clock so tests never sleep and shutdown is not blocked.
 - Markers: every post can carry message metadata (``event_type: deskbot_post``, payload
@@ -21,6 +22,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from deskbot.errors import SlackError
 from deskbot.log import get_logger
@@ -31,15 +35,70 @@ log = get_logger(__name__)
 MARKER_EVENT = "deskbot_post"
 
 
+class ClockRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler, waiting ``Retry-After`` on the injected clock (so shutdown can
+    interrupt the wait and tests never sleep) and never longer than ``max_wait`` seconds."""
+
+    def __init__(self, clock: Clock, max_retry_count: int = 3, max_wait: float = 120.0) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._clock = clock
+        self._max_wait = max_wait
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error or SlackError("Slack rate limited the request without a response")
+        state.next_attempt_requested = True
+        wait = 1.0
+        for name, values in response.headers.items():
+            if name.lower() == "retry-after":
+                value = values[0] if isinstance(values, list) else values
+                try:
+                    wait = float(value)
+                except ValueError:
+                    wait = 1.0
+        log.info("slack.rate_limited", retry_after=wait)
+        self._clock.sleep(min(max(wait, 0.0), self._max_wait))
+        state.increment_current_attempt()
+
+
+class ClockConnectionErrorRetryHandler(ConnectionErrorRetryHandler):
+    """slack_sdk's connection-error handler (exponential backoff), waiting on the clock."""
+
+    def __init__(self, clock: Clock, max_retry_count: int = 2) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._clock = clock
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        self._clock.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
+        state.increment_current_attempt()
+
+
 def make_client(
     token: str,
     base_url: str | None = None,
     *,
+    clock: Clock | None = None,
     rate_limit_retries: int = 3,
     connection_retries: int = 2,
     timeout: int = 30,
 ) -> WebClient:
-    """A ``WebClient`` with deskbot's retry policy."""
+    """A ``WebClient`` with deskbot's retry policy (slack_sdk's handlers, waiting on ``clock``)."""
+    clock = clock or SystemClock()
     kwargs: dict[str, Any] = {}
     if base_url:
         kwargs["base_url"] = base_url
@@ -47,8 +106,8 @@ def make_client(
         token=token,
         timeout=timeout,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=connection_retries),
-            RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+            ClockConnectionErrorRetryHandler(clock, max_retry_count=connection_retries),
+            ClockRateLimitRetryHandler(clock, max_retry_count=rate_limit_retries),
         ],
         **kwargs,
     )
