@@ -21,6 +21,13 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from deskbot.adapters.db.kpi import SqlKpiSource
+from deskbot.adapters.db.store import Database
+from deskbot.domain.metrics import parse_period
+from deskbot.services.reporting import build_report
+from deskbot.settings import WorkloadSettings
 
 END = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # "now" for the benchmark
 DAYS = 730
@@ -36,8 +43,6 @@ def ts(d: datetime) -> str:
 
 
 def generate(path: Path, n_tickets: int, n_ratings: int) -> None:
-    from deskbot.adapters.db.store import Database
-
     path.unlink(missing_ok=True)
     db = Database(f"sqlite:///{path}")
     db.upgrade()
@@ -67,21 +72,54 @@ def generate(path: Path, n_tickets: int, n_ratings: int) -> None:
             solved_at = created + timedelta(minutes=res)
             if solved_at > END:
                 solved_at = None
-        status = "closed" if solved_at and age_days > 4 else ("solved" if solved_at else
-                                                             rng.choice(["new", "open", "pending",
-                                                                         "hold"]))
+        status = (
+            "closed"
+            if solved_at and age_days > 4
+            else ("solved" if solved_at else rng.choice(["new", "open", "pending", "hold"]))
+        )
         if deleted:
             status = "deleted"
-        tickets.append((tid, ts(created), ts(created), int(created.timestamp()), status,
-                        deleted, "normal", None, f"Ticket {tid}", rng.choice(CHANNELS),
-                        requester, requester, agent, group, org, None, "", "{}", synced))
+        tickets.append(
+            (
+                tid,
+                ts(created),
+                ts(created),
+                int(created.timestamp()),
+                status,
+                deleted,
+                "normal",
+                None,
+                f"Ticket {tid}",
+                rng.choice(CHANNELS),
+                requester,
+                requester,
+                agent,
+                group,
+                org,
+                None,
+                "",
+                "{}",
+                synced,
+            )
+        )
         reply = int(rng.lognormvariate(4.0, 1.3)) if rng.random() < 0.95 else None
         replies = min(int(rng.expovariate(0.5)), 40)
-        metrics.append((tid, tid, ts(solved_at) if solved_at else None, None, reply,
-                        reply // 2 if reply is not None else None,
-                        int((solved_at - created).total_seconds() // 60) if solved_at else None,
-                        int((solved_at - created).total_seconds() // 120) if solved_at else None,
-                        replies, 1 if rng.random() < 0.08 else 0, ts(created), "{}"))
+        metrics.append(
+            (
+                tid,
+                tid,
+                ts(solved_at) if solved_at else None,
+                None,
+                reply,
+                reply // 2 if reply is not None else None,
+                int((solved_at - created).total_seconds() // 60) if solved_at else None,
+                int((solved_at - created).total_seconds() // 120) if solved_at else None,
+                replies,
+                1 if rng.random() < 0.08 else 0,
+                ts(created),
+                "{}",
+            )
+        )
         if rng.random() < 0.12:
             tags.append((tid, rng.choice(TAGS)))
             n_tags += 1
@@ -96,26 +134,45 @@ def generate(path: Path, n_tickets: int, n_ratings: int) -> None:
     for rid, (tid, agent, group, requester, when) in enumerate(rated, start=1):
         roll = rng.random()
         score = "good" if roll < 0.55 else ("bad" if roll < 0.65 else "offered")
-        ratings.append((rid, tid, score, agent, group, requester,
-                        "Great help!" if score == "good" and rng.random() < 0.3 else None,
-                        None, None, ts(when), ts(when), "{}", synced))
-    conn.executemany("INSERT INTO satisfaction_ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                     ratings)
+        ratings.append(
+            (
+                rid,
+                tid,
+                score,
+                agent,
+                group,
+                requester,
+                "Great help!" if score == "good" and rng.random() < 0.3 else None,
+                None,
+                None,
+                ts(when),
+                ts(when),
+                "{}",
+                synced,
+            )
+        )
+    conn.executemany("INSERT INTO satisfaction_ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", ratings)
     conn.executemany(
         "INSERT INTO users (id, name, email, role, active, suspended, raw) VALUES "
         "(?,?,?,?,1,0,'{}')",
         [(a, f"Agent {a}", f"agent{a}@example.com", "agent") for a in AGENTS],
     )
-    conn.executemany("INSERT INTO groups (id, name, deleted, raw) VALUES (?,?,0,'{}')",
-                     [(g, f"Group {g}") for g in GROUPS])
-    conn.executemany("INSERT INTO organizations (id, name, raw) VALUES (?,?,'{}')",
-                     [(o, f"Org {o}") for o in ORGS])
+    conn.executemany(
+        "INSERT INTO groups (id, name, deleted, raw) VALUES (?,?,0,'{}')",
+        [(g, f"Group {g}") for g in GROUPS],
+    )
+    conn.executemany(
+        "INSERT INTO organizations (id, name, raw) VALUES (?,?,'{}')",
+        [(o, f"Org {o}") for o in ORGS],
+    )
     conn.commit()
     conn.execute("ANALYZE")
     conn.commit()
     conn.close()
-    print(f"generated {n_tickets:,} tickets, {len(ratings):,} ratings, {n_tags:,} tag rows "
-          f"in {time.perf_counter() - t0:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
+    print(
+        f"generated {n_tickets:,} tickets, {len(ratings):,} ratings, {n_tags:,} tag rows "
+        f"in {time.perf_counter() - t0:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)"
+    )
 
 
 def _flush(conn: sqlite3.Connection, tickets: list, metrics: list, tags: list) -> None:
@@ -129,14 +186,6 @@ def _flush(conn: sqlite3.Connection, tickets: list, metrics: list, tags: list) -
 
 
 def measure(path: Path, period: str, group: str | None) -> None:
-    from zoneinfo import ZoneInfo
-
-    from deskbot.adapters.db.kpi import SqlKpiSource
-    from deskbot.adapters.db.store import Database
-    from deskbot.domain.metrics import parse_period
-    from deskbot.services.reporting import build_report
-    from deskbot.settings import WorkloadSettings
-
     db = Database(f"sqlite:///{path}")
     source = SqlKpiSource(db)
     window = parse_period(period, END, ZoneInfo("Europe/Berlin"))
@@ -146,18 +195,27 @@ def measure(path: Path, period: str, group: str | None) -> None:
         t0 = time.perf_counter()
         c0 = time.process_time()
         scope = source.resolve_scope(group=group)
-        report = build_report(source, window, END, scope=scope, workload=WorkloadSettings(),
-                              team_tags=TAGS[:3])
+        report = build_report(
+            source, window, END, scope=scope, workload=WorkloadSettings(), team_tags=TAGS[:3]
+        )
         timings.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     rss = _peak_rss_mib()
-    print(json.dumps({
-        "period": period, "group": group, "first_s": round(timings[0], 3),
-        "best_s": round(min(timings), 3),
-        "best_cpu_s": round(min(cpu), 3), "created": report.current.created,
-        "solved": report.current.solved, "peak_rss_mib": rss,
-        "rss_growth_mib": round(rss - rss_before, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "period": period,
+                "group": group,
+                "first_s": round(timings[0], 3),
+                "best_s": round(min(timings), 3),
+                "best_cpu_s": round(min(cpu), 3),
+                "created": report.current.created,
+                "solved": report.current.solved,
+                "peak_rss_mib": rss,
+                "rss_growth_mib": round(rss - rss_before, 1),
+            }
+        )
+    )
 
 
 def _peak_rss_mib() -> float:
