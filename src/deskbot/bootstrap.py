@@ -6,20 +6,27 @@ services never construct their own adapters.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deskbot.adapters.db.directory import StoreDirectory
+from deskbot.adapters.db.kpi import SqlKpiSource
+from deskbot.adapters.db.ledger import SqlActionLedger
 from deskbot.adapters.db.store import Database
+from deskbot.adapters.slack import notifier as slack_notifier_module
 from deskbot.adapters.slack.app import build_app, make_client
+from deskbot.adapters.slack.digest_blocks import SlackDigestRenderer
+from deskbot.adapters.slack.notifier import SlackNotifier
 from deskbot.adapters.slack.server import SlackHandle, start_slack
 from deskbot.adapters.slack.work import BackgroundWork
-from deskbot.errors import DeskbotError
+from deskbot.domain.metrics import Window, parse_period
 from deskbot.log import configure_logging
-from deskbot.ports import Clock, SystemClock
+from deskbot.ports import ActionLedger, Clock, KpiSource, Notifier, SystemClock
+from deskbot.services.digests import DigestOutcome, DigestService, find_digest
 from deskbot.services.providers import SlackServices
+from deskbot.services.shoutouts import ShoutoutRun, ShoutoutService
 from deskbot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
         TicketWriter,
     )
 from deskbot.adapters.log_notifier import LogNotifier
-from deskbot.ports import Notifier
+from deskbot.ports import AdminNotifier
 
 if TYPE_CHECKING:
     from deskbot.daemon import Daemon
@@ -63,23 +70,6 @@ def open_database(settings: Settings, migrate: bool = True) -> Database:
 # --------------------------------------------------------------------------------------------
 # Bad-CSAT follow-ups
 # --------------------------------------------------------------------------------------------
-
-
-def action_ledger(database: Database, clock: Clock) -> Ledger:
-    """The SQL action ledger (``deskbot.adapters.db.ledger``, built on its own branch)."""
-    try:
-        module = importlib.import_module("deskbot.adapters.db.ledger")
-    except ModuleNotFoundError as exc:
-        raise DeskbotError(
-            "the action ledger (deskbot.adapters.db.ledger) is not part of this build; "
-            "follow-ups need it to run"
-        ) from exc
-    for name in ("Ledger", "SqlLedger", "ActionLedger"):
-        factory = getattr(module, name, None)
-        if factory is not None:
-            ledger: Ledger = factory(database, clock)
-            return ledger
-    raise DeskbotError("deskbot.adapters.db.ledger has no Ledger class; wire it in bootstrap")
 
 
 def zendesk_ticket_writer(settings: Settings, clock: Clock) -> ZendeskTicketWriter:
@@ -197,7 +187,7 @@ def start_slack_app(
     return start_slack(settings, app, host=host, port=port, work=work)
 
 
-def make_notifier(settings: Settings) -> Notifier:
+def make_notifier(settings: Settings) -> AdminNotifier:
     """Where admin notices (job failure alerts, rejected config reloads) go.
 
     The Slack adapter plugs in here: when a Slack notifier exists and Slack is enabled, return
@@ -228,3 +218,128 @@ def make_daemon(
         table=job_table() if table is None else table,
         clock=clock,
     )
+
+
+def kpi_source(database: Database) -> KpiSource:
+    """The KPI queries over this store."""
+    return SqlKpiSource(database)
+
+
+def action_ledger(database: Database, clock: Clock | None = None) -> ActionLedger:
+    """The action ledger over this store."""
+    return SqlActionLedger(database, clock)
+
+
+def slack_notifier(settings: Settings, clock: Clock | None = None) -> Notifier:
+    """Slack through slack_sdk, at ``slack.base_url`` when set (the sandbox)."""
+    token = settings.slack.require_bot_token()
+    client = slack_notifier_module.make_client(token, settings.slack.base_url, clock=clock)
+    return SlackNotifier(
+        client, clock=clock, messages_per_second=settings.slack.messages_per_second_per_channel
+    )
+
+
+def digest_service(
+    settings: Settings,
+    database: Database,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> DigestService:
+    """Digests for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
+    return DigestService(
+        settings,
+        kpi_source(database),
+        action_ledger(database, clock),
+        notifier if notifier is not None else slack_notifier(settings, clock),
+        SlackDigestRenderer(),
+    )
+
+
+def run_digest(
+    settings: Settings,
+    name: str,
+    now: datetime | None = None,
+    *,
+    database: Database | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+    period: str | None = None,
+) -> DigestOutcome:
+    """Scheduler entry point: post the digest ``name`` (or channel) for the period that ended
+    most recently before ``now`` (or ``period``, e.g. ``2026-11-01..2026-11-07``); a no-op when
+    it was already posted. A scheduled run (no ``period``) first finishes earlier periods that a
+    crash or a Slack failure left unfinished in the last week."""
+    clock = clock or SystemClock()
+    own = database is None
+    database = database or open_database(settings)
+    try:
+        service = digest_service(settings, database, notifier, clock)
+        config = find_digest(settings, name)
+        when = now or clock.now()
+        if period is None:
+            service.resume_unfinished(config, when)
+        return service.post(config, when, period)
+    finally:
+        if own:
+            database.dispose()
+
+
+def parse_window(settings: Settings, period: str, now: datetime) -> Window:
+    """A period typed by a person, in the configured timezone (raises ``PeriodError``)."""
+    return parse_period(period, now, settings.tz)
+
+
+def shoutout_service(
+    settings: Settings,
+    database: Database,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> ShoutoutService:
+    """Shout-outs for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
+    return ShoutoutService(
+        settings,
+        kpi_source(database),
+        action_ledger(database, clock),
+        notifier if notifier is not None else slack_notifier(settings, clock),
+        SlackDigestRenderer(),
+    )
+
+
+def run_shoutouts(
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    database: Database | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> ShoutoutRun:
+    """Scheduler entry point (``schedules.shoutouts``): celebrate new good ratings."""
+    clock = clock or SystemClock()
+    own = database is None
+    database = database or open_database(settings)
+    try:
+        return shoutout_service(settings, database, notifier, clock).run_ratings(now or clock.now())
+    finally:
+        if own:
+            database.dispose()
+
+
+def run_hero_of_the_week(
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    database: Database | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> ShoutoutRun:
+    """Scheduler entry point (``schedules.hero_of_the_week``): last week's best CSAT."""
+    clock = clock or SystemClock()
+    own = database is None
+    database = database or open_database(settings)
+    try:
+        return shoutout_service(settings, database, notifier, clock).run_hero_of_the_week(
+            now or clock.now()
+        )
+    finally:
+        if own:
+            database.dispose()

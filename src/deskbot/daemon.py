@@ -36,7 +36,7 @@ from deskbot import metrics_registry as metrics
 from deskbot.errors import ConfigError, DeskbotError
 from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
 from deskbot.log import configure_logging, get_logger
-from deskbot.ports import Clock, JobLedger, Notifier, SystemClock
+from deskbot.ports import AdminNotifier, Clock, JobLedger, SystemClock
 from deskbot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class Daemon:
         settings: Settings,
         database: Database,
         ledger: JobLedger,
-        notifier: Notifier,
+        notifier: AdminNotifier,
         table: Sequence[JobSpec],
         clock: Clock | None = None,
         instance: str | None = None,

@@ -47,7 +47,7 @@ from deskbot.adapters.db.maintenance import optimize
 from deskbot.adapters.db.store import Database
 from deskbot.errors import DeskbotError, StoreError
 from deskbot.log import get_logger, redact_text
-from deskbot.ports import Clock, JobClaim, JobLedger, Notifier, StopEvent
+from deskbot.ports import AdminNotifier, Clock, JobClaim, JobLedger, StopEvent
 from deskbot.settings import Settings
 
 log = get_logger(__name__)
@@ -75,7 +75,7 @@ class JobContext:
     stop: StopEvent
     fire_time: datetime  # the scheduled time this run stands for (aware)
     trigger_key: str
-    notifier: Notifier
+    notifier: AdminNotifier
 
     def check_stop(self) -> None:
         """Raise ``JobInterrupted`` if shutdown was requested (call between units of work)."""
@@ -224,7 +224,7 @@ class JobRunner:
         ledger: JobLedger,
         clock: Clock,
         stop: StopEvent,
-        notifier: Notifier,
+        notifier: AdminNotifier,
         instance: str | None = None,
         heartbeat: bool = True,
         heartbeat_seconds: float | None = None,
@@ -522,7 +522,7 @@ class JobRunner:
         return count
 
 
-def tell_admins(settings: Settings, notifier: Notifier, text: str) -> None:
+def tell_admins(settings: Settings, notifier: AdminNotifier, text: str) -> None:
     """Post to ``slack.channels.admin`` when one is configured; the notifier logs either way."""
     channel = settings.slack.channels.admin
     if channel is None:

@@ -7,9 +7,21 @@ or function that satisfies the protocol (see ``deskbot.testing``).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
+
+from deskbot.domain.digest import Digest
+from deskbot.domain.metrics import (
+    AgentStats,
+    CustomersInNeed,
+    Scope,
+    SeriesPoint,
+    Window,
+    WindowStats,
+)
+from deskbot.domain.shoutouts import Praise, Shoutout
 
 
 class Clock(Protocol):
@@ -57,8 +69,8 @@ class StopEvent(Protocol):
     def wait(self, timeout: float | None = None) -> bool: ...
 
 
-class Notifier(Protocol):
-    """Posts a short plain-text message to a chat channel (the Slack adapter implements it)."""
+class AdminNotifier(Protocol):
+    """Posts a short plain-text notice for admins (job failures, rejected config reloads)."""
 
     def post(self, channel: str, text: str) -> None: ...
 
@@ -150,3 +162,162 @@ class JobClaim:
     run_id: int
     fire_time: datetime
     took_over_from: str | None = None  # the instance whose lease had expired
+
+
+# --------------------------------------------------------------------------------------------
+# Action ledger: record the intent before acting, mark it done after.
+# --------------------------------------------------------------------------------------------
+
+ActionStatus = Literal["pending", "done", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One row of the action ledger.
+
+    ``new`` is True only on the record returned by the ``begin`` call that inserted it: the
+    caller that gets ``new=False`` knows an earlier run got at least as far as the intent.
+    """
+
+    key: str
+    kind: str
+    subject: str | None
+    status: ActionStatus
+    attempts: int
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    done_at: datetime | None
+    new: bool = False
+
+
+class ActionLedger(Protocol):
+    """Idempotency keys for side effects (Slack posts, Zendesk writes)."""
+
+    def begin(
+        self, key: str, kind: str, subject: str | None = None, payload: dict[str, Any] | None = None
+    ) -> ActionRecord:
+        """Insert a pending intent unless ``key`` exists; return the row (``new`` if inserted).
+
+        Safe under concurrency: two callers racing on one key get one row, one ``new``."""
+        ...
+
+    def checkpoint(self, key: str, result: dict[str, Any]) -> ActionRecord:
+        """Record partial progress of a pending action (merged into ``result``)."""
+        ...
+
+    def complete(self, key: str, result: dict[str, Any] | None = None) -> ActionRecord:
+        """Mark the action done (``result`` is merged into what was checkpointed)."""
+        ...
+
+    def fail(self, key: str, error: str) -> ActionRecord:
+        """Mark the action failed with a reason (a later ``begin`` + retry may still do it)."""
+        ...
+
+    def get(self, key: str) -> ActionRecord | None: ...
+
+    def pending(self, kind: str) -> list[ActionRecord]:
+        """Actions of ``kind`` still pending (oldest first): crashed or in-flight runs."""
+        ...
+
+    def recent(self, kind: str, since: datetime) -> list[ActionRecord]:
+        """Actions of ``kind`` begun at or after ``since`` (any status, oldest first)."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# KPI source: the store's aggregate queries (implemented in adapters/db/kpi.py).
+# --------------------------------------------------------------------------------------------
+
+
+class KpiSource(Protocol):
+    def resolve_scope(self, group: str | None = None, agent: str | None = None) -> Scope:
+        """Group by id or name, agent by id, name or e-mail; a clear error when unknown."""
+        ...
+
+    def window_stats(self, window: Window, scope: Scope, now: datetime) -> WindowStats: ...
+
+    def agent_stats(self, window: Window, scope: Scope) -> list[AgentStats]: ...
+
+    def customers_in_need(self, window: Window, scope: Scope, limit: int) -> CustomersInNeed: ...
+
+    def team_tag_counts(
+        self, window: Window, scope: Scope, tags: Sequence[str]
+    ) -> dict[tuple[int | None, str], int]: ...
+
+    def user_names(self, ids: Iterable[int]) -> dict[int, str | None]: ...
+
+    def series(self, buckets: Sequence[Window], scope: Scope) -> list[SeriesPoint]: ...
+
+    def frt_sample(self, window: Window, scope: Scope) -> list[int]:
+        """Calendar first reply minutes of the tickets solved in the window, sorted."""
+        ...
+
+    def praise(self, since: datetime, until: datetime, limit: int = 200) -> list[Praise]:
+        """Good ratings with a comment created in ``[since, until)``, oldest first."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# Slack (or any chat) as seen by the services.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One chat message: ``text`` is the notification / plain-text fallback."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel: str  # the channel id the message landed in
+    ts: str
+
+
+class Notifier(Protocol):
+    def post_message(
+        self,
+        channel: str,
+        message: OutgoingMessage,
+        *,
+        marker: str | None = None,
+        thread_ts: str | None = None,
+    ) -> PostedMessage:
+        """Post; ``marker`` is attached as message metadata so a re-run can find the post."""
+        ...
+
+    def upload_file(
+        self,
+        channel: str,
+        content: bytes,
+        filename: str,
+        title: str,
+        *,
+        thread_ts: str | None = None,
+        comment: str | None = None,
+    ) -> str:
+        """Upload a file into a channel (or thread); returns the file id."""
+        ...
+
+    def find_marked(self, channel: str, prefix: str, since: datetime) -> dict[str, PostedMessage]:
+        """Messages posted by us since ``since`` whose marker starts with ``prefix``."""
+        ...
+
+
+class ShoutoutRenderer(Protocol):
+    def render_shoutout(self, shoutout: Shoutout) -> OutgoingMessage: ...
+
+
+class DigestRenderer(Protocol):
+    def render(self, digest: Digest) -> list[OutgoingMessage]:
+        """Messages within the chat's limits (split as needed; never fails on size)."""
+        ...
+
+    def chart(self, digest: Digest) -> bytes | None:
+        """A PNG for the digest's chart data, or None when there is none."""
+        ...

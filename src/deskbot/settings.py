@@ -374,6 +374,7 @@ class DigestSettings(Section):
 
 
 class WorkloadSettings(Section):
+    # Every threshold is per day; reports scale it by the number of days in the window.
     # Exhaustion sets in somewhere between 25 and 75 public replies a day.
     daily_reply_threshold: int = Field(default=50, ge=1, le=1000)
     # "Blowing through tickets": many customers, very few replies each, very low reply time.

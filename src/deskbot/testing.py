@@ -232,7 +232,7 @@ class FakeConfigReloader:
 
 
 class RecordingNotifier:
-    """A ``deskbot.ports.Notifier`` that keeps every post: ``posts`` is [(channel, text)]."""
+    """A ``deskbot.ports.AdminNotifier`` that keeps every post: ``posts`` is [(channel, text)]."""
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, str]] = []

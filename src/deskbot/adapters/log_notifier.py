@@ -1,4 +1,4 @@
-"""A ``Notifier`` that writes admin notices to the log (used until Slack is configured)."""
+"""An ``AdminNotifier`` that writes admin notices to the log (used until Slack is configured)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ log = get_logger(__name__)
 
 
 class LogNotifier:
-    """Satisfies ``deskbot.ports.Notifier``; every notice becomes one ``admin.notice`` event."""
+    """Satisfies ``deskbot.ports.AdminNotifier``: every notice becomes an ``admin.notice`` event."""
 
     def post(self, channel: str, text: str) -> None:
         log.warning("admin.notice", channel=channel, text=text)

@@ -93,13 +93,23 @@ def state(ctx: typer.Context) -> CliState:
 
 def _register() -> None:
     # One line per command group; keep the list sorted by name.
-    from deskbot.cli import config_cmd, db_cmd, followups_cmd, run_cmd, sandbox_cmd
+    from deskbot.cli import (
+        config_cmd,
+        db_cmd,
+        digest_cmd,
+        followups_cmd,
+        report_cmd,
+        run_cmd,
+        sandbox_cmd,
+    )
 
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(db_cmd.app, name="db")
+    app.command("digest")(digest_cmd.digest)
     app.add_typer(followups_cmd.app, name="followups")
     app.command("health")(run_cmd.health)
     app.add_typer(run_cmd.jobs_app, name="jobs")
+    app.command("report")(report_cmd.report)
     app.command("run")(run_cmd.run)
     app.add_typer(sandbox_cmd.app, name="sandbox")
 

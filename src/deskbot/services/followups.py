@@ -70,7 +70,7 @@ class LedgerRecord(Protocol):
 
 
 class Ledger(Protocol):
-    """The action ledger (implemented in ``deskbot.adapters.db.ledger``)."""
+    """The part of ``deskbot.ports.ActionLedger`` follow-ups use (``SqlActionLedger``)."""
 
     def begin(
         self, key: str, kind: str, subject: str | None, payload: dict[str, Any]
@@ -78,9 +78,9 @@ class Ledger(Protocol):
         """Record an intent; idempotent: returns the existing row when the key exists."""
         ...
 
-    def complete(self, key: str, result: dict[str, Any]) -> None: ...
+    def complete(self, key: str, result: dict[str, Any]) -> object: ...
 
-    def fail(self, key: str, error: str) -> None: ...
+    def fail(self, key: str, error: str) -> object: ...
 
     def get(self, key: str) -> LedgerRecord | None: ...
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
+from deskbot.adapters.slack import notifier
 from deskbot.adapters.slack.blocks import Message
 from deskbot.adapters.slack.commands import (
     COMMANDS,
@@ -63,12 +64,12 @@ class _CurrentSettings:
         log.info("slack.settings.reloaded")
 
 
-def make_client(settings: Settings) -> WebClient:
-    """The Web API client for these settings (``slack.base_url`` points it at a local Slack)."""
-    kwargs: dict[str, Any] = {"token": settings.slack.require_bot_token()}
-    if settings.slack.base_url:
-        kwargs["base_url"] = settings.slack.base_url
-    return WebClient(**kwargs)
+def make_client(settings: Settings, clock: Clock | None = None) -> WebClient:
+    """The Web API client for these settings (``slack.base_url`` points it at a local Slack),
+    with deskbot's retry policy for rate limits and connection errors."""
+    return notifier.make_client(
+        settings.slack.require_bot_token(), settings.slack.base_url, clock=clock
+    )
 
 
 def build_app(

@@ -7,7 +7,7 @@ degrades to plain text instead of failing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from deskbot.services.providers import (
 
 MAX_BLOCKS = 50
 SECTION_TEXT_LIMIT = 3000
+MAX_HEADER_TEXT = 150
 MESSAGE_TEXT_LIMIT = 39_000  # Slack truncates message text at 40,000 characters
 
 Block = dict[str, Any]
@@ -41,11 +42,13 @@ def section(text: str) -> Block:
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:SECTION_TEXT_LIMIT]}]}
 
 
 def header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": text[:150], "emoji": True}}
+    if len(text) > MAX_HEADER_TEXT:
+        text = text[: MAX_HEADER_TEXT - 1] + "…"
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
 
 
 def divider() -> Block:
@@ -83,27 +86,31 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _split_text(text: str, limit: int = SECTION_TEXT_LIMIT) -> list[str]:
-    """Split at line breaks (or hard, for a single overlong line) into chunks within ``limit``."""
+def _cut(text: str, limit: int) -> list[str]:
+    return [text[i : i + limit] for i in range(0, len(text), limit)] or [""]
+
+
+def chunk_lines(lines: Iterable[str], limit: int = SECTION_TEXT_LIMIT) -> list[str]:
+    """Join lines into texts of at most ``limit`` characters, breaking between lines (and
+    inside a line only when the line alone is too long)."""
     chunks: list[str] = []
     current = ""
-    for whole_line in text.split("\n"):
-        line = whole_line
-        while len(line) > limit:
-            if current:
+    for line in lines:
+        for piece in _cut(line, limit):
+            candidate = f"{current}\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
                 chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = candidate
-    if current or not chunks:
+                current = piece
+    if current:
         chunks.append(current)
     return chunks
+
+
+def _split_text(text: str, limit: int = SECTION_TEXT_LIMIT) -> list[str]:
+    """Split at line breaks (or hard, for a single overlong line) into chunks within ``limit``."""
+    return chunk_lines(text.split("\n"), limit) or [""]
 
 
 def fit_blocks(blocks: Sequence[Block]) -> list[Block] | None:
