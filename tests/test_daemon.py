@@ -54,8 +54,9 @@ def digest_job(ctx: JobContext) -> dict[str, Any]:
     return {"digest": ctx.variant}
 
 
+# The daemon's mechanics with stand-in jobs; the real feature jobs are tested in their areas.
 TABLE = [
-    *JOBS,
+    next(spec for spec in JOBS if spec.name == "db_maintenance"),
     JobSpec("sync", schedule=lambda s: s.schedules.sync, run=sync_job),
     JobSpec("digest", schedule=lambda s: {d.name: d.schedule for d in s.digests}, run=digest_job),
 ]

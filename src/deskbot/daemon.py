@@ -19,7 +19,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +37,7 @@ from deskbot.errors import ConfigError, DeskbotError
 from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
 from deskbot.log import configure_logging, get_logger
 from deskbot.ports import AdminNotifier, Clock, JobLedger, SystemClock
+from deskbot.services.providers import ReloadResult
 from deskbot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ class Daemon:
         self._fingerprint = _fingerprint(self.config_path)
         self._threads: list[threading.Thread] = []
         self.health_server: HealthServer | None = None
+        self._reload_listeners: list[Callable[[Settings], None]] = []
+        self._stop_hooks: list[Callable[[], None]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -199,6 +202,11 @@ class Daemon:
         self.stop_event.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        for hook in self._stop_hooks:
+            try:
+                hook()
+            except Exception:  # stopping one part must not keep the rest running
+                log.exception("daemon.stop_hook_failed")
         clean = self.runner.wait_idle(grace)
         if not clean:
             self.runner.abandon_active(f"did not stop within {grace:.0f} s of shutdown")
@@ -294,19 +302,31 @@ class Daemon:
     def request_reload(self) -> None:
         self._reload_requested.set()
 
+    def on_reload(self, listener: Callable[[Settings], None]) -> None:
+        """Call ``listener`` with the new settings after every applied reload (the Slack app
+        swaps its roles and roster this way)."""
+        self._reload_listeners.append(listener)
+
+    def on_stop(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when shutdown starts (the Slack app stops receiving this way)."""
+        self._stop_hooks.append(hook)
+
     def reload(self, reason: str = "requested") -> bool:
         """Load the config file again; apply it if valid, otherwise keep the running one."""
+        return self.reload_config(reason).ok
+
+    def reload_config(self, reason: str = "requested from Slack") -> ReloadResult:
+        """``reload`` with what changed or why the file was rejected, for ``/deskbot config
+        reload`` (``deskbot.services.providers.ConfigReloader``)."""
         with self._reload_lock:
             self._fingerprint = _fingerprint(self.config_path)
             try:
                 new = load_settings(self.config_path)
                 jobs = {job.id: job for job in resolve_jobs(self.table, new)}
             except ConfigError as exc:
-                self._reject(exc.issues, reason)
-                return False
+                return ReloadResult(False, self._reject(exc.issues, reason))
             except DeskbotError as exc:
-                self._reject([str(exc)], reason)
-                return False
+                return ReloadResult(False, self._reject([str(exc)], reason))
             old = self.settings
             restart = [key for key in _RESTART_KEYS if _get(old, key) != _get(new, key)]
             previous = self.jobs
@@ -317,22 +337,31 @@ class Daemon:
             if old.logging != new.logging:
                 configure_logging(new.logging.level, new.logging.format)
             metrics.CONFIG_RELOADS.labels(outcome="applied").inc()
+            added = sorted(jobs.keys() - previous.keys())
+            removed = sorted(previous.keys() - jobs.keys())
             log.info(
-                "config.reloaded",
-                reason=reason,
-                jobs=sorted(jobs),
-                added=sorted(jobs.keys() - previous.keys()),
-                removed=sorted(previous.keys() - jobs.keys()),
+                "config.reloaded", reason=reason, jobs=sorted(jobs), added=added, removed=removed
             )
+            for listener in self._reload_listeners:
+                try:
+                    listener(new)
+                except Exception:  # one broken listener must not undo the reload
+                    log.exception("config.reload_listener_failed")
+            parts = [f"{len(jobs)} scheduled jobs"]
+            if added:
+                parts.append(f"added: {', '.join(added)}")
+            if removed:
+                parts.append(f"removed: {', '.join(removed)}")
             if restart:
                 log.warning(
                     "config.restart_required",
                     keys=restart,
                     hint="these settings are read at start; restart deskbot to apply them",
                 )
-            return True
+                parts.append(f"restart deskbot to apply: {', '.join(restart)}")
+            return ReloadResult(True, "; ".join(parts) + ".", new)
 
-    def _reject(self, issues: Sequence[object], reason: str) -> None:
+    def _reject(self, issues: Sequence[object], reason: str) -> str:
         for issue in issues:
             fields = (
                 {
@@ -355,6 +384,7 @@ class Daemon:
             f":x: deskbot did not apply the new configuration ({self.config_path}); "
             f"it keeps running with the previous one. Problems:\n{lines}{more}",
         )
+        return f"{lines}{more}"
 
     # -- health -----------------------------------------------------------------------------
 
