@@ -26,6 +26,7 @@ from deskbot import bootstrap
 from deskbot.adapters.db.job_ledger import SqlJobLedger
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.tables import SatisfactionRating, Ticket, TicketMetric, User
+from deskbot.adapters.log_notifier import LogNotifier
 from deskbot.adapters.slack.server import HttpHandle
 from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.jobs import JOBS, JobRunner, resolve_jobs
@@ -48,7 +49,7 @@ def slack(tmp_path: Path, clock: FakeClock) -> Iterator[SlackSandbox]:
     sb.stop()
 
 
-def make_settings(sb: SlackSandbox, **extra: Any) -> Settings:
+def make_settings(sb: SlackSandbox, slack: dict[str, Any] | None = None, **extra: Any) -> Settings:
     data: dict[str, Any] = {
         "timezone": "Europe/Berlin",
         "zendesk": {"subdomain": "acme"},
@@ -57,7 +58,12 @@ def make_settings(sb: SlackSandbox, **extra: Any) -> Settings:
             "base_url": sb.base_url,
             "bot_token": sb.bot_token,
             "signing_secret": sb.signing_secret,
-            "channels": {"alerts": "#csat-alerts", "admin": "#deskbot-admin"},
+            "channels": {
+                "alerts": "#csat-alerts",
+                "admin": "#deskbot-admin",
+                "shoutouts": "#shoutouts",
+            },
+            **(slack or {}),
         },
         "roles": {"admins": [sb.user_id("maya.okafor")], "leads": [sb.user_id("lucas.ferreira")]},
         "roster": {
@@ -396,3 +402,103 @@ def test_deskbot_run_serves_slack_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         sb.stop()
+
+
+# -- shout-outs job and /deskbot hero ---------------------------------------------------------
+
+
+def test_shoutouts_job_posts_and_hero_lists_them(
+    db: Database, clock: FakeClock, slack: SlackSandbox
+) -> None:
+    rated = clock.now() - timedelta(hours=2)
+    with db.engine.begin() as conn:
+        db.upsert(conn, Ticket, [ticket(5, rated - timedelta(hours=5), assignee=ADA)])
+        good = rating(50, 5, "good_with_comment", rated, assignee=ADA, comment="Ada was great!")
+        db.upsert(conn, SatisfactionRating, [good])
+        db.upsert(conn, User, [user(ADA, "Ada Lovelace", "ada@example.com")])
+    settings = make_settings(slack)
+    [job] = [j for j in resolve_jobs(JOBS, settings) if j.id == "shoutouts"]
+    runner = JobRunner(
+        settings=settings,
+        database=db,
+        ledger=SqlJobLedger(db),
+        clock=clock,
+        stop=threading.Event(),
+        notifier=bootstrap.make_notifier(settings, clock),
+        heartbeat=False,
+    )
+    result = runner.run_now(job)
+    assert result.outcome == "ok" and result.summary is not None
+    assert result.summary["posted"] == ["shoutout:ticket:5"]
+    assert any("Ada was great!" in json.dumps(m) for m in slack.messages("#shoutouts"))
+    again = runner.run_now(job).summary
+    assert again == {"posted": [], "skipped": [], "already": ["shoutout:ticket:5"]}
+    assert len(slack.messages("#shoutouts")) == 1
+
+    handle, url, work = serve(settings, db, clock)
+    try:
+        slack.send_slash_command(url, text="hero", user_id="priya.nair")
+        assert work.wait_idle(10)
+        [answer] = [t for t in texts(slack, "#support-leads") if "Recent shout-outs" in t]
+        assert f"<@{slack.user_id('sam.reyes')}>" in answer and "Customer praise" in answer
+    finally:
+        handle.stop()
+
+
+# -- admin notices and reloads ---------------------------------------------------------------
+
+
+def test_admin_notices_go_to_the_admin_channel(clock: FakeClock, slack: SlackSandbox) -> None:
+    notifier = bootstrap.make_notifier(make_settings(slack), clock)
+    notifier.post("#deskbot-admin", "deskbot job `sync` has failed 3 times in a row")
+    [notice] = slack.messages("#deskbot-admin")
+    assert notice["text"] == "deskbot job `sync` has failed 3 times in a row"
+    off = bootstrap.make_notifier(make_settings(slack, slack={"enabled": False}), clock)
+    assert isinstance(off, LogNotifier)
+    off.post("#deskbot-admin", "logged only")
+    assert len(slack.messages("#deskbot-admin")) == 1
+
+
+def test_daemon_reloads_reach_the_running_app(
+    tmp_path: Path,
+    db: Database,
+    clock: FakeClock,
+    slack: SlackSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def write(admins: list[str]) -> None:
+        data = {
+            "timezone": "Europe/Berlin",
+            "data_dir": str(tmp_path / "data"),
+            "zendesk": {"subdomain": "acme"},
+            "slack": {"mode": "http", "base_url": slack.base_url},
+            "roles": {"admins": admins},
+            "daemon": {"health": {"port": 0}},
+        }
+        config.write_text(json.dumps(data), encoding="utf-8")  # JSON is YAML
+
+    monkeypatch.setenv("DESKBOT_SLACK_BOT_TOKEN", slack.bot_token)
+    monkeypatch.setenv("DESKBOT_SLACK_SIGNING_SECRET", slack.signing_secret)
+    config = tmp_path / "deskbot.yaml"
+    maya, sam = slack.user_id("maya.okafor"), slack.user_id("sam.reyes")
+    write([maya])
+    settings = bootstrap.load(config)
+    daemon = bootstrap.make_daemon(config, settings, db, clock)
+    handle = bootstrap.attach_slack_app(daemon, host="127.0.0.1", port=0)
+    daemon.start(paused=True, health=False, watch=False)
+    assert isinstance(handle, HttpHandle)
+    url = handle.url + settings.slack.http.path
+    try:
+        status, body = slack.send_slash_command(url, text="config reload", user_id="sam.reyes")
+        assert "only admins" in body
+
+        # The file now makes sam an admin; the daemon's reload (SIGHUP, file watch) reaches the
+        # app, and sam's /deskbot config reload goes back to the daemon.
+        write([maya, sam])
+        assert daemon.reload("file changed")
+        status, body = slack.send_slash_command(url, text="config reload", user_id="sam.reyes")
+        assert status == 200 and "only admins" not in body
+    finally:
+        daemon.shutdown(grace=1)  # stops the app too
+    assert handle.stopped
+    assert any("Configuration reloaded" in t for t in texts(slack, "#support-leads"))
