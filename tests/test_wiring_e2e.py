@@ -265,6 +265,12 @@ def test_followup_alert_claim_and_handled(
             [done] = [m for m in slack.messages("#csat-alerts") if m["ts"] == alert["ts"]]
             assert f"Handled by <@{sam}>" in json.dumps(done["blocks"])
             assert any("Marked handled" in t for t in texts(slack, "#csat-alerts"))
+
+            # /deskbot csat shows the rating with its follow-up's state and owner
+            slack.send_slash_command(url, text="csat 7d", user_id="lucas.ferreira")
+            assert work.wait_idle(10)
+            [listed] = [t for t in texts(slack, "#support-leads") if "Bad CSAT ratings" in t]
+            assert f"#{tid}" in listed and f"Follow-up: *handled* by <@{sam}>" in listed
         finally:
             handle.stop()
 

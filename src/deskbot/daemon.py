@@ -19,6 +19,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -202,20 +203,36 @@ class Daemon:
         self.stop_event.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        for hook in self._stop_hooks:
-            try:
-                hook()
-            except Exception:  # stopping one part must not keep the rest running
-                log.exception("daemon.stop_hook_failed")
+        # Stop hooks (the Slack app draining its queue) run beside the jobs' grace period, in
+        # threads, so a slow one cannot push the exit past the container's stop timeout.
+        deadline = time.monotonic() + grace
+        hooks = [
+            threading.Thread(target=self._run_stop_hook, args=(h,), name="stop-hook", daemon=True)
+            for h in self._stop_hooks
+        ]
+        for thread in hooks:
+            thread.start()
         clean = self.runner.wait_idle(grace)
         if not clean:
             self.runner.abandon_active(f"did not stop within {grace:.0f} s of shutdown")
+        for thread in hooks:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("daemon.stop_hook_timeout", grace=grace)
+                clean = False
         if self.health_server is not None:
             self.health_server.stop()
         for thread in self._threads:
             thread.join(timeout=2)
         log.info("daemon.stopped", clean=clean)
         return clean
+
+    @staticmethod
+    def _run_stop_hook(hook: Callable[[], None]) -> None:
+        try:
+            hook()
+        except Exception:  # stopping one part must not keep the rest running
+            log.exception("daemon.stop_hook_failed")
 
     def _install_signals(self) -> None:
         # Handlers only set flags: they run on the main thread between two bytecodes, possibly
