@@ -65,7 +65,7 @@ class KpiStats:
         metrics = (
             MetricValue("CSAT", _percent(now.csat), _percent(before.csat), "percent"),
             MetricValue(
-                "Ratings (good / bad)",
+                "Ratings received",
                 float(now.good + now.bad) if now.good + now.bad else None,
                 float(before.good + before.bad) if before.good + before.bad else None,
             ),
