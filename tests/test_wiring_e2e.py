@@ -306,7 +306,9 @@ def test_digest_posts_once_with_a_chart(
     posted = slack.messages("#support")
     assert len(slack.files) == 1 and slack.files[0]["name"].endswith(".png")
     assert any(m["kind"] == "file" for m in posted)
-    assert any("*3*" in json.dumps(m) or "3" in m["text"] for m in posted)
+    [digest] = [m for m in posted if m["kind"] == "message"]
+    assert "2026-10-26..2026-11-01" in digest["text"]
+    assert "Tickets created: 3" in digest["text"] and "CSAT: 75.0% (+25.0 pts)" in digest["text"]
 
     # The scheduled job for the same week: already posted, nothing new in the channel.
     [job] = [j for j in resolve_jobs(JOBS, settings) if j.id == "digest:weekly"]
