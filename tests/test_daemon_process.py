@@ -39,6 +39,10 @@ CONFIG = """\
 data_dir: {data}
 zendesk:
   subdomain: acme
+slack:
+  enabled: false
+followups:
+  enabled: false
 schedules:
   db_maintenance: "{maintenance}"
 daemon:

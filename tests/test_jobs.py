@@ -89,19 +89,46 @@ digests:
   - {name: weekly, channel: "#support", schedule: "0 9 * * mon", period: weekly}
 """
     )
-    table = [
-        *JOBS,
-        JobSpec("digest", schedule=lambda s: {d.name: d.schedule for d in s.digests}, run=dict),
-    ]
-    jobs = {j.id: j for j in resolve_jobs(table, settings)}
+    jobs = {j.id: j for j in resolve_jobs(JOBS, settings)}
     assert jobs["db_maintenance"].cron == "0 4 * * *"
     assert jobs["digest:daily"].variant == "daily"
     assert jobs["digest:weekly"].cron == "0 9 * * mon"
 
 
 def test_a_job_whose_schedule_is_null_is_not_scheduled() -> None:
-    settings = make_settings("schedules:\n  db_maintenance: null\n")
+    settings = make_settings("schedules:\n  db_maintenance: null\n  followups: null\n")
     assert resolve_jobs(JOBS, settings) == []
+
+
+def test_feature_jobs_follow_their_settings() -> None:
+    on = parse_settings(
+        """
+zendesk: {subdomain: acme}
+slack:
+  channels: {shoutouts: "#wins"}
+schedules: {shoutouts: "*/15 * * * *", hero_of_the_week: "0 15 * * fri"}
+digests:
+  - {name: daily, channel: "#support", schedule: "0 9 * * *"}
+"""
+    )
+    jobs = {j.id: j.cron for j in resolve_jobs(JOBS, on)}
+    assert jobs["followups"] == "*/10 * * * *"
+    assert jobs["shoutouts"] == "*/15 * * * *"
+    assert jobs["hero_of_the_week"] == "0 15 * * fri"
+    assert jobs["digest:daily"] == "0 9 * * *"
+    off = parse_settings(
+        """
+zendesk: {subdomain: acme}
+slack: {enabled: false, channels: {shoutouts: "#wins"}}
+followups: {enabled: false}
+digests:
+  - {name: daily, channel: "#support", schedule: "0 9 * * *"}
+"""
+    )
+    assert [j.id for j in resolve_jobs(JOBS, off)] == ["db_maintenance"]
+    # No channel to post shout-outs in: no shout-out jobs.
+    bare = parse_settings("zendesk: {subdomain: a}")
+    assert "shoutouts" not in {j.id for j in resolve_jobs(JOBS, bare)}
 
 
 def test_two_jobs_with_the_same_id_are_refused() -> None:

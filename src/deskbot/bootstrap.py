@@ -6,7 +6,7 @@ services never construct their own adapters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,18 +16,22 @@ from deskbot.adapters.db.kpi import SqlKpiSource
 from deskbot.adapters.db.ledger import SqlActionLedger
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.slack import notifier as slack_notifier_module
-from deskbot.adapters.slack.app import build_app, make_client
+from deskbot.adapters.slack.app import CurrentSettings, build_app, make_client
 from deskbot.adapters.slack.digest_blocks import SlackDigestRenderer
+from deskbot.adapters.slack.interactions import InteractionRegistry
 from deskbot.adapters.slack.notifier import SlackNotifier
 from deskbot.adapters.slack.server import SlackHandle, start_slack
 from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.domain.metrics import Window, parse_period
 from deskbot.log import configure_logging
-from deskbot.ports import ActionLedger, Clock, KpiSource, Notifier, SystemClock
+from deskbot.ports import ActionLedger, Clock, KpiSource, Notifier, OutgoingMessage, SystemClock
 from deskbot.services.digests import DigestOutcome, DigestService, find_digest
-from deskbot.services.providers import SlackServices
+from deskbot.services.providers import ConfigReloader, SlackServices
 from deskbot.services.shoutouts import ShoutoutRun, ShoutoutService
 from deskbot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 if TYPE_CHECKING:
     from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
@@ -161,10 +165,57 @@ def run_followups(
     return service.run(dry_run=dry_run).as_dict()
 
 
-def slack_services(database: Database) -> SlackServices:
-    """What the Slack app may call. More providers are wired here as their services land
-    (KPI stats, CSAT follow-ups, shout-outs, sync status and trigger, config reload)."""
-    return SlackServices(directory=StoreDirectory(database))
+def slack_services(
+    database: Database,
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    *,
+    reloader: ConfigReloader | None = None,
+    current: Callable[[], Settings] | None = None,
+) -> SlackServices:
+    """What the Slack app may call: the directory always; with ``settings``, the KPI numbers
+    (``me``/``stats``), bad ratings with their follow-ups (``csat``) and recent shout-outs
+    (``hero``); ``reloader`` (the daemon) answers ``config reload``. ``current`` returns the
+    settings in force (after reloads); default: ``settings``. Sync status and trigger are
+    wired by the sync engine."""
+    services = SlackServices(directory=StoreDirectory(database), config_reloader=reloader)
+    if settings is None:
+        return services
+    from deskbot.adapters.db.followups_store import SqlBadRatings
+    from deskbot.services.slack_providers import FollowupCsat, KpiStats, LedgerShoutouts
+
+    clock = clock or SystemClock()
+    fixed = settings
+    settings_now = current or (lambda: fixed)
+    kpi = kpi_source(database)
+    services.stats = KpiStats(kpi, settings_now, clock)
+    services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.subdomain))
+    services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
+    return services
+
+
+def followup_interactions(
+    settings: Settings, database: Database, clock: Clock, client: WebClient
+) -> InteractionRegistry:
+    """The app's button and modal handlers: follow-up Claim / Handled (always registered; a
+    click on an alert is answered even when follow-ups have since been switched off)."""
+    from deskbot.adapters.db.followups_store import SqlFollowupStore
+    from deskbot.adapters.slack.followup_handlers import register_followup_handlers
+    from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
+    from deskbot.services.followups import FollowupService
+
+    # Claims and the Handled modal touch the store and Slack only: no Zendesk credentials.
+    service = FollowupService(
+        settings,
+        SqlFollowupStore(database),
+        action_ledger(database, clock),
+        None,
+        SlackFollowupNotifier(client),
+        clock,
+    )
+    registry = InteractionRegistry()
+    register_followup_handlers(registry, service)
+    return registry
 
 
 def start_slack_app(
@@ -175,25 +226,73 @@ def start_slack_app(
     host: str | None = None,
     port: int | None = None,
     work: BackgroundWork | None = None,
+    database: Database | None = None,
+    current: CurrentSettings | None = None,
 ) -> SlackHandle:
     """Build the Slack app and start receiving: Socket Mode or HTTP, as configured.
 
     Checks the bot token with ``auth.test`` first, so a bad token fails here, loudly.
     ``host``/``port`` override ``slack.http`` (tests use 127.0.0.1 and port 0); ``work`` is the
     pool for work after the acknowledgements (default: 4 threads), shut down by ``stop()``.
+    With ``database``, the follow-up buttons and modal are handled too. ``current`` holds the
+    settings in force (``set`` it after a reload).
     """
+    clock = clock or SystemClock()
     work = work or BackgroundWork()
-    app = build_app(settings, make_client(settings), services, clock or SystemClock(), work=work)
+    client = make_client(settings)
+    interactions = (
+        followup_interactions(settings, database, clock, client) if database is not None else None
+    )
+    app = build_app(
+        settings, client, services, clock, work=work, interactions=interactions, current=current
+    )
     return start_slack(settings, app, host=host, port=port, work=work)
 
 
-def make_notifier(settings: Settings) -> AdminNotifier:
-    """Where admin notices (job failure alerts, rejected config reloads) go.
+def attach_slack_app(
+    daemon: Daemon, *, host: str | None = None, port: int | None = None
+) -> SlackHandle | None:
+    """``deskbot run``: start the Slack app beside the scheduler when ``slack.enabled``.
 
-    The Slack adapter plugs in here: when a Slack notifier exists and Slack is enabled, return
-    it instead (one line); until then notices are logged as ``admin.notice`` events.
-    """
-    _ = settings
+    ``/deskbot config reload`` reloads the daemon; every reload the daemon applies (SIGHUP,
+    file change, the slash command) reaches the app's roles and roster; the app stops when
+    the daemon starts shutting down."""
+    settings = daemon.settings
+    if not settings.slack.enabled:
+        return None
+    current = CurrentSettings(settings)
+    services = slack_services(
+        daemon.database, settings, daemon.clock, reloader=daemon, current=current.get
+    )
+    handle = start_slack_app(
+        settings,
+        services,
+        daemon.clock,
+        host=host,
+        port=port,
+        database=daemon.database,
+        current=current,
+    )
+    daemon.on_reload(current.set)
+    daemon.on_stop(handle.stop)
+    return handle
+
+
+class SlackAdminNotifier:
+    """``AdminNotifier`` that posts plain text through ``SlackNotifier``."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+
+    def post(self, channel: str, text: str) -> None:
+        self._notifier.post_message(channel, OutgoingMessage(text))
+
+
+def make_notifier(settings: Settings, clock: Clock | None = None) -> AdminNotifier:
+    """Where admin notices (job failure alerts, rejected config reloads) go: the admin channel
+    on Slack when Slack is enabled with a bot token, else the log (``admin.notice`` events)."""
+    if settings.slack.enabled and settings.slack.bot_token is not None:
+        return SlackAdminNotifier(slack_notifier(settings, clock))
     return LogNotifier()
 
 
@@ -214,7 +313,7 @@ def make_daemon(
         settings=settings,
         database=database,
         ledger=SqlJobLedger(database),
-        notifier=make_notifier(settings),
+        notifier=make_notifier(settings, clock),
         table=job_table() if table is None else table,
         clock=clock,
     )

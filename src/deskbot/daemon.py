@@ -19,7 +19,8 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,7 @@ from deskbot.errors import ConfigError, DeskbotError
 from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
 from deskbot.log import configure_logging, get_logger
 from deskbot.ports import AdminNotifier, Clock, JobLedger, SystemClock
+from deskbot.services.providers import ReloadResult
 from deskbot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -123,6 +125,8 @@ class Daemon:
         self._fingerprint = _fingerprint(self.config_path)
         self._threads: list[threading.Thread] = []
         self.health_server: HealthServer | None = None
+        self._reload_listeners: list[Callable[[Settings], None]] = []
+        self._stop_hooks: list[Callable[[], None]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -199,15 +203,36 @@ class Daemon:
         self.stop_event.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        # Stop hooks (the Slack app draining its queue) run beside the jobs' grace period, in
+        # threads, so a slow one cannot push the exit past the container's stop timeout.
+        deadline = time.monotonic() + grace
+        hooks = [
+            threading.Thread(target=self._run_stop_hook, args=(h,), name="stop-hook", daemon=True)
+            for h in self._stop_hooks
+        ]
+        for thread in hooks:
+            thread.start()
         clean = self.runner.wait_idle(grace)
         if not clean:
             self.runner.abandon_active(f"did not stop within {grace:.0f} s of shutdown")
+        for thread in hooks:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("daemon.stop_hook_timeout", grace=grace)
+                clean = False
         if self.health_server is not None:
             self.health_server.stop()
         for thread in self._threads:
             thread.join(timeout=2)
         log.info("daemon.stopped", clean=clean)
         return clean
+
+    @staticmethod
+    def _run_stop_hook(hook: Callable[[], None]) -> None:
+        try:
+            hook()
+        except Exception:  # stopping one part must not keep the rest running
+            log.exception("daemon.stop_hook_failed")
 
     def _install_signals(self) -> None:
         # Handlers only set flags: they run on the main thread between two bytecodes, possibly
@@ -294,19 +319,31 @@ class Daemon:
     def request_reload(self) -> None:
         self._reload_requested.set()
 
+    def on_reload(self, listener: Callable[[Settings], None]) -> None:
+        """Call ``listener`` with the new settings after every applied reload (the Slack app
+        swaps its roles and roster this way)."""
+        self._reload_listeners.append(listener)
+
+    def on_stop(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when shutdown starts (the Slack app stops receiving this way)."""
+        self._stop_hooks.append(hook)
+
     def reload(self, reason: str = "requested") -> bool:
         """Load the config file again; apply it if valid, otherwise keep the running one."""
+        return self.reload_config(reason).ok
+
+    def reload_config(self, reason: str = "requested from Slack") -> ReloadResult:
+        """``reload`` with what changed or why the file was rejected, for ``/deskbot config
+        reload`` (``deskbot.services.providers.ConfigReloader``)."""
         with self._reload_lock:
             self._fingerprint = _fingerprint(self.config_path)
             try:
                 new = load_settings(self.config_path)
                 jobs = {job.id: job for job in resolve_jobs(self.table, new)}
             except ConfigError as exc:
-                self._reject(exc.issues, reason)
-                return False
+                return ReloadResult(False, self._reject(exc.issues, reason))
             except DeskbotError as exc:
-                self._reject([str(exc)], reason)
-                return False
+                return ReloadResult(False, self._reject([str(exc)], reason))
             old = self.settings
             restart = [key for key in _RESTART_KEYS if _get(old, key) != _get(new, key)]
             previous = self.jobs
@@ -317,22 +354,31 @@ class Daemon:
             if old.logging != new.logging:
                 configure_logging(new.logging.level, new.logging.format)
             metrics.CONFIG_RELOADS.labels(outcome="applied").inc()
+            added = sorted(jobs.keys() - previous.keys())
+            removed = sorted(previous.keys() - jobs.keys())
             log.info(
-                "config.reloaded",
-                reason=reason,
-                jobs=sorted(jobs),
-                added=sorted(jobs.keys() - previous.keys()),
-                removed=sorted(previous.keys() - jobs.keys()),
+                "config.reloaded", reason=reason, jobs=sorted(jobs), added=added, removed=removed
             )
+            for listener in self._reload_listeners:
+                try:
+                    listener(new)
+                except Exception:  # one broken listener must not undo the reload
+                    log.exception("config.reload_listener_failed")
+            parts = [f"{len(jobs)} scheduled jobs"]
+            if added:
+                parts.append(f"added: {', '.join(added)}")
+            if removed:
+                parts.append(f"removed: {', '.join(removed)}")
             if restart:
                 log.warning(
                     "config.restart_required",
                     keys=restart,
                     hint="these settings are read at start; restart deskbot to apply them",
                 )
-            return True
+                parts.append(f"restart deskbot to apply: {', '.join(restart)}")
+            return ReloadResult(True, "; ".join(parts) + ".", new)
 
-    def _reject(self, issues: Sequence[object], reason: str) -> None:
+    def _reject(self, issues: Sequence[object], reason: str) -> str:
         for issue in issues:
             fields = (
                 {
@@ -355,6 +401,7 @@ class Daemon:
             f":x: deskbot did not apply the new configuration ({self.config_path}); "
             f"it keeps running with the previous one. Problems:\n{lines}{more}",
         )
+        return f"{lines}{more}"
 
     # -- health -----------------------------------------------------------------------------
 

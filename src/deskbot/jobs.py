@@ -26,6 +26,7 @@ which raises ``JobInterrupted``); the run is then recorded as ``abandoned``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -547,6 +548,67 @@ def db_maintenance(ctx: JobContext) -> dict[str, Any]:
     return {"pruned_runs": runs, "pruned_leases": leases, **optimize(ctx.database)}
 
 
+def followups_schedule(s: Settings) -> str | None:
+    return s.schedules.followups if s.followups.enabled else None
+
+
+def digest_schedules(s: Settings) -> dict[str, str] | None:
+    return {d.name: d.schedule for d in s.digests} if s.slack.enabled else None
+
+
+def _shoutouts_on(s: Settings) -> bool:
+    channel = s.shoutouts.channel or s.slack.channels.shoutouts
+    return s.slack.enabled and s.shoutouts.enabled and channel is not None
+
+
+def shoutouts_schedule(s: Settings) -> str | None:
+    return s.schedules.shoutouts if _shoutouts_on(s) else None
+
+
+def hero_schedule(s: Settings) -> str | None:
+    return s.schedules.hero_of_the_week if _shoutouts_on(s) else None
+
+
+def followups_job(ctx: JobContext) -> dict[str, Any]:
+    """One bad-CSAT follow-up pass (``bootstrap.run_followups``)."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.run_followups(ctx.settings, ctx.database, ctx.clock)
+
+
+def digest_job(ctx: JobContext) -> dict[str, Any]:
+    """Post the digest ``ctx.variant`` for the period that ended before this fire."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    assert ctx.variant is not None  # scheduled as a family: one per settings.digests[]
+    outcome = bootstrap.run_digest(
+        ctx.settings, ctx.variant, ctx.fire_time, database=ctx.database, clock=ctx.clock
+    )
+    return dataclasses.asdict(outcome)
+
+
+def shoutouts_job(ctx: JobContext) -> dict[str, Any]:
+    """Celebrate new good ratings with a comment."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    run = bootstrap.run_shoutouts(ctx.settings, database=ctx.database, clock=ctx.clock)
+    return dataclasses.asdict(run)
+
+
+def hero_of_the_week_job(ctx: JobContext) -> dict[str, Any]:
+    """Last week's best CSAT, once a week."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    run = bootstrap.run_hero_of_the_week(
+        ctx.settings, ctx.fire_time, database=ctx.database, clock=ctx.clock
+    )
+    return dataclasses.asdict(run)
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -555,6 +617,10 @@ JOBS: tuple[JobSpec, ...] = (
         run=db_maintenance,
         description="prune old job history, optimise the database",
     ),
+    JobSpec("followups", followups_schedule, followups_job, "bad-CSAT follow-ups"),
+    JobSpec("digest", digest_schedules, digest_job, "KPI digest to Slack"),
+    JobSpec("shoutouts", shoutouts_schedule, shoutouts_job, "shout-outs for good ratings"),
+    JobSpec("hero_of_the_week", hero_schedule, hero_of_the_week_job, "hero of the week"),
 )
 
 

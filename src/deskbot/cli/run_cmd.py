@@ -28,7 +28,8 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the daemon: scheduled jobs, hot reload of the config, health and metrics."""
+    """Run the daemon: scheduled jobs, the Slack app (when slack.enabled), hot reload of the
+    config, health and metrics."""
     from deskbot import bootstrap
     from deskbot.log import get_logger
 
@@ -36,8 +37,13 @@ def run(
     settings = bootstrap.load(cli.config_path)
     database = bootstrap.open_database(settings)
     daemon = bootstrap.make_daemon(cli.config_path, settings, database)
-    clean = daemon.run_forever(now or ())
-    database.dispose()
+    try:
+        daemon.check_job_ids(now or ())
+        # Socket Mode or HTTP as configured; stopped by the daemon when shutdown starts.
+        bootstrap.attach_slack_app(daemon)
+        clean = daemon.run_forever(now or ())
+    finally:
+        database.dispose()
     if not clean:
         # A job ignored the stop: its run is recorded as abandoned. Do not let its thread hold
         # the process past the container's stop timeout.

@@ -210,6 +210,7 @@ class ShoutoutService:
                 "agent_id": shoutout.agent_id,
                 "ticket_id": shoutout.ticket_id,
                 "exempt": shoutout.exempt_from_caps,
+                "title": shoutout.title,  # what /deskbot hero lists
             },
         )
         if record.status == "done":

@@ -24,6 +24,8 @@ from deskbot.adapters.db.tables import (
 )
 from deskbot.domain.csat import ACTIVE_STATES, BAD, FollowupState, RatingFacts
 from deskbot.services.followups import FollowupRecord, FollowupWindowRow
+from deskbot.services.providers import BadRating
+from deskbot.services.providers import FollowupState as ProviderFollowupState
 
 BAD_SCORES = ("bad", "bad_with_comment")
 _ACTIVE = [s.value for s in ACTIVE_STATES]
@@ -342,3 +344,61 @@ class SqlFollowupStore:
             )
             for row in rows
         ]
+
+
+class SqlBadRatings:
+    """Recent bad ratings with their follow-up (``/deskbot csat``), newest first."""
+
+    def __init__(self, database: Database, subdomain: str | None = None) -> None:
+        self.db = database
+        self.subdomain = subdomain
+
+    def bad_ratings(self, start: datetime, end: datetime, limit: int) -> list[BadRating]:
+        r = SatisfactionRating.__table__  # type: ignore[attr-defined]
+        f = Followup.__table__  # type: ignore[attr-defined]
+        agent = aliased(User.__table__)  # type: ignore[attr-defined]
+        stmt = (
+            select(
+                r.c.ticket_id,
+                r.c.created_at,
+                r.c.comment,
+                r.c.reason,
+                agent.c.name.label("agent_name"),
+                f.c.state,
+                f.c.owner,
+                f.c.claimed_by,
+                f.c.handled_by,
+            )
+            .select_from(r)
+            .outerjoin(f, f.c.rating_id == r.c.id)
+            .outerjoin(agent, agent.c.id == r.c.assignee_id)
+            .where(r.c.score.in_(BAD_SCORES), r.c.created_at >= start, r.c.created_at < end)
+            .order_by(r.c.created_at.desc(), r.c.id.desc())
+            .limit(limit)
+        )
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        out = []
+        for row in rows:
+            followup = None
+            if row.state is not None:
+                followup = ProviderFollowupState(
+                    status=row.state, owner_slack_user=row.handled_by or row.claimed_by or row.owner
+                )
+            url = (
+                f"https://{self.subdomain}.zendesk.com/agent/tickets/{row.ticket_id}"
+                if self.subdomain and row.ticket_id is not None
+                else None
+            )
+            out.append(
+                BadRating(
+                    ticket_id=row.ticket_id or 0,
+                    rated_at=_required_utc(row.created_at),
+                    agent_name=row.agent_name,
+                    comment=row.comment,
+                    reason=row.reason,
+                    ticket_url=url,
+                    followup=followup,
+                )
+            )
+        return out

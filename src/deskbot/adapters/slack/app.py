@@ -47,8 +47,9 @@ log = get_logger(__name__)
 _ANY = re.compile(r".*")
 
 
-class _CurrentSettings:
-    """The settings in force; ``/deskbot config reload`` swaps them (roles, roster)."""
+class CurrentSettings:
+    """The settings in force; ``/deskbot config reload`` and the daemon's reloads swap them
+    (roles, roster)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -83,9 +84,12 @@ def build_app(
     commands: CommandTable = COMMANDS,
     mode: Literal["socket", "http"] | None = None,
     token_verification_enabled: bool = True,
+    current: CurrentSettings | None = None,
 ) -> App:
     """The Slack app for these settings. ``token_verification_enabled=False`` skips the
-    eager ``auth.test`` call (tests, sandbox); ``mode`` overrides ``settings.slack.mode``."""
+    eager ``auth.test`` call (tests, sandbox); ``mode`` overrides ``settings.slack.mode``.
+    ``current`` holds the settings in force; whoever reloads the configuration (the daemon)
+    calls its ``set`` so the running app sees new roles and roster."""
     mode = mode or settings.slack.mode
     http = mode == "http"
     if not client.token:
@@ -109,7 +113,7 @@ def build_app(
         process_before_response=http,
     )
     listeners = _Listeners(
-        current=_CurrentSettings(settings),
+        current=current if current is not None else CurrentSettings(settings),
         services=services,
         clock=clock,
         commands=commands,
@@ -126,7 +130,7 @@ def build_app(
 class _Listeners:
     """The app's three listeners: each acknowledges first and queues anything slow."""
 
-    current: _CurrentSettings
+    current: CurrentSettings
     services: SlackServices
     clock: Clock
     commands: CommandTable

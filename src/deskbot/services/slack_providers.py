@@ -1,0 +1,174 @@
+"""The real services behind the Slack app's providers (``deskbot.services.providers``).
+
+- ``KpiStats``: ``/deskbot me`` and ``/deskbot stats`` from the KPI engine (``build_report``),
+  the same numbers as ``deskbot report`` and the digests.
+- ``FollowupCsat``: ``/deskbot csat``: recent bad ratings with their follow-up's state and owner.
+- ``LedgerShoutouts``: ``/deskbot hero``: shout-outs posted recently, from the action ledger.
+
+``bootstrap.slack_services`` wires them; none of them touches Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from deskbot.domain.commands import DateRange
+from deskbot.domain.metrics import FLAG_LABELS, Scope, Window
+from deskbot.ports import ActionLedger, Clock, KpiSource
+from deskbot.services import shoutouts as shoutout_service
+from deskbot.services.providers import (
+    BadRating,
+    MetricValue,
+    Shoutout,
+    StatsQuery,
+    StatsSummary,
+)
+from deskbot.services.reporting import build_report
+from deskbot.settings import Settings
+
+SettingsSource = Callable[[], Settings]
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else value * 100
+
+
+class KpiStats:
+    """``StatsProvider`` over the KPI engine."""
+
+    def __init__(self, kpi: KpiSource, settings: SettingsSource, clock: Clock) -> None:
+        self._kpi = kpi
+        self._settings = settings
+        self._clock = clock
+
+    def stats(self, query: StatsQuery) -> StatsSummary:
+        settings = self._settings()
+        window = Window(query.period.start, query.period.end, query.timezone)
+        target = query.target
+        scope = Scope(
+            group_id=target.group.id if target.group else None,
+            group_name=target.group.name if target.group else None,
+            agent_id=target.agent.zendesk_user_id if target.agent else None,
+            agent_name=target.agent.name if target.agent else None,
+        )
+        report = build_report(
+            self._kpi,
+            window,
+            self._clock.now(),
+            scope=scope,
+            workload=settings.workload,
+            team_tags=settings.team_tags,
+        )
+        now, before = report.current, report.previous
+        metrics = (
+            MetricValue("CSAT", _percent(now.csat), _percent(before.csat), "percent"),
+            MetricValue(
+                "Ratings received",
+                float(now.good + now.bad) if now.good + now.bad else None,
+                float(before.good + before.bad) if before.good + before.bad else None,
+            ),
+            MetricValue("Tickets created", float(now.created), float(before.created)),
+            MetricValue("Tickets solved", float(now.solved), float(before.solved)),
+            MetricValue(
+                "First reply (median)",
+                now.frt_median,
+                before.frt_median,
+                "minutes",
+                higher_is_better=False,
+            ),
+            MetricValue(
+                "Resolution (median)",
+                now.resolution_median,
+                before.resolution_median,
+                "minutes",
+                higher_is_better=False,
+            ),
+            MetricValue(
+                "One-touch",
+                _percent(now.one_touch_rate),
+                _percent(before.one_touch_rate),
+                "percent",
+            ),
+        )
+        notes = [f"{now.good} good and {now.bad} bad ratings"] if now.good + now.bad else []
+        for row in report.agents:
+            if row.flags:
+                who = row.stats.name or f"agent {row.stats.agent_id}"
+                flags = ", ".join(FLAG_LABELS.get(f, f) for f in row.flags)
+                notes.append(f"{who}: {flags}")
+        return StatsSummary(
+            title=f"Numbers for {target.label}",
+            period=query.period,
+            metrics=metrics,
+            notes=tuple(notes),
+        )
+
+
+class BadRatingSource(Protocol):
+    def bad_ratings(self, start: datetime, end: datetime, limit: int) -> Sequence[BadRating]:
+        """Bad ratings created in ``[start, end)``, newest first, with their follow-up."""
+        ...
+
+
+class FollowupCsat:
+    """``CsatProvider``: the synced bad ratings, each with its follow-up's state and owner."""
+
+    def __init__(self, source: BadRatingSource) -> None:
+        self._source = source
+
+    def bad_ratings(self, period: DateRange, timezone: str, limit: int) -> Sequence[BadRating]:
+        window = Window(period.start, period.end, timezone)
+        return self._source.bad_ratings(window.start, window.end, limit)
+
+
+_KINDS: dict[str, Literal["csat", "qa_hero", "hero_of_the_week", "nps"]] = {
+    "rating": "csat",
+    "hero_of_the_week": "hero_of_the_week",
+    "qa_hero": "qa_hero",
+    "nps_story": "nps",
+}
+LOOKBACK = timedelta(days=30)
+
+
+class LedgerShoutouts:
+    """``ShoutoutsProvider``: shout-outs posted in the last 30 days, newest first."""
+
+    def __init__(
+        self, ledger: ActionLedger, kpi: KpiSource, settings: SettingsSource, clock: Clock
+    ) -> None:
+        self._ledger = ledger
+        self._kpi = kpi
+        self._settings = settings
+        self._clock = clock
+
+    def recent_shoutouts(self, limit: int) -> Sequence[Shoutout]:
+        records = [
+            r
+            for r in self._ledger.recent(shoutout_service.KIND, self._clock.now() - LOOKBACK)
+            if r.status == "done"
+        ]
+        records.sort(key=lambda r: r.done_at or r.created_at, reverse=True)
+        records = records[:limit]
+        slack = {a.zendesk_user_id: a.slack_user for a in self._settings().roster.agents}
+        agent_ids = {int(r.payload["agent_id"]) for r in records if r.payload.get("agent_id")}
+        names = self._kpi.user_names(agent_ids) if agent_ids else {}
+        out = []
+        for record in records:
+            payload = record.payload
+            agent_id = payload.get("agent_id")
+            agent = int(agent_id) if agent_id is not None else None
+            text = payload.get("title") or (
+                f"Ticket #{payload['ticket_id']}" if payload.get("ticket_id") else record.key
+            )
+            out.append(
+                Shoutout(
+                    created_at=record.done_at or record.created_at,
+                    kind=_KINDS.get(str(payload.get("kind")), "csat"),
+                    text=str(text),
+                    slack_user=slack.get(agent) if agent is not None else None,
+                    agent_name=names.get(agent) if agent is not None else None,
+                )
+            )
+        return out
