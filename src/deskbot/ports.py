@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from deskbot.domain.sync import PageRecords, RatingPage, StreamState, TicketPage
 
 
 class Clock(Protocol):
@@ -54,3 +57,35 @@ class StopEvent(Protocol):
     def is_set(self) -> bool: ...
 
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class ZendeskSource(Protocol):
+    """Pages from Zendesk, paced, retried and validated (a bad page raises, never half-maps)."""
+
+    def ticket_page(
+        self, *, cursor: str | None, start_time: int | None, per_page: int
+    ) -> TicketPage:
+        """One incremental-export page: from ``cursor`` when given, else from ``start_time``."""
+        ...
+
+    def rating_page(
+        self, *, start_time: int, end_time: int, page: str | None, per_page: int
+    ) -> RatingPage:
+        """One page of ratings in ``[start_time, end_time)``; ``page`` continues a window."""
+        ...
+
+
+class SyncStore(Protocol):
+    """Where synced pages land. ``apply_*`` write a page and its stream state atomically."""
+
+    def state(self, stream: str) -> StreamState: ...
+
+    def states(self) -> list[StreamState]: ...
+
+    def apply_page(self, records: PageRecords, state: StreamState) -> None: ...
+
+    def record_error(self, stream: str, message: str, at: datetime) -> None: ...
+
+    def reset_cursor(self, stream: str) -> None:
+        """Forget where the stream stands (a full re-backfill) without dropping its rows."""
+        ...

@@ -93,11 +93,12 @@ def state(ctx: typer.Context) -> CliState:
 
 def _register() -> None:
     # One line per command group; keep the list sorted by name.
-    from deskbot.cli import config_cmd, db_cmd, sandbox_cmd
+    from deskbot.cli import config_cmd, db_cmd, sandbox_cmd, sync_cmd
 
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(sandbox_cmd.app, name="sandbox")
+    app.add_typer(sync_cmd.app, name="sync")
 
 
 _register()

@@ -1,0 +1,141 @@
+"""The sync's side of the store: apply a page and its stream state in one transaction.
+
+Satisfies ``deskbot.ports.SyncStore``. ``apply_page`` writes every table a page touches
+(tickets, their tags and metric sets, the sideloaded users/groups/organizations, ratings) and
+the stream's ``sync_state`` row inside one transaction: a crash at any point leaves either the
+whole page with its cursor, or neither. Every write is an idempotent upsert, so re-applying a
+page (after a crash before the commit was acknowledged) changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Connection
+
+from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.tables import (
+    Group,
+    Organization,
+    SatisfactionRating,
+    SyncState,
+    Ticket,
+    TicketMetric,
+    TicketTag,
+    User,
+)
+from deskbot.domain.sync import PageRecords, StreamState
+
+
+def _naive(when: datetime | None) -> datetime | None:
+    if when is None or when.tzinfo is None:
+        return when
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
+_STATE_TABLE: Any = SyncState.__table__  # type: ignore[attr-defined]
+_TAGS_TABLE: Any = TicketTag.__table__  # type: ignore[attr-defined]
+
+
+class SqlSyncStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def state(self, stream: str) -> StreamState:
+        with self.database.engine.connect() as conn:
+            row = (
+                conn.execute(select(_STATE_TABLE).where(_STATE_TABLE.c.stream == stream))
+                .mappings()
+                .first()
+            )
+        return self._to_state(row) if row is not None else StreamState(stream=stream)
+
+    def states(self) -> list[StreamState]:
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(select(_STATE_TABLE).order_by(_STATE_TABLE.c.stream)).mappings()
+            return [self._to_state(r) for r in rows]
+
+    @staticmethod
+    def _to_state(row: Any) -> StreamState:
+        return StreamState(
+            stream=row["stream"],
+            cursor=row["cursor"],
+            position=row["position"],
+            rows_total=row["rows_total"],
+            pages_total=row["pages_total"],
+            backfill_complete=bool(row["backfill_complete"]),
+            last_success_at=_aware(row["last_success_at"]),
+            last_error=row["last_error"],
+            last_error_at=_aware(row["last_error_at"]),
+        )
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def apply_page(self, records: PageRecords, state: StreamState) -> None:
+        with self.database.engine.begin() as conn:
+            self.write_records(conn, records)
+            self._write_state(conn, state)
+
+    def write_records(self, conn: Connection, records: PageRecords) -> None:
+        db = self.database
+        db.upsert(conn, Ticket, records.tickets)
+        if records.tickets:
+            # Tags are replaced, not merged: a tag removed in Zendesk disappears here too.
+            ids = [t["id"] for t in records.tickets]
+            conn.execute(delete(_TAGS_TABLE).where(_TAGS_TABLE.c.ticket_id.in_(ids)))
+            db.upsert(conn, TicketTag, records.ticket_tags, key=("ticket_id", "tag"), update=())
+        db.upsert(conn, TicketMetric, records.ticket_metrics, key=("ticket_id",))
+        db.upsert(conn, User, records.users)
+        db.upsert(conn, Group, records.groups)
+        db.upsert(conn, Organization, records.organizations)
+        db.upsert(conn, SatisfactionRating, records.ratings)
+
+    def _write_state(self, conn: Connection, state: StreamState) -> None:
+        row = {
+            "stream": state.stream,
+            "cursor": state.cursor,
+            "position": state.position,
+            "rows_total": state.rows_total,
+            "pages_total": state.pages_total,
+            "backfill_complete": state.backfill_complete,
+            "last_success_at": _naive(state.last_success_at),
+            "last_error": state.last_error,
+            "last_error_at": _naive(state.last_error_at),
+            "updated_at": _naive(state.last_success_at),
+        }
+        self.database.upsert(conn, SyncState, [row], key=("stream",))
+
+    def record_error(self, stream: str, message: str, at: datetime) -> None:
+        row = {
+            "stream": stream,
+            "rows_total": 0,
+            "pages_total": 0,
+            "backfill_complete": False,
+            "last_error": message,
+            "last_error_at": _naive(at),
+            "updated_at": _naive(at),
+        }
+        with self.database.engine.begin() as conn:
+            self.database.upsert(
+                conn,
+                SyncState,
+                [row],
+                key=("stream",),
+                update=("last_error", "last_error_at", "updated_at"),
+            )
+
+    def reset_cursor(self, stream: str) -> None:
+        with self.database.engine.begin() as conn:
+            conn.execute(
+                update(_STATE_TABLE)
+                .where(_STATE_TABLE.c.stream == stream)
+                .values(cursor=None, position=None, backfill_complete=False)
+            )
