@@ -45,6 +45,8 @@ class TicketPage:
     end_of_stream: bool
     # Largest generated_timestamp on the page: the export's position (never updated_at).
     max_generated_timestamp: int | None
+    # Time-based export pages only: where the next page starts (epoch seconds).
+    end_time: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,9 +194,12 @@ class SyncService:
         state = self.store.state(TICKETS)
         start_position = state.position if state.position is not None else self.start_time
         while not self._stopping():
+            # Without a cursor (first run, or after --full) start from the stored position —
+            # a generated_timestamp, safe to re-read — or from sync.start_date.
+            start = state.position if state.position is not None else self.start_time
             page = self.source.ticket_page(
                 cursor=state.cursor,
-                start_time=None if state.cursor else self.start_time,
+                start_time=None if state.cursor else start,
                 per_page=self.page_size,
             )
             new = replace(state)
@@ -204,6 +207,9 @@ class SyncService:
                 new.cursor = page.after_cursor
             if page.max_generated_timestamp is not None:
                 new.position = max(new.position or 0, page.max_generated_timestamp)
+            if not page.after_cursor and page.end_time is not None:
+                new.cursor = None  # a time-based page: continue from its end_time
+                new.position = max(new.position or 0, page.end_time)
             if page.end_of_stream:
                 new.backfill_complete = True
             rows = page.records.primary_rows

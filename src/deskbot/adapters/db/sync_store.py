@@ -29,10 +29,10 @@ from deskbot.adapters.db.tables import (
 from deskbot.domain.sync import PageRecords, StreamState
 
 
-def _naive(when: datetime | None) -> datetime | None:
-    if when is None or when.tzinfo is None:
-        return when
-    return when.astimezone(UTC).replace(tzinfo=None)
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -106,10 +106,10 @@ class SqlSyncStore:
             "rows_total": state.rows_total,
             "pages_total": state.pages_total,
             "backfill_complete": state.backfill_complete,
-            "last_success_at": _naive(state.last_success_at),
+            "last_success_at": _utc(state.last_success_at),
             "last_error": state.last_error,
-            "last_error_at": _naive(state.last_error_at),
-            "updated_at": _naive(state.last_success_at),
+            "last_error_at": _utc(state.last_error_at),
+            "updated_at": _utc(state.last_success_at),
         }
         self.database.upsert(conn, SyncState, [row], key=("stream",))
 
@@ -120,8 +120,8 @@ class SqlSyncStore:
             "pages_total": 0,
             "backfill_complete": False,
             "last_error": message,
-            "last_error_at": _naive(at),
-            "updated_at": _naive(at),
+            "last_error_at": _utc(at),
+            "updated_at": _utc(at),
         }
         with self.database.engine.begin() as conn:
             self.database.upsert(

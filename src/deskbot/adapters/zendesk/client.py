@@ -286,4 +286,4 @@ class ZendeskClient:
         return self.call("satisfaction ratings", fetch)
 
     def _synced_at(self) -> datetime:
-        return self._clock.now().replace(tzinfo=None)
+        return self._clock.now()

@@ -96,7 +96,7 @@ class RateLimiter:
                 self._check_stop()
                 now = self._clock.monotonic()
                 ready = max(self._next_at or now, self._paused_until)
-                if ready <= now:
+                if ready - now <= 1e-6:  # float rounding must not spin on a 0-second sleep
                     break
                 wait = ready - now
                 self.waited_seconds += wait

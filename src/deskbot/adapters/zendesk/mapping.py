@@ -6,7 +6,8 @@ with a missing key or a wrong type raises ``MalformedPage`` (naming the exact pl
 leaves the database untouched.
 
 Conventions:
-- times become naive UTC ``datetime`` (the store's convention); Zendesk sends ISO 8601 ``Z``;
+- times become timezone-aware UTC ``datetime`` (the store's column type insists on a zone);
+  Zendesk sends ISO 8601 ``Z``;
 - each record keeps its raw JSON (``raw``) beside the typed columns;
 - rows are de-duplicated by key within a page (PostgreSQL refuses to upsert one key twice in a
   statement); the last occurrence wins, which is the newest in export order.
@@ -79,7 +80,7 @@ def _list(value: Any, where: str) -> list[Any]:
 
 
 def parse_time(value: Any, where: str) -> datetime | None:
-    """ISO 8601 (``2023-09-18T15:57:42Z``) → naive UTC; None stays None."""
+    """ISO 8601 (``2023-09-18T15:57:42Z``) → aware UTC; None stays None."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -88,9 +89,9 @@ def parse_time(value: Any, where: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise MalformedPage(f"{where} is not an ISO 8601 time: {value[:40]!r}") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _req_time(value: Any, where: str) -> datetime:
@@ -101,7 +102,7 @@ def _req_time(value: Any, where: str) -> datetime:
 
 
 def epoch(when: datetime) -> int:
-    """Naive-UTC (or aware) datetime → epoch seconds."""
+    """Aware (or naive UTC) datetime → epoch seconds."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return int(when.timestamp())
@@ -265,11 +266,15 @@ def map_rating(rating: Any, synced_at: datetime, path: str = "satisfaction_ratin
     }
 
 
-def _sideload(body: Mapping[str, Any], key: str, mapper: Any) -> list[Row]:
+def _sideload(
+    body: Mapping[str, Any], key: str, mapper: Any, row_key: tuple[str, ...] = ("id",)
+) -> list[Row]:
     value = body.get(key)
     if value is None:
         return []
-    return _dedupe(mapper(item, f"{key}[{i}]") for i, item in enumerate(_list(value, key)))
+    return _dedupe(
+        (mapper(item, f"{key}[{i}]") for i, item in enumerate(_list(value, key))), row_key
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,7 +295,9 @@ def parse_ticket_page(body: Any, synced_at: datetime) -> TicketPage:
     if not isinstance(end_of_stream, bool):
         raise MalformedPage("end_of_stream should be true or false")
     after_cursor = _str(page.get("after_cursor"), "after_cursor")
-    if not end_of_stream and not after_cursor:
+    # A time-based export page (``next_page`` + ``end_time``) continues at ``end_time``.
+    end_time = _int(page.get("end_time"), "end_time")
+    if not end_of_stream and not after_cursor and end_time is None:
         raise MalformedPage("after_cursor is missing although end_of_stream is false")
     records = PageRecords()
     tickets: list[Row] = []
@@ -307,14 +314,14 @@ def parse_ticket_page(body: Any, synced_at: datetime) -> TicketPage:
         inline = item.get("metric_set")
         if inline is not None:
             metrics.append(map_ticket_metric(inline, f"{path}.metric_set", row["id"]))
-    metrics.extend(_sideload(page, "metric_sets", map_ticket_metric))
+    metrics.extend(_sideload(page, "metric_sets", map_ticket_metric, ("ticket_id",)))
     records.tickets = _dedupe(tickets)
     records.ticket_tags = [tag for tags in tags_by_ticket.values() for tag in tags]
     records.ticket_metrics = _dedupe(metrics, ("ticket_id",))
     records.users = _sideload(page, "users", map_user)
     records.groups = _sideload(page, "groups", map_group)
     records.organizations = _sideload(page, "organizations", map_organization)
-    return TicketPage(records, after_cursor, end_of_stream, max_ts)
+    return TicketPage(records, after_cursor, end_of_stream, max_ts, end_time)
 
 
 AFTER_PREFIX = "after:"
