@@ -108,6 +108,9 @@ class FakeZendesk:
         self.counters: Counter[str] = Counter()
         self.requests: list[str] = []
         self.page_served = threading.Event()
+        # Set once ``trip_after`` pages were served (the crash tests kill the client then).
+        self.trip_after: int | None = None
+        self.tripped = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
     # -- API ---------------------------------------------------------------------------------
@@ -188,6 +191,8 @@ class FakeZendesk:
                 self.wfile.write(data)
                 fake.counters[parts.path] += 1
                 fake.page_served.set()
+                if fake.trip_after is not None and sum(fake.counters.values()) >= fake.trip_after:
+                    fake.tripped.set()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
