@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from zendesk_fake import FakeZendesk, InMemorySource, fixture, iso, make_rating, make_ticket
 
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.sync_store import SqlSyncStore
@@ -17,6 +16,7 @@ from deskbot.domain.sync import StreamState
 from deskbot.errors import ZendeskError
 from deskbot.services.sync import Progress, SyncService
 from deskbot.testing import FakeClock
+from zendesk_fake import FakeZendesk, InMemorySource, fixture, iso, make_rating, make_ticket
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 T0 = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
@@ -40,8 +40,14 @@ def service(db: Database, fake: FakeZendesk, clock: FakeClock, **kw: Any) -> Syn
 def test_reapplying_a_recorded_page_is_idempotent(db: Database) -> None:
     store = SqlSyncStore(db)
     page = parse_ticket_page(fixture("incremental_tickets_cursor_page.json"), NOW)
-    state = StreamState("tickets", cursor=page.after_cursor, position=page.max_generated_timestamp,
-                        rows_total=87, pages_total=1, backfill_complete=True)
+    state = StreamState(
+        "tickets",
+        cursor=page.after_cursor,
+        position=page.max_generated_timestamp,
+        rows_total=87,
+        pages_total=1,
+        backfill_complete=True,
+    )
     store.apply_page(page.records, state)
     before = rows(db, "SELECT id, status, is_deleted, raw FROM tickets ORDER BY id")
     store.apply_page(page.records, state)
@@ -50,7 +56,10 @@ def test_reapplying_a_recorded_page_is_idempotent(db: Database) -> None:
     assert rows(db, "SELECT id, status FROM tickets WHERE is_deleted") == [(4034, "deleted")]
     saved = store.state("tickets")
     assert (saved.cursor, saved.position, saved.rows_total) == (
-        "MTcwNzI3MTc0MS4wfHw0MDQ1fA==", page.max_generated_timestamp, 87)
+        "MTcwNzI3MTc0MS4wfHw0MDQ1fA==",
+        page.max_generated_timestamp,
+        87,
+    )
 
 
 def test_page_and_cursor_commit_together(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,7 +119,9 @@ def test_deleted_ticket_is_marked_and_tags_follow(db: Database, clock: FakeClock
     fake = FakeZendesk([make_ticket(7, T0, tags=["vip", "hooray"])])
     service(db, fake, clock).run(streams=["tickets"])
     assert rows(db, "SELECT tag FROM ticket_tags WHERE ticket_id = 7 ORDER BY tag") == [
-        ("hooray",), ("vip",)]
+        ("hooray",),
+        ("vip",),
+    ]
     fake.tickets.append(make_ticket(7, T0 + 60, status="deleted", tags=["vip"]))
     service(db, fake, clock).run(streams=["tickets"])
     assert rows(db, "SELECT status, is_deleted FROM tickets WHERE id = 7") == [("deleted", True)]
@@ -130,7 +141,8 @@ def test_rating_turning_good_updates_the_row_and_keeps_rating_time_assignee(
     fake.ratings = [changed]
     service(db, fake, clock).run(streams=["satisfaction_ratings"])
     assert rows(db, "SELECT id, score, assignee_id, group_id FROM satisfaction_ratings") == [
-        (1, "good", 77, 88)]
+        (1, "good", 77, 88)
+    ]
 
 
 def test_ratings_overlap_catches_a_rating_written_at_the_boundary(
@@ -195,8 +207,7 @@ def test_failing_page_writes_nothing_and_is_recorded(db: Database, clock: FakeCl
 
 
 def test_full_rebackfill_resets_cursors_and_keeps_rows(db: Database, clock: FakeClock) -> None:
-    fake = FakeZendesk([make_ticket(i, T0 + i) for i in range(1, 11)],
-                       [make_rating(1, 1, T0 + 5)])
+    fake = FakeZendesk([make_ticket(i, T0 + i) for i in range(1, 11)], [make_rating(1, 1, T0 + 5)])
     svc = service(db, fake, clock, start_date=datetime(2026, 10, 1).date())
     svc.run()
     svc.run(full=True)

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from zendesk_fake import fixture
 
 from deskbot.adapters.zendesk.mapping import (
     MalformedPage,
@@ -19,6 +18,7 @@ from deskbot.adapters.zendesk.mapping import (
     parse_rating_page,
     parse_ticket_page,
 )
+from zendesk_fake import fixture
 
 SYNCED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -124,12 +124,17 @@ def test_rating_reason_and_cursor_envelope() -> None:
         "reason": "The issue took too long to resolve",
         "reason_code": 6,
     }
-    body = {"satisfaction_ratings": [rating], "meta": {"has_more": True, "after_cursor": "xyz"},
-            "links": {"next": "https://x/api/v2/satisfaction_ratings.json?page[after]=xyz"}}
+    body = {
+        "satisfaction_ratings": [rating],
+        "meta": {"has_more": True, "after_cursor": "xyz"},
+        "links": {"next": "https://x/api/v2/satisfaction_ratings.json?page[after]=xyz"},
+    }
     page = parse_rating_page(body, SYNCED)
     assert page.next_page == "after:xyz"
     assert (page.records.ratings[0]["reason"], page.records.ratings[0]["reason_code"]) == (
-        "The issue took too long to resolve", 6)
+        "The issue took too long to resolve",
+        6,
+    )
 
 
 @pytest.mark.parametrize(

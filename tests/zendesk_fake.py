@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from deskbot.adapters.zendesk.mapping import parse_rating_page, parse_ticket_page
+
 FIXTURES = Path("/work/shared/fixtures/zendesk")
 
 
@@ -56,8 +58,13 @@ def make_ticket(ticket_id: int, generated: int, **extra: Any) -> dict[str, Any]:
 
 def make_metric(ticket_id: int, generated: int) -> dict[str, Any]:
     m = copy.deepcopy(METRIC_TEMPLATE)
-    m.update(id=500_000 + ticket_id, ticket_id=ticket_id, updated_at=iso(generated),
-             replies=ticket_id % 5, reopens=ticket_id % 2)
+    m.update(
+        id=500_000 + ticket_id,
+        ticket_id=ticket_id,
+        updated_at=iso(generated),
+        replies=ticket_id % 5,
+        reopens=ticket_id % 2,
+    )
     m["reply_time_in_minutes"] = {"calendar": ticket_id % 90, "business": ticket_id % 60}
     return m
 
@@ -140,8 +147,7 @@ class FakeZendesk:
             ids = sorted({t["requester_id"] for t in chunk if t.get("requester_id")})
             body["users"] = [make_user(i) for i in ids]
         if "metric_sets" in include:
-            body["metric_sets"] = [make_metric(t["id"], t["generated_timestamp"])
-                                   for t in chunk]
+            body["metric_sets"] = [make_metric(t["id"], t["generated_timestamp"]) for t in chunk]
         return body
 
     def rating_list(self, query: dict[str, str]) -> dict[str, Any]:
@@ -154,8 +160,11 @@ class FakeZendesk:
         more = offset + size < len(matching)
         return {
             "satisfaction_ratings": chunk,
-            "meta": {"has_more": more, "after_cursor": _encode(offset + size) if more else None,
-                     "before_cursor": None},
+            "meta": {
+                "has_more": more,
+                "after_cursor": _encode(offset + size) if more else None,
+                "before_cursor": None,
+            },
             "links": {"next": None, "prev": None},
         }
 
@@ -218,12 +227,8 @@ class InMemorySource:
     """``ZendeskSource`` over a ``FakeZendesk`` without HTTP (real page parsing)."""
 
     def __init__(self, fake: FakeZendesk, synced_at: datetime | None = None) -> None:
-        from deskbot.adapters.zendesk.mapping import parse_rating_page, parse_ticket_page
-
         self.fake = fake
         self.synced_at = synced_at or datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-        self._parse_tickets = parse_ticket_page
-        self._parse_ratings = parse_rating_page
         self.calls: list[dict[str, Any]] = []
 
     def ticket_page(self, *, cursor: str | None, start_time: int | None, per_page: int) -> Any:
@@ -234,14 +239,18 @@ class InMemorySource:
             query["start_time"] = str(start_time)
         self.calls.append({"stream": "tickets", **query})
         body = json.loads(json.dumps(self.fake.ticket_export(query)))
-        return self._parse_tickets(body, self.synced_at)
+        return parse_ticket_page(body, self.synced_at)
 
-    def rating_page(self, *, start_time: int, end_time: int, page: str | None,
-                    per_page: int) -> Any:
-        query = {"start_time": str(start_time), "end_time": str(end_time),
-                 "page[size]": str(per_page)}
+    def rating_page(
+        self, *, start_time: int, end_time: int, page: str | None, per_page: int
+    ) -> Any:
+        query = {
+            "start_time": str(start_time),
+            "end_time": str(end_time),
+            "page[size]": str(per_page),
+        }
         if page:
             query["page[after]"] = page.removeprefix("after:")
         self.calls.append({"stream": "satisfaction_ratings", **query})
         body = json.loads(json.dumps(self.fake.rating_list(query)))
-        return self._parse_ratings(body, self.synced_at)
+        return parse_rating_page(body, self.synced_at)

@@ -6,7 +6,6 @@ import json
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -50,10 +49,9 @@ def _log_progress() -> Callable[[Any], None]:
     from deskbot.log import get_logger  # noqa: PLC0415  # keep --help fast
 
     log = get_logger("deskbot.sync.progress")
-    started = time.monotonic()
 
     def report(p: Any) -> None:
-        elapsed = max(time.monotonic() - started, 1e-6)
+        elapsed = max(p.elapsed_seconds, 1e-6)
         span = max(p.now - p.start_position, 1)
         done = min(max((p.position or p.start_position) - p.start_position, 0), span)
         fraction = done / span
@@ -82,7 +80,6 @@ def _bar_progress() -> Iterator[Callable[[Any], None]]:
         TimeRemainingColumn,
     )
 
-    started = time.monotonic()
     tasks: dict[str, Any] = {}
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -102,7 +99,7 @@ def _bar_progress() -> Iterator[Callable[[Any], None]]:
             done = min(max((p.position or p.start_position) - p.start_position, 0), span)
             if p.stream not in tasks:
                 tasks[p.stream] = bar.add_task(p.stream, total=span, rows=0, rate=0, position="-")
-            elapsed = max(time.monotonic() - started, 1e-6)
+            elapsed = max(p.elapsed_seconds, 1e-6)
             bar.update(
                 tasks[p.stream],
                 total=span,

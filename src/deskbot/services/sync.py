@@ -53,6 +53,7 @@ class Progress:
     start_position: int  # where this pass started (for an ETA against ``now``)
     now: int  # epoch seconds
     done: bool
+    elapsed_seconds: float  # since this stream's pass started (for a rate)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -192,6 +193,7 @@ class SyncService:
 
     def _tickets(self, outcome: StreamResult, progress: ProgressCallback | None) -> None:
         state = self.store.state(TICKETS)
+        began = self.clock.monotonic()
         start_position = state.position if state.position is not None else self.start_time
         while not self._stopping():
             # Without a cursor (first run, or after --full) start from the stored position —
@@ -216,7 +218,7 @@ class SyncService:
             self._commit(new, outcome, rows)
             self.store.apply_page(page.records, new)
             state = new
-            log.info(
+            log.debug(
                 "sync.page",
                 stream=TICKETS,
                 rows=rows,
@@ -233,6 +235,7 @@ class SyncService:
                         start_position,
                         _epoch(self.clock.now()),
                         page.end_of_stream,
+                        self.clock.monotonic() - began,
                     )
                 )
             if page.end_of_stream:
@@ -240,6 +243,7 @@ class SyncService:
 
     def _ratings(self, outcome: StreamResult, progress: ProgressCallback | None) -> None:
         state = self.store.state(SATISFACTION_RATINGS)
+        began = self.clock.monotonic()
         window = _parse_window(state.cursor)
         if window is None:
             base = state.position if state.position is not None else self.start_time
@@ -265,7 +269,7 @@ class SyncService:
             self._commit(new, outcome, rows)
             self.store.apply_page(page.records, new)
             state = new
-            log.info(
+            log.debug(
                 "sync.page",
                 stream=SATISFACTION_RATINGS,
                 rows=rows,
@@ -285,6 +289,7 @@ class SyncService:
                         start_position,
                         window["end"],
                         page.next_page is None,
+                        self.clock.monotonic() - began,
                     )
                 )
             if not page.next_page:
