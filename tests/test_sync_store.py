@@ -216,3 +216,22 @@ def test_full_rebackfill_resets_cursors_and_keeps_rows(db: Database, clock: Fake
     assert [c["start_time"] for c in restarts] == [str(T0), str(T0)]
     assert scalar(db, "SELECT count(*) FROM tickets") == 10
     assert SqlSyncStore(db).state("tickets").rows_total == 20
+
+
+def test_a_cursor_that_does_not_advance_is_an_error_not_a_loop(
+    db: Database, clock: FakeClock
+) -> None:
+    fake = FakeZendesk([make_ticket(i, T0 + i) for i in range(1, 4)])
+    svc = service(db, fake, clock, page_size=2)
+    svc.run(streams=["tickets"])
+    stuck = fake.ticket_export
+
+    def never_ending(query: dict[str, str]) -> dict[str, Any]:
+        body = stuck(query)
+        body.update(tickets=[], end_of_stream=False, after_cursor=query.get("cursor"))
+        return body
+
+    fake.ticket_export = never_ending  # type: ignore[method-assign]
+    result = svc.run(streams=["tickets"])
+    assert "did not advance" in (result.streams[0].error or "")
+    assert len([c for c in svc.source.calls if "cursor" in c]) <= 3  # type: ignore[attr-defined]

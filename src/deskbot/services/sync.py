@@ -32,7 +32,13 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from deskbot.domain.sync import SATISFACTION_RATINGS, STREAMS, TICKETS, StreamState
+from deskbot.domain.sync import (
+    SATISFACTION_RATINGS,
+    STREAMS,
+    TICKETS,
+    PageRecords,
+    StreamState,
+)
 from deskbot.errors import DeskbotError, Interrupted, ZendeskError
 from deskbot.log import get_logger
 from deskbot.ports import Clock, StopEvent, SyncStore, ZendeskSource
@@ -181,10 +187,15 @@ class SyncService:
 
     # -- streams --------------------------------------------------------------------------------
 
-    def _commit(self, state: StreamState, outcome: StreamResult, rows: int) -> StreamState:
+    def _commit(
+        self, records: PageRecords, state: StreamState, outcome: StreamResult
+    ) -> StreamState:
+        """Apply one page and the stream's new state atomically; then count it."""
+        rows = records.primary_rows
         state.rows_total += rows
         state.pages_total += 1
         state.last_success_at = self.clock.now()
+        self.store.apply_page(records, state)
         outcome.pages += 1
         outcome.rows += rows
         outcome.position = state.position
@@ -199,6 +210,8 @@ class SyncService:
             # Without a cursor (first run, or after --full) start from the stored position —
             # a generated_timestamp, safe to re-read — or from sync.start_date.
             start = state.position if state.position is not None else self.start_time
+            # Zendesk refuses a start_time within the last minute.
+            start = min(start, _epoch(self.clock.now()) - 61)
             page = self.source.ticket_page(
                 cursor=state.cursor,
                 start_time=None if state.cursor else start,
@@ -214,10 +227,13 @@ class SyncService:
                 new.position = max(new.position or 0, page.end_time)
             if page.end_of_stream:
                 new.backfill_complete = True
+            elif state.cursor and new.cursor == state.cursor and not page.records.tickets:
+                raise ZendeskError(
+                    "incremental ticket export: the cursor did not advance and the stream did "
+                    "not end; run `deskbot sync --full` to restart the export"
+                )
+            state = self._commit(page.records, new, outcome)
             rows = page.records.primary_rows
-            self._commit(new, outcome, rows)
-            self.store.apply_page(page.records, new)
-            state = new
             log.debug(
                 "sync.page",
                 stream=TICKETS,
@@ -265,10 +281,8 @@ class SyncService:
                 new.cursor = None
                 new.position = window["end"]
                 new.backfill_complete = True
+            state = self._commit(page.records, new, outcome)
             rows = page.records.primary_rows
-            self._commit(new, outcome, rows)
-            self.store.apply_page(page.records, new)
-            state = new
             log.debug(
                 "sync.page",
                 stream=SATISFACTION_RATINGS,
