@@ -264,3 +264,9 @@ def test_named_limit_header_parsing() -> None:
         "remaining": 9,
         "resets": 38,
     }
+
+
+def test_clients_in_one_process_share_the_account_budget(clock: FakeClock) -> None:
+    first, second = make_client(clock), make_client(clock)
+    assert first.session.budgets is second.session.budgets
+    assert make_client(FakeClock()).session.budgets is not first.session.budgets

@@ -34,6 +34,8 @@ Behaviours we own instead of zenpy's defaults:
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -87,9 +89,34 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
+_shared_budgets: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Budgets]] = (
+    weakref.WeakKeyDictionary()
+)
+_shared_lock = threading.Lock()
+
+
 def make_budgets(
     settings: ZendeskSettings, clock: Clock, stop_event: StopEvent | None = None
 ) -> Budgets:
+    """The account's budgets, shared by every client built in this process with this clock.
+
+    Jobs that each build a client (sync, follow-ups) still spend one account-wide budget.
+    """
+    key = (
+        settings.api_root,
+        settings.account_limit_per_minute,
+        settings.incremental_limit_per_minute,
+        settings.rate_limits.utilisation,
+        id(stop_event),
+    )
+    with _shared_lock:
+        per_clock = _shared_budgets.setdefault(clock, {})
+        if key not in per_clock:
+            per_clock[key] = _new_budgets(settings, clock, stop_event)
+        return per_clock[key]
+
+
+def _new_budgets(settings: ZendeskSettings, clock: Clock, stop_event: StopEvent | None) -> Budgets:
     utilisation = settings.rate_limits.utilisation
     return Budgets(
         account=RateLimiter(
