@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.sync_store import SqlSyncStore
-from deskbot.adapters.zendesk.mapping import parse_ticket_page
+from deskbot.adapters.zendesk.mapping import map_rating, parse_rating_page, parse_ticket_page
 from deskbot.domain.sync import StreamState
 from deskbot.errors import ZendeskError
 from deskbot.services.sync import Progress, SyncService
@@ -235,3 +235,34 @@ def test_a_cursor_that_does_not_advance_is_an_error_not_a_loop(
     result = svc.run(streams=["tickets"])
     assert "did not advance" in (result.streams[0].error or "")
     assert len([c for c in svc.source.calls if "cursor" in c]) <= 3  # type: ignore[attr-defined]
+
+
+def test_recorded_sideloads_metrics_and_ratings_are_stored(db: Database) -> None:
+    store = SqlSyncStore(db)
+    body = fixture("incremental_tickets_cursor_page_midstream.json")
+    body["users"] = fixture("incremental_users_time_page.json")["users"]
+    body["groups"] = fixture("groups_page.json")["groups"]
+    body["organizations"] = fixture("organizations_page.json")["organizations"]
+    metric = fixture("ticket_metric_airbyte.json")["ticket_metric"]
+    body["tickets"][0]["metric_set"] = {**metric, "ticket_id": body["tickets"][0]["id"]}
+    body["metric_sets"] = [fixture("ticket_metric.json")["ticket_metric"]]
+    page = parse_ticket_page(body, NOW)
+    store.apply_page(page.records, StreamState("tickets", cursor=page.after_cursor))
+    assert scalar(db, "SELECT count(*) FROM users WHERE active = false") == 6
+    assert scalar(db, "SELECT count(*) FROM groups") == len(body["groups"])
+    assert "\U0001f3af" in "".join(r[0] for r in rows(db, "SELECT name FROM groups"))
+    assert scalar(db, "SELECT count(*) FROM organizations") == len(body["organizations"])
+    assert rows(
+        db, "SELECT ticket_id, metric_id, replies FROM ticket_metrics ORDER BY ticket_id"
+    ) == [(28, 5527084754447, 0), (8864, 26211102, 1)]
+
+    ratings = parse_rating_page(fixture("satisfaction_ratings_page.json"), NOW).records
+    ratings.ratings += [
+        map_rating(r, NOW) for r in fixture("satisfaction_ratings_records_airbyte.json")
+    ]
+    store.apply_page(ratings, StreamState("satisfaction_ratings", position=1))
+    assert scalar(db, "SELECT count(*) FROM satisfaction_ratings") == 65 + 3
+    assert rows(
+        db, "SELECT score, comment, assignee_id FROM satisfaction_ratings WHERE id = 20001907"
+    ) == [("good", "Satisfaction!", 20014182)]
+    assert scalar(db, "SELECT max(id) FROM satisfaction_ratings") == 9862120719631
