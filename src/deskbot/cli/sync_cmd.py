@@ -128,6 +128,7 @@ def sync(
 
     cli = state(ctx)
     settings = bootstrap.load(cli.config_path)
+    settings.zendesk.require_credentials()  # fail before touching the database
     database = bootstrap.open_database(settings)
     stop = threading.Event()
     clock = SystemClock(stop)
@@ -211,7 +212,8 @@ def status(
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title="deskbot sync status")
-    for column in ("stream", "position", "backfill", "rows", "pages", "last success", "last error"):
+    table.add_column("stream", no_wrap=True)
+    for column in ("position", "backfill", "rows", "pages", "last success", "last error"):
         table.add_column(column)
     for s in states:
         error = "-"
@@ -229,4 +231,7 @@ def status(
             s.last_success_at.strftime("%Y-%m-%d %H:%M:%S UTC") if s.last_success_at else "never",
             error,
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped: do not squeeze the table into 80 columns
+    console.print(table)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+# export_cursor: after_cursor/end_of_stream; time_window: start_time/end_time + page[after].
+# Groups and organizations arrive as sideloads of the ticket export, so they need no row here.
 Pagination = Literal["export_cursor", "cursor", "time_window"]
 
 
@@ -37,11 +39,4 @@ SATISFACTION_RATINGS = Endpoint(
     pagination="time_window",
     zenpy_api="satisfaction_ratings",
 )
-GROUPS = Endpoint("groups", "groups.json", "groups", "cursor", "groups")
-ORGANIZATIONS = Endpoint(
-    "organizations", "organizations.json", "organizations", "cursor", "organizations"
-)
-
-ENDPOINTS: dict[str, Endpoint] = {
-    e.name: e for e in (TICKETS_EXPORT, SATISFACTION_RATINGS, GROUPS, ORGANIZATIONS)
-}
+ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (TICKETS_EXPORT, SATISFACTION_RATINGS)}
