@@ -132,6 +132,10 @@ def test_sigterm_stops_cleanly_after_the_current_page(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=10)
         assert proc.returncode == 130, err.decode()[-2000:]
         assert b"stopped" in out
+        progress = [json.loads(line) for line in err.splitlines() if b'"sync.progress"' in line]
+        assert progress and {"rows", "percent", "eta_seconds", "rows_per_second"} <= set(
+            progress[-1]
+        )
         with sqlite3.connect(tmp_path / "deskbot.sqlite") as conn:
             count = conn.execute("SELECT count(DISTINCT id) FROM tickets").fetchone()[0]
             rows_total, cursor = conn.execute(

@@ -270,3 +270,13 @@ def test_clients_in_one_process_share_the_account_budget(clock: FakeClock) -> No
     first, second = make_client(clock), make_client(clock)
     assert first.session.budgets is second.session.budgets
     assert make_client(FakeClock()).session.budgets is not first.session.budgets
+
+
+@responses.activate
+def test_503_with_retry_after_waits_at_least_that_long(clock: FakeClock) -> None:
+    responses.add(responses.GET, EXPORT, status=503, headers={"Retry-After": "120"}, body="")
+    responses.add(responses.GET, EXPORT, json=MIDSTREAM)
+    client = make_client(clock, incremental=10_000, account=100_000)
+    client.ticket_page(cursor="abc", start_time=None, per_page=1)
+    assert max(clock.sleeps) >= 120
+    assert client.counters["server_errors"] == 1

@@ -202,7 +202,10 @@ class ZendeskClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited):
             return 0.0  # the limiters are paused for Retry-After: the next acquire waits it
-        return float(self._backoff(state))
+        backoff = float(self._backoff(state))
+        if isinstance(exc, ServerError) and exc.retry_after is not None:
+            return max(backoff, exc.retry_after)
+        return backoff
 
     def _sleep(self, seconds: float) -> None:
         self._clock.sleep(seconds)

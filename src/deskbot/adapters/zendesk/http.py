@@ -51,9 +51,10 @@ class RateLimited(Exception):
 class ServerError(Exception):
     """HTTP 5xx: Zendesk (or a proxy) failed; worth retrying."""
 
-    def __init__(self, url: str, status: int) -> None:
+    def __init__(self, url: str, status: int, retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status} from {url}")
         self.status = status
+        self.retry_after = retry_after  # a 503 during maintenance may say how long to wait
 
 
 class RateLimiter:
@@ -196,7 +197,9 @@ class PacedSession(requests.Session):
             raise RateLimited(_path(url), wait)
         if response.status_code >= 500:
             self.counters["server_errors"] += 1
-            raise ServerError(_path(url), response.status_code)
+            raise ServerError(
+                _path(url), response.status_code, retry_after_seconds(response.headers)
+            )
         return response
 
     def _observe(self, response: requests.Response, limiters: tuple[RateLimiter, ...]) -> None:
