@@ -119,7 +119,8 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path
     check_matches_source(tmp_path / "deskbot.sqlite", fake)
 
 
-def test_sigterm_stops_cleanly_after_the_current_page(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_cleanly_after_the_current_page(tmp_path: Path, sig: int) -> None:
     fake = source()
     fake.trip_after = 10
     with running(fake) as url:
@@ -128,7 +129,7 @@ def test_sigterm_stops_cleanly_after_the_current_page(tmp_path: Path) -> None:
             deskbot(cfg, "sync"), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         assert fake.tripped.wait(60), "the sync never got going"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=10)
         assert proc.returncode == 130, err.decode()[-2000:]
         assert b"stopped" in out

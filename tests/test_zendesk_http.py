@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from deskbot.adapters.zendesk.client import ZendeskClient
 from deskbot.adapters.zendesk.http import RateLimiter, parse_named_limit
 from deskbot.errors import Interrupted, ZendeskError
+from deskbot.ports import SystemClock
 from deskbot.settings import ZendeskRateLimits, ZendeskSettings
 from deskbot.testing import FakeClock
 from zendesk_fake import fixture
@@ -280,3 +282,17 @@ def test_503_with_retry_after_waits_at_least_that_long(clock: FakeClock) -> None
     client.ticket_page(cursor="abc", start_time=None, per_page=1)
     assert max(clock.sleeps) >= 120
     assert client.counters["server_errors"] == 1
+
+
+def test_a_real_clock_wait_wakes_on_shutdown() -> None:
+    stop = threading.Event()
+    limiter = RateLimiter("incremental_export", 10, SystemClock(stop), stop)
+    limiter.acquire()
+    # Shutdown arrives while the next request waits its ~6 s turn: the wait ends at once.
+    timer = threading.Timer(0.05, stop.set)
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(Interrupted):
+        limiter.acquire()
+    assert time.monotonic() - started < 2.0
+    timer.join()
