@@ -266,3 +266,22 @@ def test_recorded_sideloads_metrics_and_ratings_are_stored(db: Database) -> None
         db, "SELECT score, comment, assignee_id FROM satisfaction_ratings WHERE id = 20001907"
     ) == [("good", "Satisfaction!", 20014182)]
     assert scalar(db, "SELECT max(id) FROM satisfaction_ratings") == 9862120719631
+
+
+def test_a_rating_changed_outside_the_window_follows_through_the_ticket_export(
+    db: Database, clock: FakeClock
+) -> None:
+    at = int(clock.now().timestamp()) - 10 * 86400  # rated ten days ago
+    fake = FakeZendesk([make_ticket(10, T0)], [make_rating(5, 10, at, "bad")])
+    service(db, fake, clock).run()
+    assert rows(db, "SELECT score FROM satisfaction_ratings WHERE id = 5") == [("bad",)]
+    # The customer changes their mind; the ratings window (15 min overlap) has long moved on,
+    # and the ratings endpoint filters on the rating's original time.
+    clock.advance(hours=6)
+    fake.ratings = []
+    changed = {"id": 5, "score": "good", "comment": "Sorted, thanks!", "reason": None}
+    fake.tickets.append(make_ticket(10, T0 + 999, satisfaction_rating=changed))
+    service(db, fake, clock).run()
+    assert rows(
+        db, "SELECT score, comment, assignee_id, group_id FROM satisfaction_ratings WHERE id = 5"
+    ) == [("good", "Sorted, thanks!", 77, 88)]

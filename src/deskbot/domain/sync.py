@@ -29,6 +29,9 @@ class PageRecords:
     groups: list[Row] = field(default_factory=list)
     organizations: list[Row] = field(default_factory=list)
     ratings: list[Row] = field(default_factory=list)
+    # A ticket's ``satisfaction_rating`` (id, score, comment, reason): applied to ratings
+    # already stored, so a change (bad → good) is followed even outside the ratings window.
+    rating_changes: list[Row] = field(default_factory=list)
 
     @property
     def primary_rows(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
 from deskbot.adapters.db.store import Database
@@ -41,6 +41,7 @@ def _aware(when: datetime | None) -> datetime | None:
 
 _STATE_TABLE: Any = SyncState.__table__  # type: ignore[attr-defined]
 _TAGS_TABLE: Any = TicketTag.__table__  # type: ignore[attr-defined]
+_RATINGS_TABLE: Any = SatisfactionRating.__table__  # type: ignore[attr-defined]
 
 
 class SqlSyncStore:
@@ -97,6 +98,17 @@ class SqlSyncStore:
         db.upsert(conn, Group, records.groups)
         db.upsert(conn, Organization, records.organizations)
         db.upsert(conn, SatisfactionRating, records.ratings)
+        if records.rating_changes:
+            conn.execute(
+                update(_RATINGS_TABLE)
+                .where(_RATINGS_TABLE.c.id == bindparam("rating_id"))
+                .values(
+                    score=bindparam("score"),
+                    comment=bindparam("comment"),
+                    reason=bindparam("reason"),
+                ),
+                records.rating_changes,
+            )
 
     def _write_state(self, conn: Connection, state: StreamState) -> None:
         row = {

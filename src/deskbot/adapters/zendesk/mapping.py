@@ -206,6 +206,25 @@ def map_ticket_metric(metric: Any, path: str = "metric_set", ticket_id: int | No
     }
 
 
+def map_rating_change(ticket: Mapping[str, Any], path: str) -> Row | None:
+    """The rating embedded in a ticket (``satisfaction_rating``), when it names a stored one.
+
+    Zendesk bumps the ticket when its customer changes the rating, so the ticket export sees
+    the change even when the ratings window has moved on. Only the rating's own fields are
+    taken; ``assignee_id``/``group_id`` at rating time come from the ratings endpoint.
+    """
+    value = ticket.get("satisfaction_rating")
+    if not isinstance(value, dict) or value.get("id") is None or not value.get("score"):
+        return None
+    where = _where(path, "satisfaction_rating")
+    return {
+        "rating_id": _req_int(value.get("id"), _where(where, "id")),
+        "score": _str(value.get("score"), _where(where, "score")),
+        "comment": _str(value.get("comment"), _where(where, "comment")),
+        "reason": _str(value.get("reason"), _where(where, "reason")),
+    }
+
+
 def map_user(user: Any, path: str = "user") -> Row:
     u = _obj(user, path)
     return {
@@ -303,6 +322,7 @@ def parse_ticket_page(body: Any, synced_at: datetime) -> TicketPage:
     tickets: list[Row] = []
     tags_by_ticket: dict[int, list[Row]] = {}
     metrics: list[Row] = []
+    changes: list[Row] = []
     max_ts: int | None = None
     for i, item in enumerate(items):
         path = f"tickets[{i}]"
@@ -311,6 +331,9 @@ def parse_ticket_page(body: Any, synced_at: datetime) -> TicketPage:
         tags_by_ticket[row["id"]] = tags  # a repeated ticket: its last version's tags
         ts = row["generated_timestamp"]
         max_ts = ts if max_ts is None or ts > max_ts else max_ts
+        change = map_rating_change(item, path)
+        if change is not None:
+            changes.append(change)
         inline = item.get("metric_set")
         if inline is not None:
             metrics.append(map_ticket_metric(inline, f"{path}.metric_set", row["id"]))
@@ -318,6 +341,7 @@ def parse_ticket_page(body: Any, synced_at: datetime) -> TicketPage:
     records.tickets = _dedupe(tickets)
     records.ticket_tags = [tag for tags in tags_by_ticket.values() for tag in tags]
     records.ticket_metrics = _dedupe(metrics, ("ticket_id",))
+    records.rating_changes = _dedupe(changes, ("rating_id",))
     records.users = _sideload(page, "users", map_user)
     records.groups = _sideload(page, "groups", map_group)
     records.organizations = _sideload(page, "organizations", map_organization)
