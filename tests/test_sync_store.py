@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.sync_store import SqlSyncStore
 from deskbot.adapters.zendesk.mapping import map_rating, parse_rating_page, parse_ticket_page
 from deskbot.domain.sync import StreamState
-from deskbot.errors import ZendeskError
+from deskbot.errors import SyncConflict, ZendeskError
 from deskbot.services.sync import Progress, SyncService
 from deskbot.testing import FakeClock
 from zendesk_fake import FakeZendesk, InMemorySource, fixture, iso, make_rating, make_ticket
@@ -50,15 +51,15 @@ def test_reapplying_a_recorded_page_is_idempotent(db: Database) -> None:
     )
     store.apply_page(page.records, state)
     before = rows(db, "SELECT id, status, is_deleted, raw FROM tickets ORDER BY id")
-    store.apply_page(page.records, state)
+    store.apply_page(page.records, replace(state, pages_total=2, rows_total=174))
     assert rows(db, "SELECT id, status, is_deleted, raw FROM tickets ORDER BY id") == before
     assert len(before) == 87
     assert rows(db, "SELECT id, status FROM tickets WHERE is_deleted") == [(4034, "deleted")]
     saved = store.state("tickets")
-    assert (saved.cursor, saved.position, saved.rows_total) == (
+    assert (saved.cursor, saved.position, saved.pages_total) == (
         "MTcwNzI3MTc0MS4wfHw0MDQ1fA==",
         page.max_generated_timestamp,
-        87,
+        2,
     )
 
 
@@ -247,7 +248,7 @@ def test_recorded_sideloads_metrics_and_ratings_are_stored(db: Database) -> None
     body["tickets"][0]["metric_set"] = {**metric, "ticket_id": body["tickets"][0]["id"]}
     body["metric_sets"] = [fixture("ticket_metric.json")["ticket_metric"]]
     page = parse_ticket_page(body, NOW)
-    store.apply_page(page.records, StreamState("tickets", cursor=page.after_cursor))
+    store.apply_page(page.records, StreamState("tickets", cursor=page.after_cursor, pages_total=1))
     assert scalar(db, "SELECT count(*) FROM users WHERE active = false") == 6
     assert scalar(db, "SELECT count(*) FROM groups") == len(body["groups"])
     assert "\U0001f3af" in "".join(r[0] for r in rows(db, "SELECT name FROM groups"))
@@ -260,7 +261,7 @@ def test_recorded_sideloads_metrics_and_ratings_are_stored(db: Database) -> None
     ratings.ratings += [
         map_rating(r, NOW) for r in fixture("satisfaction_ratings_records_airbyte.json")
     ]
-    store.apply_page(ratings, StreamState("satisfaction_ratings", position=1))
+    store.apply_page(ratings, StreamState("satisfaction_ratings", position=1, pages_total=1))
     assert scalar(db, "SELECT count(*) FROM satisfaction_ratings") == 65 + 3
     assert rows(
         db, "SELECT score, comment, assignee_id FROM satisfaction_ratings WHERE id = 20001907"
@@ -285,3 +286,36 @@ def test_a_rating_changed_outside_the_window_follows_through_the_ticket_export(
     assert rows(
         db, "SELECT score, comment, assignee_id, group_id FROM satisfaction_ratings WHERE id = 5"
     ) == [("good", "Sorted, thanks!", 77, 88)]
+
+
+def test_two_syncs_of_one_stream_cannot_interleave_pages(db: Database, clock: FakeClock) -> None:
+    store = SqlSyncStore(db)
+    fake = FakeZendesk([make_ticket(i, T0 + i) for i in range(1, 301)])
+    source = InMemorySource(fake)
+    real = source.ticket_page
+    other = SqlSyncStore(db)
+
+    def meanwhile(**kw: Any) -> Any:
+        page = real(**kw)
+        if len(source.calls) == 2:  # another process commits a page of the same stream
+            theirs = other.state("tickets")
+            theirs.pages_total += 1
+            theirs.cursor = "theirs"
+            other.apply_page(
+                InMemorySource(FakeZendesk())
+                .ticket_page(cursor=None, start_time=0, per_page=1)
+                .records,
+                theirs,
+            )
+        return page
+
+    source.ticket_page = meanwhile  # type: ignore[method-assign]
+    result = SyncService(source, store, clock, page_size=100).run(streams=["tickets"])
+    assert "another sync of stream 'tickets'" in (result.streams[0].error or "")
+    assert scalar(db, "SELECT count(*) FROM tickets") == 100  # our second page rolled back
+    assert store.state("tickets").cursor == "theirs"
+    with pytest.raises(SyncConflict):
+        store.apply_page(
+            source.ticket_page(cursor=None, start_time=0, per_page=5).records,
+            StreamState("tickets", pages_total=1),
+        )

@@ -63,3 +63,7 @@ class SlackError(DeskbotError):
 
 class Interrupted(DeskbotError):
     """Shutdown was requested while waiting; the work done so far is committed."""
+
+
+class SyncConflict(DeskbotError):
+    """Another sync of the same stream committed a page meanwhile; this one stops."""

@@ -39,7 +39,7 @@ from deskbot.domain.sync import (
     PageRecords,
     StreamState,
 )
-from deskbot.errors import DeskbotError, Interrupted, ZendeskError
+from deskbot.errors import DeskbotError, Interrupted, SyncConflict, ZendeskError
 from deskbot.log import get_logger
 from deskbot.ports import Clock, StopEvent, SyncStore, ZendeskSource
 
@@ -171,7 +171,7 @@ class SyncService:
                 result.stopped = True
                 log.info("sync.stopped", stream=stream, pages=outcome.pages, rows=outcome.rows)
                 break
-            except ZendeskError as exc:
+            except (ZendeskError, SyncConflict) as exc:
                 outcome.error = str(exc)
                 self.store.record_error(stream, str(exc), self.clock.now())
                 log.error("sync.stream_failed", stream=stream, error=str(exc))

@@ -27,6 +27,7 @@ from deskbot.adapters.db.tables import (
     User,
 )
 from deskbot.domain.sync import PageRecords, StreamState
+from deskbot.errors import SyncConflict
 
 
 def _utc(when: datetime | None) -> datetime | None:
@@ -111,8 +112,29 @@ class SqlSyncStore:
             )
 
     def _write_state(self, conn: Connection, state: StreamState) -> None:
-        row = {
-            "stream": state.stream,
+        """Write the stream's state if nobody else advanced it since we read it.
+
+        ``pages_total`` is the stream's version: each page adds one, so the stored value must
+        be ``state.pages_total - 1``. The check and the write are one UPDATE, atomic on SQLite
+        (the write lock) and PostgreSQL (the row lock), so two syncs of one stream — a
+        manual ``deskbot sync`` beside the daemon — cannot interleave pages: the later one
+        rolls its page back and stops with ``SyncConflict``.
+        """
+        self.database.upsert(
+            conn,
+            SyncState,
+            [
+                {
+                    "stream": state.stream,
+                    "rows_total": 0,
+                    "pages_total": 0,
+                    "backfill_complete": False,
+                }
+            ],
+            key=("stream",),
+            update=(),
+        )
+        values = {
             "cursor": state.cursor,
             "position": state.position,
             "rows_total": state.rows_total,
@@ -123,7 +145,18 @@ class SqlSyncStore:
             "last_error_at": _utc(state.last_error_at),
             "updated_at": _utc(state.last_success_at),
         }
-        self.database.upsert(conn, SyncState, [row], key=("stream",))
+        result = conn.execute(
+            update(_STATE_TABLE)
+            .where(_STATE_TABLE.c.stream == state.stream)
+            .where(_STATE_TABLE.c.pages_total == state.pages_total - 1)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise SyncConflict(
+                f"another sync of stream {state.stream!r} committed a page meanwhile; this run "
+                "stopped without writing its page (only one sync per stream should run: check "
+                "for a second daemon or a manual `deskbot sync`)"
+            )
 
     def record_error(self, stream: str, message: str, at: datetime) -> None:
         row = {
