@@ -296,3 +296,15 @@ def test_a_real_clock_wait_wakes_on_shutdown() -> None:
         limiter.acquire()
     assert time.monotonic() - started < 2.0
     timer.join()
+
+
+@responses.activate
+def test_legacy_remaining_header_on_an_export_pauses_only_the_export_budget(
+    clock: FakeClock,
+) -> None:
+    responses.add(responses.GET, EXPORT, json=MIDSTREAM, headers={"X-Rate-Limit-Remaining": "0"})
+    client = make_client(clock, incremental=1000, account=100000)
+    client.ticket_page(cursor="c", start_time=None, per_page=1)
+    budgets = client.session.budgets
+    assert budgets.incremental._paused_until >= clock.monotonic() + 59
+    assert budgets.account._paused_until == 0.0

@@ -206,11 +206,14 @@ class PacedSession(requests.Session):
         """Pause a budget the server reports as exhausted (another client may share it)."""
         headers = response.headers
         reset = _number(headers.get("ratelimit-reset"))
-        remaining = _number(headers.get("ratelimit-remaining"))
-        if remaining is None:
-            remaining = _number(headers.get("X-Rate-Limit-Remaining"))
-        if remaining is not None and remaining <= 0:
-            self.budgets.account.pause(reset if reset is not None else 60.0)
+        wait = reset if reset is not None else 60.0
+        account = _number(headers.get("ratelimit-remaining"))  # always the account budget
+        legacy = _number(headers.get("X-Rate-Limit-Remaining"))  # the endpoint's own budget
+        if account is not None and account <= 0:
+            self.budgets.account.pause(wait)
+            self.counters["budget_exhausted"] += 1
+        elif account is None and legacy is not None and legacy <= 0:
+            limiters[0].pause(wait)  # the most specific budget this request spent
             self.counters["budget_exhausted"] += 1
         for name, value in headers.items():
             if not _NAMED_LIMIT.match(name):
