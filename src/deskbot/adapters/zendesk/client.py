@@ -223,7 +223,11 @@ class ZendeskClient:
         )
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` (one request and its parsing), retrying transient failures."""
+        """Run ``fn`` (one request and its parsing), retrying transient failures.
+
+        Also usable for zenpy writes (``client.call("note", lambda: zenpy.tickets.update(t))``)
+        — but only writes that are safe to repeat: a timeout may hide a write that succeeded.
+        """
         retrying = Retrying(
             retry=retry_if_exception_type(TRANSIENT),
             stop=stop_after_attempt(self.max_retries + 1),
