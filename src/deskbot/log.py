@@ -108,9 +108,27 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     root.setLevel(max(numeric, logging.WARNING))
 
 
+class _LazyLogger:
+    """Binds its values at each call, so the configuration in force *then* applies.
+
+    ``structlog.get_logger().bind(...)`` at import time would resolve the logger once and
+    freeze whatever configuration (level, renderer) existed before ``configure_logging``.
+    """
+
+    __slots__ = ("_initial",)
+
+    def __init__(self, initial: dict[str, Any]) -> None:
+        self._initial = initial
+
+    def bind(self, **values: Any) -> _LazyLogger:
+        return _LazyLogger({**self._initial, **values})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(structlog.get_logger().bind(**self._initial), name)
+
+
 def get_logger(name: str | None = None, **initial: Any) -> Any:
     """A lazily bound structlog logger; ``name`` becomes the ``logger`` field of each event."""
-    logger = structlog.get_logger()
     if name is not None:
         initial["logger"] = name
-    return logger.bind(**initial) if initial else logger
+    return _LazyLogger(initial) if initial else structlog.get_logger()
