@@ -206,9 +206,10 @@ def cmd_paced(args: argparse.Namespace) -> None:
         elapsed = time.monotonic() - started
         timer.cancel()
         database.dispose()
-    incremental = client.session.budgets.incremental.acquired
+    limiter = client.session.budgets.incremental
+    incremental = limiter.acquired
     configured = settings.zendesk.incremental_limit_per_minute
-    achieved = incremental / (elapsed / 60)
+    achieved = limiter.achieved_per_minute() or 0.0
     print(
         json.dumps(
             {
@@ -218,6 +219,9 @@ def cmd_paced(args: argparse.Namespace) -> None:
                 "configured_per_minute": configured,
                 "ratio": round(achieved / configured, 3),
                 "rate_limited_429": client.counters.get("rate_limited", 0),
+                # Near zero: the client or server, not the pacing, set the pace (page round trips
+                # took longer than the interval); raise the sandbox's time scale less.
+                "pacing_wait_seconds": round(client.session.budgets.incremental.waited_seconds, 1),
             }
         )
     )

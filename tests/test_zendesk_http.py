@@ -74,6 +74,7 @@ def test_incremental_requests_are_spaced_to_the_limit(clock: FakeClock) -> None:
     assert min(gaps) >= 6.0 - 1e-9
     ratio = (len(times) - 1) * 60 / (times[-1] - times[0]) / 10
     assert 0.95 <= ratio <= 1.0
+    assert client.session.budgets.incremental.achieved_per_minute() == pytest.approx(ratio * 10)
     # Never more than the limit inside any 60-second window.
     assert max(sum(1 for t in times if s <= t < s + 60) for s in times) <= 10
     # Every incremental request also spends the account-wide budget.

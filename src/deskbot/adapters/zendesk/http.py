@@ -85,6 +85,8 @@ class RateLimiter:
         self._paused_until = 0.0
         self.acquired = 0
         self.waited_seconds = 0.0
+        self.first_at: float | None = None  # monotonic time of the first and latest request
+        self.last_at: float | None = None
 
     def _check_stop(self) -> None:
         if self._stop is not None and self._stop.is_set():
@@ -105,6 +107,15 @@ class RateLimiter:
             self._check_stop()
             self._next_at = max(now, self._next_at or now) + self.interval
             self.acquired += 1
+            self.first_at = now if self.first_at is None else self.first_at
+            self.last_at = now
+
+    def achieved_per_minute(self) -> float | None:
+        """Requests per minute between the first and the latest request (None below two)."""
+        if self.acquired < 2 or self.first_at is None or self.last_at is None:
+            return None
+        span = self.last_at - self.first_at
+        return (self.acquired - 1) * 60.0 / span if span > 0 else None
 
     def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (a 429 or an exhausted budget)."""
