@@ -15,6 +15,7 @@ from deskbot.adapters.db.directory import StoreDirectory
 from deskbot.adapters.db.kpi import SqlKpiSource
 from deskbot.adapters.db.ledger import SqlActionLedger
 from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.sync_store import SqlSyncStore
 from deskbot.adapters.slack import notifier as slack_notifier_module
 from deskbot.adapters.slack.app import CurrentSettings, build_app, make_client
 from deskbot.adapters.slack.digest_blocks import SlackDigestRenderer
@@ -22,12 +23,24 @@ from deskbot.adapters.slack.interactions import InteractionRegistry
 from deskbot.adapters.slack.notifier import SlackNotifier
 from deskbot.adapters.slack.server import SlackHandle, start_slack
 from deskbot.adapters.slack.work import BackgroundWork
+from deskbot.adapters.zendesk.client import ZendeskClient
 from deskbot.domain.metrics import Window, parse_period
+from deskbot.errors import ZendeskError
 from deskbot.log import configure_logging
-from deskbot.ports import ActionLedger, Clock, KpiSource, Notifier, OutgoingMessage, SystemClock
+from deskbot.ports import (
+    ActionLedger,
+    Clock,
+    KpiSource,
+    Notifier,
+    OutgoingMessage,
+    StopEvent,
+    SystemClock,
+    ZendeskSource,
+)
 from deskbot.services.digests import DigestOutcome, DigestService, find_digest
 from deskbot.services.providers import ConfigReloader, SlackServices
 from deskbot.services.shoutouts import ShoutoutRun, ShoutoutService
+from deskbot.services.sync import ProgressCallback, SyncService
 from deskbot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -442,3 +455,48 @@ def run_hero_of_the_week(
     finally:
         if own:
             database.dispose()
+
+
+def sync_service(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    stop_event: StopEvent | None = None,
+    client: ZendeskSource | None = None,
+) -> SyncService:
+    """The sync use case wired to zenpy (paced, retried) and the store."""
+    source = client or ZendeskClient.from_settings(settings.zendesk, clock, stop_event)
+    return SyncService(
+        source,
+        SqlSyncStore(database),
+        clock,
+        page_size=settings.sync.page_size,
+        start_date=settings.sync.start_date,
+        ratings_overlap_minutes=settings.sync.ratings_overlap_minutes,
+        stop_event=stop_event,
+    )
+
+
+def run_sync(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    stop_event: StopEvent | None = None,
+    *,
+    full: bool = False,
+    progress: ProgressCallback | None = None,
+    raise_on_error: bool = True,
+) -> dict[str, Any]:
+    """The sync job: one incremental pass over every stream; returns ``SyncResult.summary()``.
+
+    Raises ``ZendeskError`` (after recording it in ``sync_state``) when a stream failed, so the
+    daemon's runner logs the failure; pass ``raise_on_error=False`` to get the summary instead
+    (``summary["ok"]`` is False). A stop request ends the pass after the last committed page
+    (``summary["stopped"]``).
+    """
+    result = sync_service(settings, database, clock, stop_event).run(full=full, progress=progress)
+    summary = result.summary()
+    if raise_on_error and not result.ok:
+        failed = "; ".join(f"{s.stream}: {s.error}" for s in result.streams if s.error)
+        raise ZendeskError(f"sync failed: {failed}")
+    return summary

@@ -59,3 +59,11 @@ class ZendeskError(DeskbotError):
 
 class SlackError(DeskbotError):
     """Slack refused a request in a way retries cannot fix."""
+
+
+class Interrupted(DeskbotError):
+    """Shutdown was requested while waiting; the work done so far is committed."""
+
+
+class SyncConflict(DeskbotError):
+    """Another sync of the same stream committed a page meanwhile; this one stops."""

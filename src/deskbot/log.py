@@ -122,26 +122,27 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     root.setLevel(max(numeric, logging.WARNING))
 
 
+class _LazyLogger:
+    """Binds its values at each call, so the configuration in force *then* applies.
+
+    ``structlog.get_logger().bind(...)`` at import time would resolve the logger once and
+    freeze whatever configuration (level, renderer) existed before ``configure_logging``.
+    """
+
+    __slots__ = ("_initial",)
+
+    def __init__(self, initial: dict[str, Any]) -> None:
+        self._initial = initial
+
+    def bind(self, **values: Any) -> _LazyLogger:
+        return _LazyLogger({**self._initial, **values})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(structlog.get_logger().bind(**self._initial), name)
+
+
 def get_logger(name: str | None = None, **initial: Any) -> Any:
     """A lazily bound structlog logger; ``name`` becomes the ``logger`` field of each event."""
     if name is not None:
         initial["logger"] = name
     return _LazyLogger(initial) if initial else structlog.get_logger()
-
-
-class _LazyLogger:
-    """Binds its initial values at each call, against the configuration current then.
-
-    Binding once (``structlog.get_logger().bind(...)`` at import time) would freeze the
-    processors configured at that moment, so a later ``configure_logging()`` — or
-    ``structlog.testing.capture_logs()`` in a test — would not reach module-level loggers.
-    """
-
-    def __init__(self, initial: dict[str, Any]) -> None:
-        self._initial = initial
-
-    def bind(self, **values: Any) -> Any:
-        return structlog.get_logger().bind(**self._initial, **values)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(structlog.get_logger().bind(**self._initial), name)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from deskbot.domain.digest import Digest
 from deskbot.domain.metrics import (
@@ -22,6 +22,9 @@ from deskbot.domain.metrics import (
     WindowStats,
 )
 from deskbot.domain.shoutouts import Praise, Shoutout
+
+if TYPE_CHECKING:
+    from deskbot.domain.sync import PageRecords, RatingPage, StreamState, TicketPage
 
 
 class Clock(Protocol):
@@ -320,4 +323,39 @@ class DigestRenderer(Protocol):
 
     def chart(self, digest: Digest) -> bytes | None:
         """A PNG for the digest's chart data, or None when there is none."""
+
+
+class ZendeskSource(Protocol):
+    """Pages from Zendesk, paced, retried and validated (a bad page raises, never half-maps)."""
+
+    def ticket_page(
+        self, *, cursor: str | None, start_time: int | None, per_page: int
+    ) -> TicketPage:
+        """One incremental-export page: from ``cursor`` when given, else from ``start_time``."""
+        ...
+
+    def rating_page(
+        self, *, start_time: int, end_time: int, page: str | None, per_page: int
+    ) -> RatingPage:
+        """One page of ratings in ``[start_time, end_time)``; ``page`` continues a window."""
+        ...
+
+
+class SyncStore(Protocol):
+    """Where synced pages land. ``apply_*`` write a page and its stream state atomically."""
+
+    def state(self, stream: str) -> StreamState: ...
+
+    def states(self) -> list[StreamState]: ...
+
+    def apply_page(self, records: PageRecords, state: StreamState) -> None:
+        """Write the page and ``state`` in one transaction. ``state.pages_total`` must be one
+        more than the stored value, else ``SyncConflict`` (another sync advanced the stream)
+        and nothing is written."""
+        ...
+
+    def record_error(self, stream: str, message: str, at: datetime) -> None: ...
+
+    def reset_cursor(self, stream: str) -> None:
+        """Forget where the stream stands (a full re-backfill) without dropping its rows."""
         ...

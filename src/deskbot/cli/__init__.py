@@ -101,6 +101,7 @@ def _register() -> None:
         report_cmd,
         run_cmd,
         sandbox_cmd,
+        sync_cmd,
     )
 
     app.add_typer(config_cmd.app, name="config")
@@ -112,6 +113,7 @@ def _register() -> None:
     app.command("report")(report_cmd.report)
     app.command("run")(run_cmd.run)
     app.add_typer(sandbox_cmd.app, name="sandbox")
+    app.add_typer(sync_cmd.app, name="sync")
 
 
 _register()

@@ -1,0 +1,186 @@
+"""The sync's side of the store: apply a page and its stream state in one transaction.
+
+Satisfies ``deskbot.ports.SyncStore``. ``apply_page`` writes every table a page touches
+(tickets, their tags and metric sets, the sideloaded users/groups/organizations, ratings) and
+the stream's ``sync_state`` row inside one transaction: a crash at any point leaves either the
+whole page with its cursor, or neither. Every write is an idempotent upsert, so re-applying a
+page (after a crash before the commit was acknowledged) changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.engine import Connection
+
+from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.tables import (
+    Group,
+    Organization,
+    SatisfactionRating,
+    SyncState,
+    Ticket,
+    TicketMetric,
+    TicketTag,
+    User,
+)
+from deskbot.domain.sync import PageRecords, StreamState
+from deskbot.errors import SyncConflict
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
+_STATE_TABLE: Any = SyncState.__table__  # type: ignore[attr-defined]
+_TAGS_TABLE: Any = TicketTag.__table__  # type: ignore[attr-defined]
+_RATINGS_TABLE: Any = SatisfactionRating.__table__  # type: ignore[attr-defined]
+
+
+class SqlSyncStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def state(self, stream: str) -> StreamState:
+        with self.database.engine.connect() as conn:
+            row = (
+                conn.execute(select(_STATE_TABLE).where(_STATE_TABLE.c.stream == stream))
+                .mappings()
+                .first()
+            )
+        return self._to_state(row) if row is not None else StreamState(stream=stream)
+
+    def states(self) -> list[StreamState]:
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(select(_STATE_TABLE).order_by(_STATE_TABLE.c.stream)).mappings()
+            return [self._to_state(r) for r in rows]
+
+    @staticmethod
+    def _to_state(row: Any) -> StreamState:
+        return StreamState(
+            stream=row["stream"],
+            cursor=row["cursor"],
+            position=row["position"],
+            rows_total=row["rows_total"],
+            pages_total=row["pages_total"],
+            backfill_complete=bool(row["backfill_complete"]),
+            last_success_at=_aware(row["last_success_at"]),
+            last_error=row["last_error"],
+            last_error_at=_aware(row["last_error_at"]),
+        )
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def apply_page(self, records: PageRecords, state: StreamState) -> None:
+        with self.database.engine.begin() as conn:
+            self.write_records(conn, records)
+            self._write_state(conn, state)
+
+    def write_records(self, conn: Connection, records: PageRecords) -> None:
+        db = self.database
+        db.upsert(conn, Ticket, records.tickets)
+        if records.tickets:
+            # Tags are replaced, not merged: a tag removed in Zendesk disappears here too.
+            ids = [t["id"] for t in records.tickets]
+            conn.execute(delete(_TAGS_TABLE).where(_TAGS_TABLE.c.ticket_id.in_(ids)))
+            db.upsert(conn, TicketTag, records.ticket_tags, key=("ticket_id", "tag"), update=())
+        db.upsert(conn, TicketMetric, records.ticket_metrics, key=("ticket_id",))
+        db.upsert(conn, User, records.users)
+        db.upsert(conn, Group, records.groups)
+        db.upsert(conn, Organization, records.organizations)
+        db.upsert(conn, SatisfactionRating, records.ratings)
+        if records.rating_changes:
+            conn.execute(
+                update(_RATINGS_TABLE)
+                .where(_RATINGS_TABLE.c.id == bindparam("rating_id"))
+                .values(
+                    score=bindparam("score"),
+                    comment=bindparam("comment"),
+                    reason=bindparam("reason"),
+                ),
+                records.rating_changes,
+            )
+
+    def _write_state(self, conn: Connection, state: StreamState) -> None:
+        """Write the stream's state if nobody else advanced it since we read it.
+
+        ``pages_total`` is the stream's version: each page adds one, so the stored value must
+        be ``state.pages_total - 1``. The check and the write are one UPDATE, atomic on SQLite
+        (the write lock) and PostgreSQL (the row lock), so two syncs of one stream — a
+        manual ``deskbot sync`` beside the daemon — cannot interleave pages: the later one
+        rolls its page back and stops with ``SyncConflict``.
+        """
+        self.database.upsert(
+            conn,
+            SyncState,
+            [
+                {
+                    "stream": state.stream,
+                    "rows_total": 0,
+                    "pages_total": 0,
+                    "backfill_complete": False,
+                }
+            ],
+            key=("stream",),
+            update=(),
+        )
+        values = {
+            "cursor": state.cursor,
+            "position": state.position,
+            "rows_total": state.rows_total,
+            "pages_total": state.pages_total,
+            "backfill_complete": state.backfill_complete,
+            "last_success_at": _utc(state.last_success_at),
+            "last_error": state.last_error,
+            "last_error_at": _utc(state.last_error_at),
+            "updated_at": _utc(state.last_success_at),
+        }
+        result = conn.execute(
+            update(_STATE_TABLE)
+            .where(_STATE_TABLE.c.stream == state.stream)
+            .where(_STATE_TABLE.c.pages_total == state.pages_total - 1)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise SyncConflict(
+                f"another sync of stream {state.stream!r} committed a page meanwhile; this run "
+                "stopped without writing its page (only one sync per stream should run: check "
+                "for a second daemon or a manual `deskbot sync`)"
+            )
+
+    def record_error(self, stream: str, message: str, at: datetime) -> None:
+        row = {
+            "stream": stream,
+            "rows_total": 0,
+            "pages_total": 0,
+            "backfill_complete": False,
+            "last_error": message,
+            "last_error_at": _utc(at),
+            "updated_at": _utc(at),
+        }
+        with self.database.engine.begin() as conn:
+            self.database.upsert(
+                conn,
+                SyncState,
+                [row],
+                key=("stream",),
+                update=("last_error", "last_error_at", "updated_at"),
+            )
+
+    def reset_cursor(self, stream: str) -> None:
+        with self.database.engine.begin() as conn:
+            conn.execute(
+                update(_STATE_TABLE)
+                .where(_STATE_TABLE.c.stream == stream)
+                .values(cursor=None, position=None, backfill_complete=False)
+            )

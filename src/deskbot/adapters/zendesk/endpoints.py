@@ -1,0 +1,42 @@
+"""The endpoints deskbot reads, as data (name, path, data key, pagination kind).
+
+One table instead of one function per endpoint: the client builds requests from a row, the
+mapping module turns the row's ``data_key`` list into records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# export_cursor: after_cursor/end_of_stream; time_window: start_time/end_time + page[after].
+# Groups and organizations arrive as sideloads of the ticket export, so they need no row here.
+Pagination = Literal["export_cursor", "cursor", "time_window"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    path: str  # under /api/v2/
+    data_key: str
+    pagination: Pagination
+    zenpy_api: str  # the zenpy sub-API whose request path (session, status checks) is used
+    include: tuple[str, ...] = ()
+
+
+TICKETS_EXPORT = Endpoint(
+    name="tickets",
+    path="incremental/tickets/cursor.json",
+    data_key="tickets",
+    pagination="export_cursor",
+    zenpy_api="tickets",
+    include=("users", "groups", "organizations", "metric_sets"),
+)
+SATISFACTION_RATINGS = Endpoint(
+    name="satisfaction_ratings",
+    path="satisfaction_ratings.json",
+    data_key="satisfaction_ratings",
+    pagination="time_window",
+    zenpy_api="satisfaction_ratings",
+)
+ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (TICKETS_EXPORT, SATISFACTION_RATINGS)}

@@ -1,0 +1,243 @@
+"""deskbot's ``requests.Session`` for zenpy: base-URL rewrite, proactive pacing, typed errors.
+
+zenpy accepts a session; every request zenpy makes goes through ``PacedSession.request``:
+
+1. the ``https://{subdomain}.zendesk.com`` prefix zenpy builds is rewritten to the configured
+   base URL (a sandbox, a proxy), so the real client talks to any server;
+2. the request waits for its budgets: every call spends the account-wide budget, calls under
+   ``/api/v2/incremental/`` also spend the incremental-export budget. Each budget is a
+   ``RateLimiter`` that spaces requests evenly at just under the configured rate, so steady
+   state produces no 429s;
+3. the response's rate-limit headers (``X-Rate-Limit-Remaining``, ``ratelimit-remaining`` /
+   ``ratelimit-reset``, ``Zendesk-RateLimit-*: total=..; remaining=..; resets=..``) are read:
+   an exhausted budget (someone else on the account spent it) pauses until it resets;
+4. a 429 raises ``RateLimited`` (carrying ``Retry-After``) and a 5xx raises ``ServerError``
+   *before zenpy sees the response*, so zenpy's own retry loop (which sleeps inside the call,
+   forever) never runs; ``ZendeskClient`` retries them with bounded backoff.
+
+All waiting goes through the injected ``Clock`` whose ``sleep`` wakes on the stop event; a
+stop request while waiting raises ``Interrupted`` instead of sending.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from deskbot.errors import Interrupted
+from deskbot.log import get_logger
+from deskbot.ports import Clock, StopEvent
+
+log = get_logger(__name__)
+
+# Spend at most this share of a budget: leaves room for clock skew between us and Zendesk.
+SAFETY = 0.99
+INCREMENTAL_PATH = "/api/v2/incremental/"
+
+
+class RateLimited(Exception):
+    """HTTP 429. ``retry_after`` is the server's ``Retry-After`` in seconds (None if absent)."""
+
+    def __init__(self, url: str, retry_after: float | None) -> None:
+        super().__init__(f"429 Too Many Requests for {url} (Retry-After: {retry_after})")
+        self.retry_after = retry_after
+
+
+class ServerError(Exception):
+    """HTTP 5xx: Zendesk (or a proxy) failed; worth retrying."""
+
+    def __init__(self, url: str, status: int, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status} from {url}")
+        self.status = status
+        self.retry_after = retry_after  # a 503 during maintenance may say how long to wait
+
+
+class RateLimiter:
+    """Even spacing at ``limit_per_minute * utilisation * SAFETY`` requests a minute.
+
+    Shared by every request that spends this budget (thread-safe). ``pause_until`` holds all
+    requests back after a 429 or an exhausted-budget header.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        limit_per_minute: int,
+        clock: Clock,
+        stop_event: StopEvent | None = None,
+        utilisation: float = 1.0,
+    ) -> None:
+        if limit_per_minute < 1:
+            raise ValueError(f"rate limit for {name} must be at least 1 per minute")
+        self.name = name
+        self.limit_per_minute = limit_per_minute
+        self.target_per_minute = limit_per_minute * utilisation * SAFETY
+        self.interval = 60.0 / self.target_per_minute
+        self._clock = clock
+        self._stop = stop_event
+        self._lock = threading.Lock()
+        self._next_at: float | None = None
+        self._paused_until = 0.0
+        self.acquired = 0
+        self.waited_seconds = 0.0
+        self.first_at: float | None = None  # monotonic time of the first and latest request
+        self.last_at: float | None = None
+
+    def _check_stop(self) -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise Interrupted(f"stopped while waiting for the {self.name} rate limit")
+
+    def acquire(self) -> None:
+        """Block (on the clock) until this budget allows one more request, then spend it."""
+        with self._lock:
+            while True:
+                self._check_stop()
+                now = self._clock.monotonic()
+                ready = max(self._next_at or now, self._paused_until)
+                if ready - now <= 1e-6:  # float rounding must not spin on a 0-second sleep
+                    break
+                wait = ready - now
+                self.waited_seconds += wait
+                self._clock.sleep(wait)
+            self._check_stop()
+            self._next_at = max(now, self._next_at or now) + self.interval
+            self.acquired += 1
+            self.first_at = now if self.first_at is None else self.first_at
+            self.last_at = now
+
+    def achieved_per_minute(self) -> float | None:
+        """Requests per minute between the first and the latest request (None below two)."""
+        if self.acquired < 2 or self.first_at is None or self.last_at is None:
+            return None
+        span = self.last_at - self.first_at
+        return (self.acquired - 1) * 60.0 / span if span > 0 else None
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request back for ``seconds`` (a 429 or an exhausted budget)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+
+
+@dataclass(frozen=True)
+class Budgets:
+    account: RateLimiter
+    incremental: RateLimiter
+
+    def for_url(self, url: str) -> tuple[RateLimiter, ...]:
+        if INCREMENTAL_PATH in url:
+            return (self.incremental, self.account)
+        return (self.account,)
+
+
+_NAMED_LIMIT = re.compile(r"^zendesk-ratelimit-", re.IGNORECASE)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value.strip())
+    except ValueError:
+        return None
+
+
+def parse_named_limit(value: str) -> dict[str, float]:
+    """``total=10; remaining=9; resets=38`` → {"total": 10, "remaining": 9, "resets": 38}."""
+    out: dict[str, float] = {}
+    for part in value.split(";"):
+        key, _, number = part.partition("=")
+        parsed = _number(number)
+        if parsed is not None:
+            out[key.strip().lower()] = parsed
+    return out
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds from ``Retry-After`` (delta-seconds only; Zendesk never sends a date)."""
+    value = _number(headers.get("Retry-After"))
+    return max(value, 0.0) if value is not None else None
+
+
+class PacedSession(requests.Session):
+    """The session zenpy is given (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        subdomain: str,
+        base_url: str | None,
+        budgets: Budgets,
+        clock: Clock,
+        timeout: float,
+    ) -> None:
+        super().__init__()
+        self._zendesk_prefix = f"https://{subdomain}.zendesk.com"
+        self._base_url = base_url.rstrip("/") if base_url else None
+        self.budgets = budgets
+        self._clock = clock
+        self.timeout = timeout
+        self.counters: Counter[str] = Counter()
+
+    def rewrite(self, url: str) -> str:
+        if self._base_url and url.startswith(self._zendesk_prefix):
+            return self._base_url + url[len(self._zendesk_prefix) :]
+        return url
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        url = self.rewrite(url.decode() if isinstance(url, bytes) else url)
+        limiters = self.budgets.for_url(url)
+        for limiter in limiters:
+            limiter.acquire()
+        kwargs.setdefault("timeout", self.timeout)
+        self.counters["requests"] += 1
+        response = super().request(method, url, *args, **kwargs)
+        self._observe(response, limiters)
+        if response.status_code == 429:
+            self.counters["rate_limited"] += 1
+            wait = retry_after_seconds(response.headers)
+            for limiter in limiters:
+                limiter.pause(wait if wait is not None else 60.0)
+            log.warning("zendesk.rate_limited", path=_path(url), retry_after=wait)
+            raise RateLimited(_path(url), wait)
+        if response.status_code >= 500:
+            self.counters["server_errors"] += 1
+            raise ServerError(
+                _path(url), response.status_code, retry_after_seconds(response.headers)
+            )
+        return response
+
+    def _observe(self, response: requests.Response, limiters: tuple[RateLimiter, ...]) -> None:
+        """Pause a budget the server reports as exhausted (another client may share it)."""
+        headers = response.headers
+        reset = _number(headers.get("ratelimit-reset"))
+        wait = reset if reset is not None else 60.0
+        account = _number(headers.get("ratelimit-remaining"))  # always the account budget
+        legacy = _number(headers.get("X-Rate-Limit-Remaining"))  # the endpoint's own budget
+        if account is not None and account <= 0:
+            self.budgets.account.pause(wait)
+            self.counters["budget_exhausted"] += 1
+        elif account is None and legacy is not None and legacy <= 0:
+            limiters[0].pause(wait)  # the most specific budget this request spent
+            self.counters["budget_exhausted"] += 1
+        for name, value in headers.items():
+            if not _NAMED_LIMIT.match(name):
+                continue
+            parsed = parse_named_limit(value)
+            if parsed.get("remaining", 1) <= 0:
+                target = self.budgets.incremental if "incremental" in name.lower() else limiters[0]
+                target.pause(parsed.get("resets", 60.0))
+                self.counters["budget_exhausted"] += 1
+
+
+def _path(url: str) -> str:
+    """The URL without scheme, host and query (no cursors or ids of customers in logs)."""
+    without_scheme = url.split("://", 1)[-1]
+    path = "/" + without_scheme.split("/", 1)[-1] if "/" in without_scheme else "/"
+    return path.split("?", 1)[0]

@@ -1,0 +1,237 @@
+"""``deskbot sync …``: one incremental pass, a full re-backfill, and where each stream stands."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from deskbot.cli import state
+
+app = typer.Typer(
+    help="Copy Zendesk tickets and CSAT ratings into the local database.",
+    invoke_without_command=True,
+)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """First SIGINT/SIGTERM: finish the current page and stop. A second SIGINT: stop now."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        typer.secho("stopping after the current page (press Ctrl-C again to abort)…", err=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _when(epoch: int | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _log_progress() -> Callable[[Any], None]:
+    from deskbot.log import get_logger  # keep --help fast
+
+    log = get_logger("deskbot.sync.progress")
+
+    def report(p: Any) -> None:
+        elapsed = max(p.elapsed_seconds, 1e-6)
+        span = max(p.now - p.start_position, 1)
+        done = min(max((p.position or p.start_position) - p.start_position, 0), span)
+        fraction = done / span
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+        log.info(
+            "sync.progress",
+            stream=p.stream,
+            rows=p.rows,
+            pages=p.pages,
+            rows_per_second=round(p.rows / elapsed, 1),
+            position=_when(p.position),
+            percent=round(100 * fraction, 1),
+            eta_seconds=None if p.done or eta is None else round(eta),
+        )
+
+    return report
+
+
+@contextmanager
+def _bar_progress() -> Iterator[Callable[[Any], None]]:
+    from rich.progress import (  # keep --help fast
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    tasks: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[rows]} rows"),
+        TextColumn("{task.fields[rate]}/s"),
+        TextColumn("at {task.fields[position]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        transient=False,
+    ) as bar:
+
+        def report(p: Any) -> None:
+            span = max(p.now - p.start_position, 1)
+            done = min(max((p.position or p.start_position) - p.start_position, 0), span)
+            if p.stream not in tasks:
+                tasks[p.stream] = bar.add_task(p.stream, total=span, rows=0, rate=0, position="-")
+            elapsed = max(p.elapsed_seconds, 1e-6)
+            bar.update(
+                tasks[p.stream],
+                total=span,
+                completed=span if p.done else done,
+                rows=f"{p.rows:,}",
+                rate=f"{p.rows / elapsed:,.0f}",
+                position=_when(p.position),
+            )
+
+        yield report
+
+
+@app.callback(invoke_without_command=True)
+def sync(
+    ctx: typer.Context,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Re-backfill from sync.start_date (keeps existing rows)."),
+    ] = False,
+) -> None:
+    """One incremental pass over tickets and satisfaction ratings (Ctrl-C stops cleanly)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from deskbot import bootstrap  # keep --help fast
+    from deskbot.ports import SystemClock
+
+    cli = state(ctx)
+    settings = bootstrap.load(cli.config_path)
+    settings.zendesk.require_credentials()  # fail before touching the database
+    database = bootstrap.open_database(settings)
+    stop = threading.Event()
+    clock = SystemClock(stop)
+    terminal = sys.stderr.isatty()
+    with _stop_on_signals(stop):
+        if terminal:
+            with _bar_progress() as report:
+                summary = bootstrap.run_sync(
+                    settings,
+                    database,
+                    clock,
+                    stop,
+                    full=full,
+                    progress=report,
+                    raise_on_error=False,
+                )
+        else:
+            summary = bootstrap.run_sync(
+                settings,
+                database,
+                clock,
+                stop,
+                full=full,
+                progress=_log_progress(),
+                raise_on_error=False,
+            )
+    database.dispose()
+    for name, stream in summary["streams"].items():
+        line = f"{name}: {stream['rows']:,} rows in {stream['pages']} pages"
+        if stream["error"]:
+            typer.secho(f"{line}; FAILED: {stream['error']}", fg=typer.colors.RED, err=True)
+        else:
+            typer.echo(f"{line}; at {_when(stream['position'])}")
+    if summary["stopped"]:
+        typer.echo("stopped; everything up to the last page is saved — run again to resume")
+        raise typer.Exit(130)
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Where each stream stands: position, last success, rows, last error."""
+    from deskbot import bootstrap  # keep --help fast
+    from deskbot.adapters.db.sync_store import SqlSyncStore
+    from deskbot.domain.sync import STREAMS
+
+    settings = bootstrap.load(state(ctx).config_path)
+    database = bootstrap.open_database(settings)
+    store = SqlSyncStore(database)
+    known = {s.stream: s for s in store.states()}
+    states = [known.get(name) or store.state(name) for name in STREAMS]
+    states += [s for name, s in known.items() if name not in STREAMS]
+    database.dispose()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "stream": s.stream,
+                        "position": _when(s.position) if s.position is not None else None,
+                        "backfill_complete": s.backfill_complete,
+                        "rows_total": s.rows_total,
+                        "pages_total": s.pages_total,
+                        "last_success_at": s.last_success_at.isoformat()
+                        if s.last_success_at
+                        else None,
+                        "last_error": s.last_error,
+                        "last_error_at": s.last_error_at.isoformat() if s.last_error_at else None,
+                    }
+                    for s in states
+                ],
+                indent=2,
+            )
+        )
+        return
+    from rich.console import Console  # keep --help fast
+    from rich.table import Table
+
+    table = Table(title="deskbot sync status")
+    table.add_column("stream", no_wrap=True)
+    for column in ("position", "backfill", "rows", "pages", "last success", "last error"):
+        table.add_column(column)
+    for s in states:
+        error = "-"
+        if s.last_error:
+            at = s.last_error_at.strftime("%Y-%m-%d %H:%M") if s.last_error_at else ""
+            error = f"{at} {s.last_error[:120]}"
+        table.add_row(
+            s.stream,
+            _when(s.position),
+            "complete"
+            if s.backfill_complete
+            else ("in progress" if s.pages_total else "not started"),
+            f"{s.rows_total:,}",
+            f"{s.pages_total:,}",
+            s.last_success_at.strftime("%Y-%m-%d %H:%M:%S UTC") if s.last_success_at else "never",
+            error,
+        )
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped: do not squeeze the table into 80 columns
+    console.print(table)
