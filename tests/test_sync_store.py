@@ -319,3 +319,24 @@ def test_two_syncs_of_one_stream_cannot_interleave_pages(db: Database, clock: Fa
             source.ticket_page(cursor=None, start_time=0, per_page=5).records,
             StreamState("tickets", pages_total=1),
         )
+
+
+def test_a_time_based_export_page_continues_from_its_end_time(
+    db: Database, clock: FakeClock
+) -> None:
+    timed = parse_ticket_page(fixture("incremental_tickets_time_page.json"), NOW)
+    last = parse_ticket_page(fixture("incremental_tickets_cursor_page.json"), NOW)
+    calls: list[dict[str, Any]] = []
+
+    class Source:
+        def ticket_page(self, **kw: Any) -> Any:
+            calls.append(kw)
+            return timed if len(calls) == 1 else last
+
+        def rating_page(self, **kw: Any) -> Any:
+            raise AssertionError("not asked")
+
+    result = SyncService(Source(), SqlSyncStore(db), clock).run(streams=["tickets"])
+    assert result.ok and result.streams[0].pages == 2
+    assert calls[1] == {"cursor": None, "start_time": 1695052664, "per_page": 1000}
+    assert scalar(db, "SELECT count(*) FROM tickets") == 87
