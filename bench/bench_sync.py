@@ -48,7 +48,7 @@ from deskbot.ports import SystemClock
 from deskbot.services.sync import SyncService
 from deskbot.settings import Settings
 
-FIXTURES = Path("/work/shared/fixtures/zendesk")
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zendesk"
 PAGE = 1000
 T0 = 1_700_000_000
 

@@ -2,7 +2,7 @@
 
 Only what the sync reads, served over real HTTP on 127.0.0.1 (port 0), so the real client
 (zenpy + PacedSession) is exercised end to end. Records are shaped like the recorded fixtures
-in /work/shared/fixtures/zendesk. Replaced by the project's Zendesk sandbox once it lands.
+in tests/fixtures/zendesk. Replaced by the project's Zendesk sandbox once it lands.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from deskbot.adapters.zendesk.mapping import parse_rating_page, parse_ticket_page
 
-FIXTURES = Path("/work/shared/fixtures/zendesk")
+FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"  # recorded pages, see SOURCES.md
 
 
 def fixture(name: str) -> Any:

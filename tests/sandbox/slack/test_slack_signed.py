@@ -18,7 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 from deskbot.sandbox.slack import SlackSandbox, sign
 from deskbot.testing import FakeClock
 
-FIXTURES = Path("/work/shared/fixtures/slack")
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "slack"  # see SOURCES.md
 
 
 class _VerifierClock:

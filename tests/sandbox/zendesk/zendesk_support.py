@@ -13,11 +13,8 @@ from deskbot.sandbox.zendesk import ZendeskSandbox
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _REPO = Path(__file__).resolve().parents[3]
-# The recorded payloads live in the shared folder beside the repository (see SOURCES.md there).
-_FIXTURE_DIRS = [
-    _REPO.parent / "shared" / "fixtures" / "zendesk",
-    Path("/work/shared/fixtures/zendesk"),
-]
+# Recorded Zendesk payloads, copied into the repository (see SOURCES.md there).
+_FIXTURE_DIRS = [_REPO / "tests" / "fixtures" / "zendesk"]
 
 
 def load_fixture(name: str) -> Any:

@@ -3,7 +3,7 @@
 Slack signs each request with ``X-Slack-Signature: v0=HMAC_SHA256(signing_secret,
 "v0:{timestamp}:{raw body}")`` and ``X-Slack-Request-Timestamp``. Slash commands are form fields;
 interactions are one form field, ``payload``, holding JSON (the shapes of the recorded fixtures in
-``/work/shared/fixtures/slack``). When the app does not answer within 3 seconds, Slack may deliver
+``tests/fixtures/slack``). When the app does not answer within 3 seconds, Slack may deliver
 again with ``X-Slack-Retry-Num`` / ``X-Slack-Retry-Reason``.
 """
 
