@@ -71,7 +71,8 @@ def _log_progress() -> Callable[[Any], None]:
 
 
 @contextmanager
-def _bar_progress() -> Iterator[Callable[[Any], None]]:
+def bar_progress(console: Any = None) -> Iterator[Callable[[Any], None]]:
+    """A rich progress bar per stream (rows, rate, position, ETA); yields the sync's callback."""
     from rich.progress import (  # keep --help fast
         BarColumn,
         Progress,
@@ -92,6 +93,7 @@ def _bar_progress() -> Iterator[Callable[[Any], None]]:
         TextColumn("ETA"),
         TimeRemainingColumn(),
         transient=False,
+        console=console,
     ) as bar:
 
         def report(p: Any) -> None:
@@ -135,7 +137,7 @@ def sync(
     terminal = sys.stderr.isatty()
     with _stop_on_signals(stop):
         if terminal:
-            with _bar_progress() as report:
+            with bar_progress() as report:
                 summary = bootstrap.run_sync(
                     settings,
                     database,
