@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 from zendesk_support import Client
 
@@ -224,3 +225,45 @@ def test_two_writes_in_one_second_still_make_the_first_stamp_stale(
         path, {"ticket": {"tags": ["c"], "safe_update": True, "updated_stamp": fresh}}
     )
     assert third.status_code == 200
+
+
+def test_tickets_are_found_by_the_external_id_they_were_created_with(
+    sandbox: ZendeskSandbox, client: Client
+) -> None:
+    closed = _ticket(sandbox, "closed")
+    marker = "deskbot-followup-123-1"
+    assert client.get(f"/api/v2/tickets.json?external_id={marker}").json()["tickets"] == []
+    created = client.post(
+        "/api/v2/tickets.json",
+        {
+            "ticket": {
+                "via_followup_source_id": closed,
+                "external_id": marker,
+                "comment": {"body": "Following up on your rating"},
+            }
+        },
+    ).json()["ticket"]
+    assert created["external_id"] == marker
+    found = client.get(f"/api/v2/tickets.json?external_id={marker}").json()
+    assert [t["id"] for t in found["tickets"]] == [created["id"]]
+    assert found["count"] == 1
+    other = client.get("/api/v2/tickets.json?external_id=someone-else").json()
+    assert other["tickets"] == []
+    assert client.get("/api/v2/tickets.json").status_code == 400
+
+
+def test_a_customer_rating_now_is_exported_with_the_agent_at_rating_time(
+    sandbox: ZendeskSandbox, client: Client
+) -> None:
+    solved = _ticket(sandbox, "solved")
+    ticket = sandbox.state.tickets[solved]
+    agent = ticket.assignee_id
+    rating_id = sandbox.rate(solved, "bad", comment="Still broken")
+    rating = sandbox.state.ratings[rating_id]
+    assert (rating.score, rating.comment, rating.assignee_id) == ("bad", "Still broken", agent)
+    assert rating.reason_code is not None
+    assert ticket.generated >= int(sandbox.now.timestamp())
+    with pytest.raises(ValueError, match="not solved"):
+        sandbox.rate(_ticket(sandbox, "open"), "bad")
+    with pytest.raises(ValueError, match="score"):
+        sandbox.rate(solved, "meh")

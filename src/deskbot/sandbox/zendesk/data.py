@@ -439,6 +439,8 @@ class State:
         self.now = now
         self.rng = random.Random(seed)
         self.tickets: dict[int, Ticket] = {}
+        # Integrations tag the tickets they create (deskbot: its follow-ups) with an external id.
+        self.external_ids: dict[int, str] = {}
         self.users: dict[int, User] = {}
         self.groups: dict[int, Group] = {}
         self.organizations: dict[int, Organization] = {}
@@ -764,6 +766,24 @@ class State:
                     if flip < limit:
                         self._receive(rating, t, flip, good=True)
 
+    def customer_rates(
+        self, ticket_id: int, good: bool, comment: str | None = None, reason_code: int | None = None
+    ) -> Rating:
+        """The requester rates (or re-rates) a solved or closed ticket now, as Zendesk records
+        it: assignee and group are frozen at the first rating; the ticket is exported again."""
+        t = self.tickets.get(ticket_id)
+        if t is None or t.status not in ("solved", "closed") or t.solved_at is None:
+            raise ValueError(f"ticket {ticket_id} is not solved, so it cannot be rated")
+        old_generated = t.generated
+        existing = self.ratings.get(t.rating_id) if t.rating_id else None
+        rating = existing or self._offer(t, self.now)
+        self._receive(rating, t, self.now, good=good)
+        rating.comment = comment
+        if not good:
+            rating.reason_code = reason_code or BAD_REASONS[0][0]
+        self.reindex(t, old_generated)
+        return rating
+
     def _offer(self, t: Ticket, when: int) -> Rating:
         rid = self.next_rating_id
         self.next_rating_id += 17
@@ -1071,6 +1091,18 @@ class State:
         if data.get("group_id") is not None and data["group_id"] not in self.groups:
             raise WriteError(422, _invalid("group_id", "Group is invalid"))
 
+    def _remember_external_id(self, t: Ticket, external_id: Any) -> None:
+        if external_id is not None:
+            self.external_ids[t.id] = str(external_id)
+
+    def tickets_by_external_id(self, external_id: str) -> list[Ticket]:
+        """Live tickets carrying ``external_id`` (what ``GET /tickets?external_id=`` lists)."""
+        return [
+            self.tickets[tid]
+            for tid, value in sorted(self.external_ids.items())
+            if value == external_id and self.tickets[tid].status != "deleted"
+        ]
+
     def create_ticket(self, body: dict[str, Any], author_id: int) -> Ticket:
         """Apply a ``POST /tickets`` payload (a follow-up when ``via_followup_source_id``)."""
         data = body.get("ticket")
@@ -1104,6 +1136,7 @@ class State:
         t.channel = "api"
         t.subject = str(data.get("subject") or (f"Re: {source.subject}" if source else text[:60]))
         t.submitter_id = author_id
+        self._remember_external_id(t, data.get("external_id"))
         if data.get("tags") is not None:
             t.tags = sorted(dict.fromkeys(str(x) for x in data["tags"]))
         elif source is not None:
@@ -1167,7 +1200,7 @@ class State:
         return {
             "url": f"{base}/api/v2/tickets/{t.id}.json",
             "id": t.id,
-            "external_id": None,
+            "external_id": self.external_ids.get(t.id),
             "via": via,
             "created_at": iso(t.created),
             "updated_at": iso(t.updated),

@@ -208,6 +208,15 @@ class ZendeskSandbox:
         log.info("sandbox.zendesk.advanced", seconds=span, events=sum(events.values()))
         return events
 
+    def rate(self, ticket_id: int, score: str, comment: str | None = None) -> int:
+        """A customer rates a solved ticket ``good`` or ``bad`` now (for demos and tests that
+        need a rating at a known moment); returns the rating id."""
+        if score not in ("good", "bad"):
+            raise ValueError(f"score must be 'good' or 'bad', not {score!r}")
+        with self._lock:
+            self._catch_up()
+            return self.state.customer_rates(ticket_id, score == "good", comment).id
+
     def system_touch(self, count: int) -> list[int]:
         """Give ``count`` tickets the current second as generated_timestamp (a bulk system
         change, as when Zendesk updates many tickets at once)."""
@@ -549,6 +558,27 @@ class ZendeskSandbox:
             raise ApiError(404, NOT_FOUND)
         return t
 
+    def _tickets(self, base: str, query: dict[str, str], _body: bytes) -> Response:
+        """``GET /tickets?external_id=``: Zendesk's lookup by external id (offset envelope)."""
+        external_id = query.get("external_id")
+        if not external_id:
+            raise ApiError(
+                400,
+                {
+                    "error": "InvalidPaginationParameter",
+                    "description": "this sandbox lists "
+                    "tickets by external_id only; use the incremental export for all tickets",
+                },
+            )
+        found = [
+            self.state.ticket_json(t, base) for t in self.state.tickets_by_external_id(external_id)
+        ]
+        return (
+            200,
+            {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)},
+            {},
+        )
+
     def _ticket(self, base: str, _query: dict[str, str], _body: bytes, tid: str) -> Response:
         return 200, {"ticket": self.state.ticket_json(self._live_ticket(tid), base)}, {}
 
@@ -850,6 +880,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
     ("GET", re.compile(r"/api/v2/users(?:\.json)?"), ZendeskSandbox._users),
     ("GET", re.compile(r"/api/v2/groups(?:\.json)?"), ZendeskSandbox._groups),
     ("GET", re.compile(r"/api/v2/organizations(?:\.json)?"), ZendeskSandbox._orgs),
+    ("GET", re.compile(r"/api/v2/tickets(?:\.json)?"), ZendeskSandbox._tickets),
     ("GET", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), ZendeskSandbox._ticket),
     ("GET", re.compile(r"/api/v2/tickets/(\d+)/metrics(?:\.json)?"), ZendeskSandbox._metrics),
     ("GET", re.compile(r"/api/v2/tickets/(\d+)/comments(?:\.json)?"), ZendeskSandbox._comments),
