@@ -91,7 +91,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
         redact_processor,
     ]
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=True)
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         if use_console
         else structlog.processors.JSONRenderer()
     )

@@ -154,7 +154,7 @@ class ZendeskSettings(Section):
 
 class SlackHttpSettings(Section):
     host: str = "0.0.0.0"  # noqa: S104  # the HTTP mode listens for Slack behind a load balancer
-    port: int = Field(default=3000, ge=1, le=65535)
+    port: int = Field(default=3000, ge=0, le=65535)  # 0 picks a free port
     path: str = "/slack/events"
 
 
