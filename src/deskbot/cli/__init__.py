@@ -96,6 +96,7 @@ def _register() -> None:
     from deskbot.cli import (
         config_cmd,
         db_cmd,
+        demo_cmd,
         digest_cmd,
         followups_cmd,
         report_cmd,
@@ -106,6 +107,7 @@ def _register() -> None:
 
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(db_cmd.app, name="db")
+    app.command("demo")(demo_cmd.demo)
     app.command("digest")(digest_cmd.digest)
     app.add_typer(followups_cmd.app, name="followups")
     app.command("health")(run_cmd.health)
