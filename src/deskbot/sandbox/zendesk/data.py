@@ -834,7 +834,8 @@ class State:
         rng = self.rng
         start, end = self.now, self.now + seconds
         # About as busy as the seeded history, and at least a little busy.
-        span_rate = max(0.5, len(self.tickets) / max(1, HISTORY // MINUTE))
+        # New activity keeps the pace of the generated history (a busier account, more activity).
+        span_rate = max(0.01, len(self.tickets) / max(1, HISTORY // MINUTE))
         n_new = _poisson(rng, span_rate * seconds / MINUTE)
         n_other = _poisson(rng, span_rate * 3 * seconds / MINUTE)
         events: list[tuple[int, int, str]] = []
