@@ -6,7 +6,8 @@ services never construct their own adapters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -332,6 +333,19 @@ def make_daemon(
     )
 
 
+@contextmanager
+def using_database(settings: Settings, database: Database | None) -> Iterator[Database]:
+    """``database`` as given, or one opened for ``settings`` and disposed of afterwards."""
+    if database is not None:
+        yield database
+        return
+    opened = open_database(settings)
+    try:
+        yield opened
+    finally:
+        opened.dispose()
+
+
 def kpi_source(database: Database) -> KpiSource:
     """The KPI queries over this store."""
     return SqlKpiSource(database)
@@ -382,18 +396,13 @@ def run_digest(
     it was already posted. A scheduled run (no ``period``) first finishes earlier periods that a
     crash or a Slack failure left unfinished in the last week."""
     clock = clock or SystemClock()
-    own = database is None
-    database = database or open_database(settings)
-    try:
-        service = digest_service(settings, database, notifier, clock)
+    with using_database(settings, database) as store:
+        service = digest_service(settings, store, notifier, clock)
         config = find_digest(settings, name)
         when = now or clock.now()
         if period is None:
             service.resume_unfinished(config, when)
         return service.post(config, when, period)
-    finally:
-        if own:
-            database.dispose()
 
 
 def parse_window(settings: Settings, period: str, now: datetime) -> Window:
@@ -427,13 +436,8 @@ def run_shoutouts(
 ) -> ShoutoutRun:
     """Scheduler entry point (``schedules.shoutouts``): celebrate new good ratings."""
     clock = clock or SystemClock()
-    own = database is None
-    database = database or open_database(settings)
-    try:
-        return shoutout_service(settings, database, notifier, clock).run_ratings(now or clock.now())
-    finally:
-        if own:
-            database.dispose()
+    with using_database(settings, database) as store:
+        return shoutout_service(settings, store, notifier, clock).run_ratings(now or clock.now())
 
 
 def run_hero_of_the_week(
@@ -446,15 +450,10 @@ def run_hero_of_the_week(
 ) -> ShoutoutRun:
     """Scheduler entry point (``schedules.hero_of_the_week``): last week's best CSAT."""
     clock = clock or SystemClock()
-    own = database is None
-    database = database or open_database(settings)
-    try:
-        return shoutout_service(settings, database, notifier, clock).run_hero_of_the_week(
+    with using_database(settings, database) as store:
+        return shoutout_service(settings, store, notifier, clock).run_hero_of_the_week(
             now or clock.now()
         )
-    finally:
-        if own:
-            database.dispose()
 
 
 def sync_service(
