@@ -96,7 +96,9 @@ digests:
 
 
 def test_a_job_whose_schedule_is_null_is_not_scheduled() -> None:
-    settings = make_settings("schedules:\n  db_maintenance: null\n  followups: null\n")
+    settings = make_settings(
+        "schedules:\n  sync: null\n  db_maintenance: null\n  followups: null\n"
+    )
     assert resolve_jobs(JOBS, settings) == []
 
 
@@ -112,6 +114,7 @@ digests:
 """
     )
     jobs = {j.id: j.cron for j in resolve_jobs(JOBS, on)}
+    assert jobs["sync"] == "*/5 * * * *"
     assert jobs["followups"] == "*/10 * * * *"
     assert jobs["shoutouts"] == "*/15 * * * *"
     assert jobs["hero_of_the_week"] == "0 15 * * fri"
@@ -125,7 +128,8 @@ digests:
   - {name: daily, channel: "#support", schedule: "0 9 * * *"}
 """
     )
-    assert [j.id for j in resolve_jobs(JOBS, off)] == ["db_maintenance"]
+    # The sync is not a feature one switches off (only its schedule, with null).
+    assert [j.id for j in resolve_jobs(JOBS, off)] == ["db_maintenance", "sync"]
     # No channel to post shout-outs in: no shout-out jobs.
     bare = parse_settings("zendesk: {subdomain: a}")
     assert "shoutouts" not in {j.id for j in resolve_jobs(JOBS, bare)}
