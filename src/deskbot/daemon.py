@@ -196,7 +196,7 @@ class Daemon:
             )
         if self.stop_event.is_set() or not self.scheduler.running:
             return TriggerResult(
-                False, f"deskbot is not running jobs right now; {job_id} not started"
+                False, f"deskbot is shutting down or not started; {job_id} not started"
             )
         if self.is_running(job_id):
             return TriggerResult(False, f"a {job_id} run is already in progress")
