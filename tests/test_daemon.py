@@ -484,7 +484,7 @@ def test_run_job_now_goes_through_the_runner_without_waiting(
         again = d.run_job_now("sync", requested_by="U1")
         assert not again.accepted and "already in progress" in again.message
         release.set()
-        assert d.runner.wait_idle(10)
+        assert d.wait_requested("sync", 10) and not d.is_running("sync")
         [run] = d.ledger.recent_runs("sync")
         assert run.outcome == "ok" and run.trigger_key is not None
         assert run.trigger_key.startswith("manual:") and json.loads(run.detail or "") == {"rows": 3}

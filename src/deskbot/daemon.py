@@ -128,6 +128,8 @@ class Daemon:
         self.health_server: HealthServer | None = None
         self._reload_listeners: list[Callable[[Settings], None]] = []
         self._stop_hooks: list[Callable[[], None]] = []
+        self._requested_lock = threading.Lock()
+        self._requested: dict[str, threading.Event] = {}  # run_job_now runs not yet finished
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -182,13 +184,17 @@ class Daemon:
             self.scheduler.add_job(self.runner.run_now, args=[job], name=f"now:{job.id}")
 
     def is_running(self, job_id: str) -> bool:
-        """Whether a run of ``job_id`` is in flight in this process."""
+        """Whether a run of ``job_id`` is requested or in flight in this process."""
+        with self._requested_lock:
+            if job_id in self._requested:
+                return True
         return any(claim.job == job_id for claim in self.runner.active_runs())
 
     def run_job_now(self, job_id: str, requested_by: str | None = None) -> TriggerResult:
         """Ask for one run of ``job_id`` right away, without waiting for it (``/deskbot sync
         now``). The run goes through the scheduler's pool and the ``JobRunner`` like any fire:
-        its own trigger claimed in the ledger, leased, recorded, one at a time."""
+        its own trigger claimed in the ledger, leased, recorded, one at a time. A second request
+        while one is pending or running is declined."""
         job = self.jobs.get(job_id)
         if job is None:
             return TriggerResult(
@@ -198,11 +204,32 @@ class Daemon:
             return TriggerResult(
                 False, f"deskbot is shutting down or not started; {job_id} not started"
             )
-        if self.is_running(job_id):
+        with self._requested_lock:
+            busy = job_id in self._requested or any(
+                claim.job == job_id for claim in self.runner.active_runs()
+            )
+            if not busy:
+                self._requested[job_id] = threading.Event()
+        if busy:
             return TriggerResult(False, f"a {job_id} run is already in progress")
-        self.scheduler.add_job(self.runner.run_now, args=[job], name=f"now:{job_id}")
+        self.scheduler.add_job(self._run_requested, args=[job], name=f"now:{job_id}")
         log.info("job.requested", job=job_id, requested_by=requested_by)
         return TriggerResult(True, f"{job_id} started; ask `/deskbot {job_id}` for its progress")
+
+    def wait_requested(self, job_id: str, timeout: float) -> bool:
+        """Wait (real time) until the run asked for by ``run_job_now`` has finished."""
+        with self._requested_lock:
+            done = self._requested.get(job_id)
+        return True if done is None else done.wait(timeout)
+
+    def _run_requested(self, job: ScheduledJob) -> RunResult:
+        try:
+            return self.runner.run_now(job)
+        finally:
+            with self._requested_lock:
+                done = self._requested.pop(job.id, None)
+            if done is not None:
+                done.set()
 
     def run_forever(self, now: Sequence[str] = ()) -> bool:
         """Start, serve until SIGTERM/SIGINT, stop. Returns whether every job stopped in time."""
