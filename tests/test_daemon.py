@@ -71,7 +71,11 @@ def config(tmp_path: Path) -> Path:
 
 
 def make_daemon(
-    config: Path, db: Database, clock: FakeClock, notifier: RecordingNotifier | None = None
+    config: Path,
+    db: Database,
+    clock: FakeClock,
+    notifier: RecordingNotifier | None = None,
+    table: list[JobSpec] | None = None,
 ) -> Daemon:
     from deskbot.adapters.db.job_ledger import SqlJobLedger
 
@@ -82,7 +86,7 @@ def make_daemon(
         database=db,
         ledger=SqlJobLedger(db),
         notifier=notifier or RecordingNotifier(),
-        table=TABLE,
+        table=TABLE if table is None else table,
         clock=clock,
         heartbeat=False,
     )
@@ -418,3 +422,76 @@ def test_stop_hooks_run_at_shutdown_and_a_stuck_one_is_bounded(
         assert stopped.is_set()
     finally:
         release.set()
+
+
+# -- reload during shutdown, run a job now ----------------------------------------------------
+
+
+def test_shutdown_waits_for_a_reload_in_progress_and_later_ones_are_declined(
+    daemon: Daemon, config: Path
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_listener(_settings: Any) -> None:  # a reload still busy when shutdown starts
+        entered.set()
+        release.wait(10)
+
+    daemon.on_reload(slow_listener)
+    write_config(config, schedules='  sync: "*/5 * * * *"')
+    reloads: list[Any] = []
+    reloading = threading.Thread(target=lambda: reloads.append(daemon.reload_config()))
+    reloading.start()
+    assert entered.wait(10)
+    stopping = threading.Thread(target=daemon.shutdown, kwargs={"grace": 1})
+    stopping.start()
+    stopping.join(0.3)
+    # The scheduler is not pulled from under the reload: shutdown waits for it to finish.
+    assert stopping.is_alive() and daemon.scheduler.running
+    release.set()
+    reloading.join(10)
+    stopping.join(10)
+    assert reloads[0].ok and not daemon.scheduler.running
+    # A reload asked for after shutdown began is declined cleanly (no JobLookupError, and the
+    # settings in force stay those the schedule was built from).
+    before = daemon.settings
+    write_config(config, schedules="  sync: null")
+    with capture_logs() as logs:
+        late = daemon.reload_config()
+    assert not late.ok and "shutting down" in late.message
+    assert daemon.settings is before
+    assert [e["event"] for e in logs] == ["config.reload_skipped"]
+
+
+def test_run_job_now_goes_through_the_runner_without_waiting(
+    tmp_path: Path, db: Database, clock: FakeClock
+) -> None:
+    config = tmp_path / "deskbot.yaml"
+    write_config(config, schedules='  sync: "0 3 1 1 *"')  # never fires during the test
+    started, release = threading.Event(), threading.Event()
+
+    def blocking_sync(ctx: JobContext) -> dict[str, Any]:
+        started.set()
+        release.wait(10)
+        return {"rows": 3}
+
+    table = [JobSpec("sync", schedule=lambda s: s.schedules.sync, run=blocking_sync)]
+    d = make_daemon(config, db, clock, table=table)
+    d.start(health=False, watch=False)
+    try:
+        first = d.run_job_now("sync", requested_by="U1")
+        assert first.accepted and "sync started" in first.message  # returned before the run
+        assert started.wait(10) and d.is_running("sync")
+        again = d.run_job_now("sync", requested_by="U1")
+        assert not again.accepted and "already in progress" in again.message
+        release.set()
+        assert d.wait_requested("sync", 10) and not d.is_running("sync")
+        [run] = d.ledger.recent_runs("sync")
+        assert run.outcome == "ok" and run.trigger_key is not None
+        assert run.trigger_key.startswith("manual:") and json.loads(run.detail or "") == {"rows": 3}
+        missing = d.run_job_now("digest:nope")
+        assert not missing.accepted and "not scheduled" in missing.message
+    finally:
+        release.set()
+        d.shutdown(grace=1)
+    refused = d.run_job_now("sync")
+    assert not refused.accepted and "shutting down" in refused.message

@@ -96,7 +96,9 @@ digests:
 
 
 def test_a_job_whose_schedule_is_null_is_not_scheduled() -> None:
-    settings = make_settings("schedules:\n  db_maintenance: null\n  followups: null\n")
+    settings = make_settings(
+        "schedules:\n  sync: null\n  db_maintenance: null\n  followups: null\n"
+    )
     assert resolve_jobs(JOBS, settings) == []
 
 
@@ -112,6 +114,7 @@ digests:
 """
     )
     jobs = {j.id: j.cron for j in resolve_jobs(JOBS, on)}
+    assert jobs["sync"] == "*/5 * * * *"
     assert jobs["followups"] == "*/10 * * * *"
     assert jobs["shoutouts"] == "*/15 * * * *"
     assert jobs["hero_of_the_week"] == "0 15 * * fri"
@@ -125,7 +128,8 @@ digests:
   - {name: daily, channel: "#support", schedule: "0 9 * * *"}
 """
     )
-    assert [j.id for j in resolve_jobs(JOBS, off)] == ["db_maintenance"]
+    # The sync is not a feature one switches off (only its schedule, with null).
+    assert [j.id for j in resolve_jobs(JOBS, off)] == ["db_maintenance", "sync"]
     # No channel to post shout-outs in: no shout-out jobs.
     bare = parse_settings("zendesk: {subdomain: a}")
     assert "shoutouts" not in {j.id for j in resolve_jobs(JOBS, bare)}
@@ -517,3 +521,91 @@ def test_the_migrated_job_tables_match_the_models(db: Database) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         differences = compare_metadata(context, SQLModel.metadata)
     assert [d for d in differences if "job_" in str(d)] == []
+
+
+# -- the sync job -----------------------------------------------------------------------------
+
+
+def _fake_sync(summaries: list[dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    def run_sync(settings: Any, database: Any, clock: Any, stop: Any) -> dict[str, Any]:
+        return summaries.pop(0)
+
+    return run_sync
+
+
+def test_the_sync_job_runs_a_follow_up_pass_through_the_runner(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deskbot import bootstrap
+    from deskbot.jobs import sync_job
+
+    passes: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def follow_up_pass(ctx: JobContext) -> dict[str, Any]:
+        passes.append(ctx.trigger_key)
+        entered.set()
+        release.wait(10)
+        return {"opened": 0}
+
+    followups = job("followups", follow_up_pass)
+    runner = JobRunner(
+        settings=make_settings(),
+        database=db,
+        ledger=SqlJobLedger(db),
+        clock=clock,
+        stop=threading.Event(),
+        notifier=RecordingNotifier(),
+        heartbeat=False,
+        jobs=lambda: {"followups": followups},
+    )
+    ok = {"ok": True, "stopped": False, "rows": 5, "streams": {}}
+    monkeypatch.setattr(bootstrap, "run_sync", _fake_sync([dict(ok), dict(ok)]))
+    release.set()
+    result = runner.run_now(job("sync", sync_job))
+    assert result.outcome == "ok" and result.summary is not None
+    follow = result.summary["followups"]
+    assert follow["outcome"] == "ok" and len(passes) == 1
+    [recorded] = SqlJobLedger(db).recent_runs("followups")
+    assert recorded.id == follow["run_id"] and recorded.trigger_key == passes[0]
+
+    # A follow-up pass already running (its schedule fired): the sync does not start a second.
+    release.clear()
+    entered.clear()
+    scheduled = threading.Thread(target=runner.run_now, args=[followups])
+    scheduled.start()
+    assert entered.wait(10)
+    try:
+        busy = runner.run_now(job("sync", sync_job))
+    finally:
+        release.set()
+        scheduled.join(10)
+    assert busy.summary is not None and busy.summary["followups"]["outcome"] == "busy"
+    assert len(passes) == 2  # the sync's first pass and the scheduled one, nothing more
+
+
+def test_a_sync_stopped_by_shutdown_is_abandoned_and_follow_ups_wait(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deskbot import bootstrap
+    from deskbot.jobs import sync_job
+
+    stopped = {"ok": True, "stopped": True, "rows": 2, "streams": {}}
+    monkeypatch.setattr(bootstrap, "run_sync", _fake_sync([stopped]))
+    runner = make_runner(db, clock)
+    result = runner.run_now(job("sync", sync_job))
+    assert result.outcome == "abandoned" and "shutting down" in (result.error or "")
+    assert SqlJobLedger(db).last_success("sync") is None  # /healthz does not count it
+
+
+def test_the_sync_job_says_when_follow_ups_are_off(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deskbot import bootstrap
+    from deskbot.jobs import sync_job
+
+    ok = {"ok": True, "stopped": False, "rows": 0, "streams": {}}
+    monkeypatch.setattr(bootstrap, "run_sync", _fake_sync([dict(ok)]))
+    runner = make_runner(db, clock, make_settings("followups: {enabled: false}"))
+    result = runner.run_now(job("sync", sync_job))
+    assert result.summary is not None and result.summary["followups"] == {"outcome": "disabled"}

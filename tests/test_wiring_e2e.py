@@ -506,7 +506,10 @@ def test_daemon_reloads_reach_the_running_app(
         assert daemon.reload("file changed")
         status, body = slack.send_slash_command(url, text="config reload", user_id="sam.reyes")
         assert status == 200 and "only admins" not in body
+        # The reload runs after the acknowledgement, in the app's work pool: wait for its answer
+        # before shutting down (a reload that comes during shutdown is declined).
+        assert handle.work is not None and handle.work.wait_idle(10)
+        assert any("Configuration reloaded" in t for t in texts(slack, "#support-leads"))
     finally:
         daemon.shutdown(grace=1)  # stops the app too
     assert handle.stopped
-    assert any("Configuration reloaded" in t for t in texts(slack, "#support-leads"))

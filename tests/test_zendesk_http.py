@@ -251,6 +251,23 @@ def test_base_url_rewrite_and_no_zenpy_caches(clock: FakeClock) -> None:
     assert client.zenpy.cache.disabled is True
 
 
+@responses.activate
+def test_the_paced_session_rewrites_through_base_url_session(clock: FakeClock) -> None:
+    from deskbot.adapters.zendesk.session import BaseUrlSession
+
+    # One rewrite for the sync and the writers: the paced session is a BaseUrlSession.
+    proxied = make_client(clock, base_url="http://127.0.0.1:8081/").session
+    assert isinstance(proxied, BaseUrlSession)
+    path = "/api/v2/incremental/tickets/cursor.json?cursor=c"
+    assert proxied.rewrite("https://acme.zendesk.com" + path) == "http://127.0.0.1:8081" + path
+    assert proxied.rewrite("https://acme.zendesk.community/x") == "https://acme.zendesk.community/x"
+    # Without base_url (real Zendesk) nothing is rewritten and answers are left as they are.
+    responses.add(responses.GET, EXPORT, json=MIDSTREAM)
+    direct = make_client(clock)
+    direct.ticket_page(cursor="c", start_time=None, per_page=1)
+    assert responses.calls[0].request.url.startswith("https://acme.zendesk.com/api/v2/")
+
+
 def test_stop_event_interrupts_waiting(clock: FakeClock) -> None:
     stop = threading.Event()
     limiter = RateLimiter("incremental_export", 10, clock, stop)

@@ -39,7 +39,7 @@ from deskbot.ports import (
     ZendeskSource,
 )
 from deskbot.services.digests import DigestOutcome, DigestService, find_digest
-from deskbot.services.providers import ConfigReloader, SlackServices
+from deskbot.services.providers import ConfigReloader, SlackServices, SyncTrigger
 from deskbot.services.shoutouts import ShoutoutRun, ShoutoutService
 from deskbot.services.sync import ProgressCallback, SyncService
 from deskbot.settings import Settings, load_settings
@@ -186,13 +186,23 @@ def slack_services(
     *,
     reloader: ConfigReloader | None = None,
     current: Callable[[], Settings] | None = None,
+    sync_trigger: SyncTrigger | None = None,
+    sync_running: Callable[[], bool] | None = None,
 ) -> SlackServices:
-    """What the Slack app may call: the directory always; with ``settings``, the KPI numbers
-    (``me``/``stats``), bad ratings with their follow-ups (``csat``) and recent shout-outs
-    (``hero``); ``reloader`` (the daemon) answers ``config reload``. ``current`` returns the
-    settings in force (after reloads); default: ``settings``. Sync status and trigger are
-    wired by the sync engine."""
-    services = SlackServices(directory=StoreDirectory(database), config_reloader=reloader)
+    """What the Slack app may call: the directory and each sync stream's status (``sync``)
+    always; with ``settings``, the KPI numbers (``me``/``stats``), bad ratings with their
+    follow-ups (``csat``) and recent shout-outs (``hero``); ``reloader`` (the daemon) answers
+    ``config reload``, ``sync_trigger`` (the daemon) ``sync now``, and ``sync_running`` says
+    whether a sync is in flight. ``current`` returns the settings in force (after reloads);
+    default: ``settings``."""
+    from deskbot.services.slack_providers import StoreSyncStatus
+
+    services = SlackServices(
+        directory=StoreDirectory(database),
+        config_reloader=reloader,
+        sync_status=StoreSyncStatus(SqlSyncStore(database), sync_running),
+        sync_trigger=sync_trigger,
+    )
     if settings is None:
         return services
     from deskbot.adapters.db.followups_store import SqlBadRatings
@@ -268,15 +278,25 @@ def attach_slack_app(
 ) -> SlackHandle | None:
     """``deskbot run``: start the Slack app beside the scheduler when ``slack.enabled``.
 
-    ``/deskbot config reload`` reloads the daemon; every reload the daemon applies (SIGHUP,
+    ``/deskbot config reload`` reloads the daemon and ``/deskbot sync now`` runs its sync job
+    (through the job runner, without waiting); every reload the daemon applies (SIGHUP,
     file change, the slash command) reaches the app's roles and roster; the app stops when
     the daemon starts shutting down."""
     settings = daemon.settings
     if not settings.slack.enabled:
         return None
+    from deskbot.daemon import SYNC_JOB
+    from deskbot.services.slack_providers import JobSyncTrigger
+
     current = CurrentSettings(settings)
     services = slack_services(
-        daemon.database, settings, daemon.clock, reloader=daemon, current=current.get
+        daemon.database,
+        settings,
+        daemon.clock,
+        reloader=daemon,
+        current=current.get,
+        sync_trigger=JobSyncTrigger(daemon, SYNC_JOB),
+        sync_running=lambda: daemon.is_running(SYNC_JOB),
     )
     handle = start_slack_app(
         settings,

@@ -38,7 +38,7 @@ from deskbot.errors import ConfigError, DeskbotError
 from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
 from deskbot.log import configure_logging, get_logger
 from deskbot.ports import AdminNotifier, Clock, JobLedger, SystemClock
-from deskbot.services.providers import ReloadResult
+from deskbot.services.providers import ReloadResult, TriggerResult
 from deskbot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ class Daemon:
             notifier=notifier,
             instance=instance,
             heartbeat=heartbeat,
+            jobs=lambda: self.jobs,
         )
         self.jobs: dict[str, ScheduledJob] = {
             job.id: job for job in resolve_jobs(self.table, settings)
@@ -127,6 +128,8 @@ class Daemon:
         self.health_server: HealthServer | None = None
         self._reload_listeners: list[Callable[[Settings], None]] = []
         self._stop_hooks: list[Callable[[], None]] = []
+        self._requested_lock = threading.Lock()
+        self._requested: dict[str, threading.Event] = {}  # run_job_now runs not yet finished
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -180,6 +183,54 @@ class Daemon:
         for job in self.check_job_ids(job_ids):
             self.scheduler.add_job(self.runner.run_now, args=[job], name=f"now:{job.id}")
 
+    def is_running(self, job_id: str) -> bool:
+        """Whether a run of ``job_id`` is requested or in flight in this process."""
+        with self._requested_lock:
+            if job_id in self._requested:
+                return True
+        return any(claim.job == job_id for claim in self.runner.active_runs())
+
+    def run_job_now(self, job_id: str, requested_by: str | None = None) -> TriggerResult:
+        """Ask for one run of ``job_id`` right away, without waiting for it (``/deskbot sync
+        now``). The run goes through the scheduler's pool and the ``JobRunner`` like any fire:
+        its own trigger claimed in the ledger, leased, recorded, one at a time. A second request
+        while one is pending or running is declined."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return TriggerResult(
+                False, f"the {job_id} job is not scheduled in this deployment (see 'deskbot jobs')"
+            )
+        if self.stop_event.is_set() or not self.scheduler.running:
+            return TriggerResult(
+                False, f"deskbot is shutting down or not started; {job_id} not started"
+            )
+        with self._requested_lock:
+            busy = job_id in self._requested or any(
+                claim.job == job_id for claim in self.runner.active_runs()
+            )
+            if not busy:
+                self._requested[job_id] = threading.Event()
+        if busy:
+            return TriggerResult(False, f"a {job_id} run is already in progress")
+        self.scheduler.add_job(self._run_requested, args=[job], name=f"now:{job_id}")
+        log.info("job.requested", job=job_id, requested_by=requested_by)
+        return TriggerResult(True, f"{job_id} started; ask `/deskbot {job_id}` for its progress")
+
+    def wait_requested(self, job_id: str, timeout: float) -> bool:
+        """Wait (real time) until the run asked for by ``run_job_now`` has finished."""
+        with self._requested_lock:
+            done = self._requested.get(job_id)
+        return True if done is None else done.wait(timeout)
+
+    def _run_requested(self, job: ScheduledJob) -> RunResult:
+        try:
+            return self.runner.run_now(job)
+        finally:
+            with self._requested_lock:
+                done = self._requested.pop(job.id, None)
+            if done is not None:
+                done.set()
+
     def run_forever(self, now: Sequence[str] = ()) -> bool:
         """Start, serve until SIGTERM/SIGINT, stop. Returns whether every job stopped in time."""
         self.check_job_ids(now)
@@ -200,9 +251,12 @@ class Daemon:
     def shutdown(self, grace: float = STOP_GRACE_SECONDS) -> bool:
         """Stop scheduling, let running jobs honour the stop, record the ones that did not."""
         log.info("daemon.stopping", running=[c.job for c in self.runner.active_runs()])
-        self.stop_event.set()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        # Under the reload lock: a reload in progress (e.g. from Slack) finishes rescheduling
+        # before the scheduler goes away, and one that comes later sees the stop and declines.
+        with self._reload_lock:
+            self.stop_event.set()
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
         # Stop hooks (the Slack app draining its queue) run beside the jobs' grace period, in
         # threads, so a slow one cannot push the exit past the container's stop timeout.
         deadline = time.monotonic() + grace
@@ -336,6 +390,11 @@ class Daemon:
         """``reload`` with what changed or why the file was rejected, for ``/deskbot config
         reload`` (``deskbot.services.providers.ConfigReloader``)."""
         with self._reload_lock:
+            if self.stop_event.is_set():
+                # The scheduler is shut down: rescheduling would fail half-way (APScheduler
+                # no longer knows the jobs), leaving settings and schedule out of step.
+                log.info("config.reload_skipped", reason=reason, why="shutting down")
+                return ReloadResult(False, "deskbot is shutting down; the file is read at start")
             self._fingerprint = _fingerprint(self.config_path)
             try:
                 new = load_settings(self.config_path)

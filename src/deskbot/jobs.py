@@ -77,6 +77,10 @@ class JobContext:
     fire_time: datetime  # the scheduled time this run stands for (aware)
     trigger_key: str
     notifier: AdminNotifier
+    # Runs another scheduled job right now, through the runner (claim, lease, one at a time,
+    # run history); ``None`` when that job is not scheduled under the current settings. Set
+    # when the runner knows the job table (the daemon, ``deskbot jobs run``).
+    run_job: Callable[[str], RunResult | None] | None = None
 
     def check_stop(self) -> None:
         """Raise ``JobInterrupted`` if shutdown was requested (call between units of work)."""
@@ -229,8 +233,10 @@ class JobRunner:
         instance: str | None = None,
         heartbeat: bool = True,
         heartbeat_seconds: float | None = None,
+        jobs: Callable[[], Mapping[str, ScheduledJob]] | None = None,
     ) -> None:
         self.settings = settings
+        self._jobs = jobs  # the scheduled jobs in force (for ``JobContext.run_job``)
         self.database = database
         self.ledger = ledger
         self.clock = clock
@@ -272,6 +278,11 @@ class JobRunner:
         now = self.clock.now()
         key = f"manual:{now.strftime('%Y-%m-%dT%H:%M:%S')}:{uuid.uuid4().hex[:8]}"
         return self.run(job, now, key)
+
+    def _run_follow_on(self, job_id: str) -> RunResult | None:
+        """``JobContext.run_job``: run the scheduled job ``job_id`` now, in this thread."""
+        job = self._jobs().get(job_id) if self._jobs is not None else None
+        return self.run_now(job) if job is not None else None
 
     def take_over_expired(self, jobs: Mapping[str, ScheduledJob]) -> list[RunResult]:
         """Run triggers whose holder died or was stopped before finishing (lease expired)."""
@@ -328,6 +339,7 @@ class JobRunner:
             fire_time=fire_time,
             trigger_key=key,
             notifier=self.notifier,
+            run_job=self._run_follow_on if self._jobs is not None else None,
         )
         try:
             outcome, summary, error, failure = self._execute(job, context)
@@ -569,6 +581,40 @@ def hero_schedule(s: Settings) -> str | None:
     return s.schedules.hero_of_the_week if _shoutouts_on(s) else None
 
 
+def sync_schedule(s: Settings) -> str | None:
+    return s.schedules.sync
+
+
+def sync_job(ctx: JobContext) -> dict[str, Any]:
+    """One incremental sync pass (``bootstrap.run_sync``), then a follow-up pass.
+
+    PRODUCT: follow-ups run after each sync, so a new bad rating is acted on minutes after it
+    is synced, not at the next ``schedules.followups`` fire. The pass goes through the runner
+    as the ``followups`` job (claim, lease, never two at once, its own run history), so it
+    cannot race the scheduled one; ``summary["followups"]`` says how it went. A failing
+    follow-up pass does not fail the sync (its own history and alerts report it).
+    A sync stopped by shutdown is recorded as abandoned, not as a success.
+    """
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    summary = dict(bootstrap.run_sync(ctx.settings, ctx.database, ctx.clock, ctx.stop))
+    if summary.get("stopped"):
+        raise JobInterrupted(f"sync stopped after {summary.get('rows', 0)} rows: shutting down")
+    if not ctx.settings.followups.enabled:
+        summary["followups"] = {"outcome": "disabled"}
+    elif ctx.run_job is None:
+        summary["followups"] = {"outcome": "not run", "reason": "no job table in this runner"}
+    else:
+        result = ctx.run_job("followups")
+        summary["followups"] = (
+            {"outcome": "not scheduled"}
+            if result is None
+            else {"outcome": result.outcome, "run_id": result.run_id, "error": result.error}
+        )
+    return summary
+
+
 def followups_job(ctx: JobContext) -> dict[str, Any]:
     """One bad-CSAT follow-up pass (``bootstrap.run_followups``)."""
     from deskbot import bootstrap
@@ -617,6 +663,7 @@ JOBS: tuple[JobSpec, ...] = (
         run=db_maintenance,
         description="prune old job history, optimise the database",
     ),
+    JobSpec("sync", sync_schedule, sync_job, "Zendesk → local store, then follow-ups"),
     JobSpec("followups", followups_schedule, followups_job, "bad-CSAT follow-ups"),
     JobSpec("digest", digest_schedules, digest_job, "KPI digest to Slack"),
     JobSpec("shoutouts", shoutouts_schedule, shoutouts_job, "shout-outs for good ratings"),

@@ -164,6 +164,7 @@ def jobs_run(
         clock=SystemClock(stop),
         stop=stop,
         notifier=bootstrap.make_notifier(settings),
+        jobs=lambda: jobs_by_id,  # the sync job runs a follow-up pass after it, as in the daemon
     )
     try:
         result = runner.run_now(jobs_by_id[job])

@@ -179,14 +179,11 @@ def status(
     """Where each stream stands: position, last success, rows, last error."""
     from deskbot import bootstrap  # keep --help fast
     from deskbot.adapters.db.sync_store import SqlSyncStore
-    from deskbot.domain.sync import STREAMS
+    from deskbot.services.sync import stream_states
 
     settings = bootstrap.load(state(ctx).config_path)
     database = bootstrap.open_database(settings)
-    store = SqlSyncStore(database)
-    known = {s.stream: s for s in store.states()}
-    states = [known.get(name) or store.state(name) for name in STREAMS]
-    states += [s for name, s in known.items() if name not in STREAMS]
+    states = stream_states(SqlSyncStore(database))
     database.dispose()
     if as_json:
         typer.echo(

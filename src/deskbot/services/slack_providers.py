@@ -4,6 +4,9 @@
   the same numbers as ``deskbot report`` and the digests.
 - ``FollowupCsat``: ``/deskbot csat``: recent bad ratings with their follow-up's state and owner.
 - ``LedgerShoutouts``: ``/deskbot hero``: shout-outs posted recently, from the action ledger.
+- ``StoreSyncStatus``: ``/deskbot sync``: each stream's ``sync_state`` row (as ``deskbot sync
+  status`` shows it), with whether a sync is running now.
+- ``JobSyncTrigger``: ``/deskbot sync now``: asks the daemon to run its ``sync`` job now.
 
 ``bootstrap.slack_services`` wires them; none of them touches Slack.
 """
@@ -11,12 +14,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from deskbot.domain.commands import DateRange
 from deskbot.domain.metrics import FLAG_LABELS, Scope, Window
-from deskbot.ports import ActionLedger, Clock, KpiSource
+from deskbot.ports import ActionLedger, Clock, KpiSource, SyncStore
 from deskbot.services import shoutouts as shoutout_service
 from deskbot.services.providers import (
     BadRating,
@@ -24,8 +27,11 @@ from deskbot.services.providers import (
     Shoutout,
     StatsQuery,
     StatsSummary,
+    StreamStatus,
+    TriggerResult,
 )
 from deskbot.services.reporting import build_report
+from deskbot.services.sync import stream_states
 from deskbot.settings import Settings
 
 SettingsSource = Callable[[], Settings]
@@ -172,3 +178,46 @@ class LedgerShoutouts:
                 )
             )
         return out
+
+
+class StoreSyncStatus:
+    """``SyncStatusProvider`` over the sync store; ``running`` says whether a sync is in flight
+    (the daemon's ``is_running("sync")``)."""
+
+    def __init__(self, store: SyncStore, running: Callable[[], bool] | None = None) -> None:
+        self._store = store
+        self._running = running
+
+    def sync_status(self) -> Sequence[StreamStatus]:
+        running = self._running() if self._running is not None else False
+        out = []
+        for state in stream_states(self._store):
+            position = (
+                datetime.fromtimestamp(state.position, UTC) if state.position is not None else None
+            )
+            error = state.last_error
+            # An error older than the last success is history, not where the stream stands.
+            if (
+                error
+                and state.last_error_at
+                and state.last_success_at
+                and state.last_error_at < state.last_success_at
+            ):
+                error = None
+            out.append(StreamStatus(state.stream, position, state.last_success_at, error, running))
+        return out
+
+
+class JobRunnerNow(Protocol):
+    def run_job_now(self, job_id: str, requested_by: str | None = None) -> TriggerResult: ...
+
+
+class JobSyncTrigger:
+    """``SyncTrigger``: the daemon runs its ``sync`` job now (through its job runner)."""
+
+    def __init__(self, daemon: JobRunnerNow, job_id: str = "sync") -> None:
+        self._daemon = daemon
+        self._job_id = job_id
+
+    def trigger_sync(self, requested_by: str) -> TriggerResult:
+        return self._daemon.run_job_now(self._job_id, requested_by)

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from deskbot import metrics_registry as metrics
 from deskbot.domain.sync import (
     SATISFACTION_RATINGS,
     STREAMS,
@@ -109,6 +110,15 @@ class SyncResult:
 
 def _epoch(when: datetime) -> int:
     return int(when.timestamp())
+
+
+def stream_states(store: SyncStore) -> list[StreamState]:
+    """Every stream's ``sync_state`` row, the known streams first (in sync order, a default
+    state for one that never ran), then any others the table holds. ``deskbot sync status``
+    and ``/deskbot sync`` both show this."""
+    known = {s.stream: s for s in store.states()}
+    states = [known.get(name) or StreamState(stream=name) for name in STREAMS]
+    return states + [s for name, s in known.items() if name not in STREAMS]
 
 
 class SyncService:
@@ -196,6 +206,10 @@ class SyncService:
         state.pages_total += 1
         state.last_success_at = self.clock.now()
         self.store.apply_page(records, state)
+        metrics.SYNC_ROWS.labels(stream=state.stream).inc(rows)
+        if state.position is not None:
+            lag = max(0, _epoch(state.last_success_at) - state.position)
+            metrics.SYNC_LAG.labels(stream=state.stream).set(lag)
         outcome.pages += 1
         outcome.rows += rows
         outcome.position = state.position

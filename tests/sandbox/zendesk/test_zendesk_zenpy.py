@@ -81,6 +81,8 @@ def test_base_url_session_rewrites_only_the_zendesk_prefix() -> None:
     # mapped back so zenpy recognises its own response
     assert resp.url == "https://acme.zendesk.com/api/v2/users/me.json"
     assert resp.request.url == "https://acme.zendesk.com/api/v2/users/me.json"
+    # ... on a copy: the request as sent still says where it went.
+    assert responses.calls[0].request.url == "http://127.0.0.1:9/api/v2/users/me.json"
     assert session.get("http://127.0.0.1:9/other").json() == {"other": True}  # passes through
     with pytest.raises(responses.ConnectionError):  # another subdomain is not rewritten
         session.get("https://other.zendesk.com/api/v2/users/me.json")

@@ -3,7 +3,8 @@
 zenpy accepts a session; every request zenpy makes goes through ``PacedSession.request``:
 
 1. the ``https://{subdomain}.zendesk.com`` prefix zenpy builds is rewritten to the configured
-   base URL (a sandbox, a proxy), so the real client talks to any server;
+   base URL (a sandbox, a proxy) by ``BaseUrlSession``, which this session extends, so the
+   real client talks to any server;
 2. the request waits for its budgets: every call spends the account-wide budget, calls under
    ``/api/v2/incremental/`` also spend the incremental-export budget. Each budget is a
    ``RateLimiter`` that spaces requests evenly at just under the configured rate, so steady
@@ -29,6 +30,8 @@ from typing import Any
 
 import requests
 
+from deskbot import metrics_registry as metrics
+from deskbot.adapters.zendesk.session import BaseUrlSession
 from deskbot.errors import Interrupted
 from deskbot.log import get_logger
 from deskbot.ports import Clock, StopEvent
@@ -163,8 +166,9 @@ def retry_after_seconds(headers: Any) -> float | None:
     return max(value, 0.0) if value is not None else None
 
 
-class PacedSession(requests.Session):
-    """The session zenpy is given (see the module docstring)."""
+class PacedSession(BaseUrlSession):
+    """The session zenpy is given (see the module docstring); the base-URL rewrite is
+    ``BaseUrlSession``'s, pacing and typed errors are added here."""
 
     def __init__(
         self,
@@ -175,23 +179,16 @@ class PacedSession(requests.Session):
         clock: Clock,
         timeout: float,
     ) -> None:
-        super().__init__()
-        self._zendesk_prefix = f"https://{subdomain}.zendesk.com"
-        self._base_url = base_url.rstrip("/") if base_url else None
+        super().__init__(base_url, subdomain)
         self.budgets = budgets
         self._clock = clock
         self.timeout = timeout
         self.counters: Counter[str] = Counter()
 
-    def rewrite(self, url: str) -> str:
-        if self._base_url and url.startswith(self._zendesk_prefix):
-            return self._base_url + url[len(self._zendesk_prefix) :]
-        return url
-
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        url = self.rewrite(url.decode() if isinstance(url, bytes) else url)
+        url = url.decode() if isinstance(url, bytes) else url  # rewritten by BaseUrlSession
         limiters = self.budgets.for_url(url)
         for limiter in limiters:
             limiter.acquire()
@@ -201,6 +198,7 @@ class PacedSession(requests.Session):
         self._observe(response, limiters)
         if response.status_code == 429:
             self.counters["rate_limited"] += 1
+            metrics.ZENDESK_RATE_LIMITED.inc()
             wait = retry_after_seconds(response.headers)
             for limiter in limiters:
                 limiter.pause(wait if wait is not None else 60.0)
