@@ -122,6 +122,8 @@ def demo_config(
             ]
         },
         "followups": {
+            # Only ratings from the simulated day: older ones predate this (demo) deployment.
+            "max_age_hours": 12,
             "escalation_channel": "#support-leads",
             "rules": [
                 {
