@@ -264,3 +264,40 @@ def test_429_gives_up_after_max_retries() -> None:
     with pytest.raises(ZendeskError, match="rate limited"):
         _writer(clock, retries=3).get_ticket(5)
     assert clock.sleeps == [2.0, 2.0]
+
+
+def test_an_earlier_follow_up_ticket_is_found_through_the_source_tickets_followup_ids() -> None:
+    """Crash between creating a follow-up ticket and recording it: the retry must find it with
+    reads every Zendesk (and every fake of it) serves, not only the external-id search."""
+    from deskbot.adapters.zendesk.session import BaseUrlSession
+    from deskbot.sandbox.zendesk import ZendeskSandbox
+
+    sandbox = ZendeskSandbox(7, 400, account_limit=1_000_000, incremental_limit=1_000_000)
+    sandbox.start()
+    try:
+        writer = ZendeskTicketWriter(
+            "acme",
+            sandbox.email,
+            sandbox.token,
+            session=BaseUrlSession(sandbox.base_url, "acme"),
+            clock=FakeClock(),
+        )
+        closed = next(t.id for t in sandbox.state.tickets.values() if t.status == "closed")
+        marker = "[deskbot:followup:42:1]"
+        assert writer.find_followup_ticket(closed, "deskbot-followup-42-1", marker) is None
+        created = writer.create_followup_ticket(
+            closed,
+            subject="Follow-up: refund",
+            note=f"Bad CSAT rating.\n\n{marker}",
+            tags=["csat_followup"],
+            assignee_id=None,
+            group_id=None,
+            requester_id=None,
+            # A Zendesk that dropped the external id: only the marker identifies the ticket.
+            external_id="something-else",
+        )
+        assert writer.find_followup_ticket(closed, "deskbot-followup-42-1", marker) == created
+        other = "[deskbot:followup:43:1]"
+        assert writer.find_followup_ticket(closed, "deskbot-followup-43-1", other) is None
+    finally:
+        sandbox.stop()

@@ -133,7 +133,11 @@ class TicketWriter(Protocol):
         """One safe_update PUT; raises TicketConflict / TicketClosed / TicketGone."""
         ...
 
-    def find_ticket_by_external_id(self, external_id: str) -> int | None: ...
+    def find_followup_ticket(
+        self, source_ticket_id: int, external_id: str, marker: str
+    ) -> int | None:
+        """A follow-up of ``source_ticket_id`` created earlier with this external id / marker."""
+        ...
 
     def create_followup_ticket(
         self,
@@ -667,7 +671,7 @@ class FollowupService:
         assert self.tickets is not None
         if not p.get("followup_when_closed"):
             return {"ticket_id": ticket.id, "skipped": "ticket closed"}
-        existing = self.tickets.find_ticket_by_external_id(p["external_id"])
+        existing = self.tickets.find_followup_ticket(ticket.id, p["external_id"], p["marker"])
         if existing is not None:
             return {"ticket_id": ticket.id, "followup_ticket_id": existing, "already_applied": True}
         self._zendesk_pacer.wait()

@@ -155,8 +155,10 @@ class ZendeskTicketWriter:
     # -- reads ------------------------------------------------------------------------------
 
     def get_ticket(self, ticket_id: int) -> TicketSnapshot:
-        ticket = self._call(f"read ticket {ticket_id}", lambda: self._client.tickets(id=ticket_id))
-        return _snapshot(ticket)
+        return _snapshot(self._read_ticket(ticket_id))
+
+    def _read_ticket(self, ticket_id: int) -> Any:
+        return self._call(f"read ticket {ticket_id}", lambda: self._client.tickets(id=ticket_id))
 
     def has_comment_containing(self, ticket_id: int, text: str) -> bool:
         def scan() -> bool:
@@ -177,6 +179,32 @@ class ZendeskTicketWriter:
             return None
 
         return self._call("find ticket by external_id", find)
+
+    def find_followup_ticket(
+        self, source_ticket_id: int, external_id: str, marker: str
+    ) -> int | None:
+        """The follow-up deskbot already created for ``source_ticket_id``, if any.
+
+        Zendesk lists a closed ticket's follow-ups in its ``followup_ids``; each is matched by
+        its ``external_id`` or by the hidden marker in its description, with single-ticket reads
+        only. Where the source ticket does not report ``followup_ids``, the account is searched
+        by external id instead.
+        """
+
+        def followups_of_source() -> list[int] | None:
+            source = self._client.tickets(id=source_ticket_id)
+            ids = getattr(source, "followup_ids", None)
+            return None if ids is None else [int(i) for i in ids]
+
+        ids = self._call(f"read ticket {source_ticket_id}", followups_of_source)
+        if ids is None:
+            return self.find_ticket_by_external_id(external_id)
+        for followup_id in ids:
+            ticket = self._read_ticket(followup_id)
+            description = getattr(ticket, "description", None) or ""
+            if getattr(ticket, "external_id", None) == external_id or marker in description:
+                return followup_id
+        return None
 
     # -- writes -----------------------------------------------------------------------------
 
