@@ -301,3 +301,59 @@ def test_an_earlier_follow_up_ticket_is_found_through_the_source_tickets_followu
         assert writer.find_followup_ticket(closed, "deskbot-followup-43-1", other) is None
     finally:
         sandbox.stop()
+
+
+class _NoHistoryClient:
+    """A Slack (or proxy, or fake) that does not serve conversations.history."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+        self.retry_handlers: list[object] = []
+
+    def conversations_history(self, **_: object) -> object:
+        from slack_sdk.errors import SlackApiError
+        from slack_sdk.web.slack_response import SlackResponse
+
+        response = SlackResponse(
+            client=None,
+            http_verb="POST",
+            api_url="https://slack.com/api/conversations.history",
+            req_args={},
+            data={"ok": False, "error": self.error},
+            headers={},
+            status_code=200,
+        )
+        raise SlackApiError(self.error, response)
+
+
+@pytest.mark.parametrize("error", ["unknown_method", "missing_scope"])
+def test_unreadable_history_means_post_again_rather_than_never(error: str) -> None:
+    from datetime import UTC, datetime
+
+    from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
+
+    notifier = SlackFollowupNotifier(_NoHistoryClient(error))  # type: ignore[arg-type]
+    since = datetime(2026, 11, 2, tzinfo=UTC)
+    assert notifier.find_message("C0ALERTS", "followup:1:1:alert", since) is None
+
+
+def test_other_history_errors_still_fail_the_step() -> None:
+    from datetime import UTC, datetime
+
+    from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
+
+    notifier = SlackFollowupNotifier(_NoHistoryClient("internal_error"))  # type: ignore[arg-type]
+    with pytest.raises((SlackError, PermanentStepError)):
+        notifier.find_message("C0ALERTS", "followup:1:1:alert", datetime(2026, 11, 2, tzinfo=UTC))
+
+
+def test_digest_notifier_treats_unreadable_history_as_nothing_posted() -> None:
+    from datetime import UTC, datetime
+
+    from deskbot.adapters.slack.notifier import SlackNotifier
+
+    notifier = SlackNotifier(_NoHistoryClient("unknown_method"), clock=FakeClock())  # type: ignore[arg-type]
+    assert notifier.find_marked("C0LEADS", "digest:", datetime(2026, 11, 2, tzinfo=UTC)) == {}
+    failing = SlackNotifier(_NoHistoryClient("internal_error"), clock=FakeClock())  # type: ignore[arg-type]
+    with pytest.raises(SlackError):
+        failing.find_marked("C0LEADS", "digest:", datetime(2026, 11, 2, tzinfo=UTC))

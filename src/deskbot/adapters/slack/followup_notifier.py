@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from deskbot.adapters.slack import followup_blocks as fb
+from deskbot.adapters.slack.notifier import history_unreadable
 from deskbot.errors import SlackError
 from deskbot.log import get_logger
 from deskbot.services.followups import AlertStatus, PermanentStepError, Posted
@@ -182,10 +183,18 @@ class SlackFollowupNotifier:
             }
             if cursor:
                 kwargs["cursor"] = cursor
-            if thread_ts:
-                data = self._call("read thread", "conversations_replies", ts=thread_ts, **kwargs)
-            else:
-                data = self._call("read channel history", "conversations_history", **kwargs)
+            try:
+                if thread_ts:
+                    data = self._call(
+                        "read thread", "conversations_replies", ts=thread_ts, **kwargs
+                    )
+                else:
+                    data = self._call("read channel history", "conversations_history", **kwargs)
+            except (PermanentStepError, SlackError) as exc:
+                if not history_unreadable(exc):
+                    raise
+                log.warning("slack.history_unreadable", channel=channel, key=key, error=str(exc))
+                return None
             for message in data.get("messages") or []:
                 if _carries(message, key):
                     return Posted(channel=channel_id, ts=str(message["ts"]))

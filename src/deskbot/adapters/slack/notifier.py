@@ -35,6 +35,19 @@ log = get_logger(__name__)
 MARKER_EVENT = "deskbot_post"
 
 
+# Errors meaning "this workspace or token cannot read history", not "try again later".
+HISTORY_UNREADABLE = {"unknown_method", "missing_scope", "not_allowed_token_type"}
+
+
+def history_unreadable(exc: BaseException) -> bool:
+    """True when reading history is impossible here. A post whose outcome a crash left unknown
+    is then sent again: a rare duplicate is better than an alert that is never posted."""
+    cause = exc.__cause__
+    if isinstance(cause, SlackApiError) and cause.response is not None:
+        return str(cause.response.get("error", "")) in HISTORY_UNREADABLE
+    return False
+
+
 class ClockRateLimitRetryHandler(RateLimitErrorRetryHandler):
     """slack_sdk's 429 handler, waiting ``Retry-After`` on the injected clock (so shutdown can
     interrupt the wait and tests never sleep) and never longer than ``max_wait`` seconds."""
@@ -231,15 +244,21 @@ class SlackNotifier:
         found: dict[str, PostedMessage] = {}
         cursor: str | None = None
         while True:
-            page = self._call(
-                "conversations.history",
-                self._client.conversations_history,
-                channel=channel_id,
-                oldest=f"{since.timestamp():.6f}",
-                include_all_metadata=True,
-                limit=200,
-                cursor=cursor,
-            )
+            try:
+                page = self._call(
+                    "conversations.history",
+                    self._client.conversations_history,
+                    channel=channel_id,
+                    oldest=f"{since.timestamp():.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            except SlackError as exc:
+                if not history_unreadable(exc):
+                    raise
+                log.warning("slack.history_unreadable", channel=channel, error=str(exc))
+                return found
             for msg in page.get("messages", []):
                 meta = msg.get("metadata") or {}
                 key = (meta.get("event_payload") or {}).get("key")
