@@ -7,7 +7,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -495,3 +495,35 @@ def test_run_job_now_goes_through_the_runner_without_waiting(
         d.shutdown(grace=1)
     refused = d.run_job_now("sync")
     assert not refused.accepted and "shutting down" in refused.message
+
+
+def test_healthz_counts_a_sync_run_outside_the_daemon(
+    tmp_path: Path, db: Database, clock: FakeClock
+) -> None:
+    """`deskbot sync` from the CLI, or another replica, refreshes sync_state: health sees it,
+    and the sync is only as fresh as its stalest stream."""
+    from deskbot.adapters.db.tables import SyncState
+
+    config = tmp_path / "deskbot.yaml"
+    write_config(config, schedules='  sync: "*/5 * * * *"')
+    settings = bootstrap.load(config)
+    d = bootstrap.make_daemon(config, settings, db, clock, table=TABLE)
+    d.start(paused=True, watch=False)
+    try:
+        assert d.health_server is not None
+        url = f"http://127.0.0.1:{d.health_server.port}/healthz"
+        clock.advance(minutes=31)
+        assert get(url)[0] == 503
+        fresh, stale = clock.now(), clock.now() - timedelta(minutes=10)
+        with db.session() as session:
+            session.add(SyncState(stream="tickets", last_success_at=fresh, updated_at=fresh))
+            session.add(
+                SyncState(stream="satisfaction_ratings", last_success_at=stale, updated_at=stale)
+            )
+        status, body = get(url)
+        assert status == 200
+        assert json.loads(body)["checks"]["sync"]["age_seconds"] == 10 * 60
+        clock.advance(minutes=21)
+        assert get(url)[0] == 503
+    finally:
+        d.shutdown(grace=1)

@@ -339,13 +339,21 @@ def make_daemon(
 ) -> Daemon:
     """The ``deskbot run`` process: job table, run ledger, notifier and scheduler."""
     from deskbot.adapters.db.job_ledger import SqlJobLedger
+    from deskbot.adapters.db.sync_store import SqlSyncStore
     from deskbot.daemon import Daemon
     from deskbot.jobs import job_table
+    from deskbot.services.sync import stream_states
+
+    def sync_freshness() -> datetime | None:
+        """The stalest stream's last success: the sync is only as fresh as that."""
+        times = [s.last_success_at for s in stream_states(SqlSyncStore(database))]
+        return None if not times or None in times else min(t for t in times if t is not None)
 
     return Daemon(
         config_path=Path(config_path),
         settings=settings,
         database=database,
+        sync_freshness=sync_freshness,
         ledger=SqlJobLedger(database),
         notifier=make_notifier(settings, clock),
         table=job_table() if table is None else table,

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -83,8 +83,12 @@ class Daemon:
         instance: str | None = None,
         poll_seconds: float = 2.0,
         heartbeat: bool = True,
+        sync_freshness: Callable[[], datetime | None] | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        # When every sync stream last succeeded (from the store, so a sync run by the CLI or by
+        # another replica counts too); None until each stream has succeeded once.
+        self.sync_freshness = sync_freshness
         self.settings = settings
         self.database = database
         self.ledger = ledger
@@ -478,7 +482,11 @@ class Daemon:
         if SYNC_JOB not in self.jobs:
             checks["sync"] = {"ok": True, "status": "not configured"}
         elif checks["database"]["ok"]:
-            last = self.ledger.last_success(SYNC_JOB)
+            candidates = [self.ledger.last_success(SYNC_JOB)]
+            if self.sync_freshness is not None:
+                candidates.append(self.sync_freshness())
+            known = [when for when in candidates if when is not None]
+            last = max(known) if known else None
             if last is None:
                 waited = now - self.started_at
                 ok = waited <= max_age
