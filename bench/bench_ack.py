@@ -4,9 +4,10 @@ The real app wiring: ``bootstrap.slack_services`` (the SQL KPI engine) and
 ``bootstrap.start_slack_app`` in HTTP mode on 127.0.0.1 (port 0), over the SQLite database that
 ``bench_report.py`` generates (1M tickets, 300k ratings by default), pointed at the Slack
 sandbox. ``--users`` sandbox users (each one a roster agent) type commands at the same time,
-each waiting for its answer before typing the next one, alternating ``stats 7d`` and ``me``;
-the sandbox signs and delivers each slash command and receives the answers on its
-``response_url``.
+each waiting for its answer before typing the next one; command *i* of the run is
+``--commands[i mod len]`` (default ``stats 7d`` and ``me``, so with an even number of users
+half of them ask for the team's numbers and half for their own). The sandbox signs and
+delivers each slash command and receives the answers on its ``response_url``.
 
 Measured per command: the acknowledgement (the HTTP round trip of the signed POST; Slack's
 deadline is 3 s) and the answer (from sending the command until the answer arrives at the
