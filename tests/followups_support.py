@@ -17,13 +17,14 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 import responses
+from pydantic import SecretStr
 from slack_sdk import WebClient
 
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.tables import Organization, SatisfactionRating, Ticket, User
 from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
 from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
-from deskbot.settings import Settings, parse_settings
+from deskbot.settings import Settings, ZendeskRateLimits, ZendeskSettings, parse_settings
 from deskbot.testing import FakeClock, InMemoryLedger, LedgerRow
 
 ZD = "https://acme.zendesk.com/api/v2"
@@ -331,9 +332,29 @@ class _RequestsWebClient(WebClient):
         }
 
 
-def zendesk_writer(clock: FakeClock) -> ZendeskTicketWriter:
-    return ZendeskTicketWriter(
-        "acme", "bot@example.com", "token", session=requests.Session(), clock=clock
+def zendesk_settings(
+    base_url: str | None = None,
+    *,
+    email: str = "bot@example.com",
+    token: str = "token",
+    account_per_minute: int | None = None,
+) -> ZendeskSettings:
+    return ZendeskSettings(
+        subdomain="acme",
+        base_url=base_url,
+        email=SecretStr(email),
+        api_token=SecretStr(token),
+        rate_limits=ZendeskRateLimits(account_per_minute=account_per_minute),
+    )
+
+
+def zendesk_writer(
+    clock: FakeClock, retries: int = 4, settings: ZendeskSettings | None = None
+) -> ZendeskTicketWriter:
+    """A writer on a ``PacedSession`` for ``settings`` (default: real Zendesk URLs, for
+    ``responses``), spending the budgets shared by everything built with ``clock``."""
+    return ZendeskTicketWriter.from_settings(
+        settings or zendesk_settings(), clock, max_retries=retries
     )
 
 

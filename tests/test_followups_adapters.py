@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import timedelta
 
 import pytest
-import requests
 import responses
+from pydantic import SecretStr
 
 from deskbot.adapters.db.followups_store import SqlFollowupStore
 from deskbot.adapters.db.store import Database
@@ -23,13 +24,22 @@ from deskbot.services.followups import (
     TicketGone,
 )
 from deskbot.testing import FakeClock
-from followups_support import SLACK, T0, ZD, seed_people, seed_rating, seed_ticket, slack_notifier
+from followups_support import (
+    SLACK,
+    T0,
+    ZD,
+    make_settings,
+    seed_people,
+    seed_rating,
+    seed_ticket,
+    slack_notifier,
+    zendesk_settings,
+    zendesk_writer,
+)
 
 
 def _writer(clock: FakeClock, retries: int = 4) -> ZendeskTicketWriter:
-    return ZendeskTicketWriter(
-        "acme", "bot@example.com", "t", session=requests.Session(), clock=clock, max_retries=retries
-    )
+    return zendesk_writer(clock, retries)
 
 
 def _update(writer: ZendeskTicketWriter) -> None:
@@ -269,18 +279,14 @@ def test_429_gives_up_after_max_retries() -> None:
 def test_an_earlier_follow_up_ticket_is_found_through_the_source_tickets_followup_ids() -> None:
     """Crash between creating a follow-up ticket and recording it: the retry must find it with
     reads every Zendesk (and every fake of it) serves, not only the external-id search."""
-    from deskbot.adapters.zendesk.session import BaseUrlSession
     from deskbot.sandbox.zendesk import ZendeskSandbox
 
     sandbox = ZendeskSandbox(7, 400, account_limit=1_000_000, incremental_limit=1_000_000)
     sandbox.start()
     try:
-        writer = ZendeskTicketWriter(
-            "acme",
-            sandbox.email,
-            sandbox.token,
-            session=BaseUrlSession(sandbox.base_url, "acme"),
-            clock=FakeClock(),
+        writer = zendesk_writer(
+            FakeClock(),
+            settings=zendesk_settings(sandbox.base_url, email=sandbox.email, token=sandbox.token),
         )
         closed = next(t.id for t in sandbox.state.tickets.values() if t.status == "closed")
         marker = "[deskbot:followup:42:1]"
@@ -357,3 +363,100 @@ def test_digest_notifier_treats_unreadable_history_as_nothing_posted() -> None:
     failing = SlackNotifier(_NoHistoryClient("internal_error"), clock=FakeClock())  # type: ignore[arg-type]
     with pytest.raises(SlackError):
         failing.find_marked("C0LEADS", "digest:", datetime(2026, 11, 2, tzinfo=UTC))
+
+
+@responses.activate
+def test_the_writer_and_the_sync_spend_one_shared_account_budget() -> None:
+    """PRODUCT §1: every call spends the account budget, whoever makes it. A sync client and
+    the follow-up writer built in one process (as the daemon's jobs do) are paced together."""
+    import re
+    import threading
+
+    from deskbot import bootstrap
+    from deskbot.adapters.zendesk.client import ZendeskClient
+    from deskbot.settings import ZendeskRateLimits
+
+    limit = 6  # a tiny account budget: one request every ~10 s between both clients
+    settings = make_settings()
+    zendesk = settings.zendesk.model_copy(
+        update={
+            "email": SecretStr("bot@example.com"),
+            "api_token": SecretStr("token"),
+            "rate_limits": ZendeskRateLimits(account_per_minute=limit, incremental_per_minute=100),
+        }
+    )
+    settings = settings.model_copy(update={"zendesk": zendesk})
+    clock, stop = FakeClock(), threading.Event()
+    sent: list[tuple[float, str]] = []
+
+    def recorder(who: str, body: object) -> object:
+        def reply(_request: object) -> tuple[int, dict[str, str], str]:
+            sent.append((clock.monotonic(), who))
+            return 200, {}, json.dumps(body)
+
+        return reply
+
+    ratings = {"satisfaction_ratings": [], "meta": {"has_more": False}, "links": {}}
+    ticket = {"ticket": {"id": 5, "status": "open", "updated_at": "S", "tags": []}}
+    responses.add_callback(
+        responses.GET,
+        re.compile(re.escape(ZD) + r"/satisfaction_ratings\.json.*"),
+        callback=recorder("sync", ratings),
+    )
+    responses.add_callback(responses.GET, ZD + "/tickets/5.json", callback=recorder("read", ticket))
+    responses.add_callback(
+        responses.PUT, ZD + "/tickets/5.json", callback=recorder("write", {"ticket": {"id": 5}})
+    )
+
+    sync = ZendeskClient.from_settings(settings.zendesk, clock, stop)  # as bootstrap.sync_service
+    writer = bootstrap.zendesk_ticket_writer(settings, clock, stop)
+    assert writer.session.budgets.account is sync.session.budgets.account
+
+    for _ in range(6):  # a sync page, then a follow-up burst: a read and an update
+        sync.rating_page(start_time=0, end_time=10, page=None, per_page=100)
+        writer.get_ticket(5)
+        _update(writer)
+
+    assert [who for _, who in sent] == ["sync", "read", "write"] * 6
+    times = [t for t, _ in sent]
+    # Never more than the account limit in any 60-second window, whichever client sent...
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t < start + 60) <= limit
+    # ... because each request waited its turn behind the other client's (evenly spaced).
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 60 / limit
+    assert writer.session.budgets.account.acquired == len(times)
+
+
+def test_the_followups_job_builds_its_writer_on_the_daemons_stop_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The budget registry is keyed by clock and stop event: the follow-up job must pass the
+    daemon's (as the sync job does) or its writer would pace against a budget of its own."""
+    import threading
+    from datetime import UTC, datetime
+
+    from deskbot import bootstrap, jobs
+    from deskbot.adapters.log_notifier import LogNotifier
+
+    seen: dict[str, object] = {}
+
+    def run_followups(*args: object, **kwargs: object) -> dict[str, object]:
+        seen.update(kwargs, clock=args[2])
+        return {}
+
+    monkeypatch.setattr(bootstrap, "run_followups", run_followups)
+    clock, stop = FakeClock(), threading.Event()
+    ctx = jobs.JobContext(
+        job="followups",
+        variant=None,
+        settings=make_settings(),
+        database=None,  # type: ignore[arg-type]  # not touched: run_followups is replaced
+        clock=clock,
+        stop=stop,
+        fire_time=datetime(2026, 11, 2, tzinfo=UTC),
+        trigger_key="k",
+        notifier=LogNotifier(),
+    )
+    jobs.followups_job(ctx)
+    assert seen["stop_event"] is stop and seen["clock"] is clock

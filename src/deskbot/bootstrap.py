@@ -90,27 +90,14 @@ def open_database(settings: Settings, migrate: bool = True) -> Database:
 # --------------------------------------------------------------------------------------------
 
 
-def zendesk_ticket_writer(settings: Settings, clock: Clock) -> ZendeskTicketWriter:
-    import requests
-
-    from deskbot.adapters.zendesk.session import BaseUrlSession
+def zendesk_ticket_writer(
+    settings: Settings, clock: Clock, stop_event: StopEvent | None = None
+) -> ZendeskTicketWriter:
+    """The follow-up writer: its calls spend the account budget this process's sync spends
+    (same settings, clock and stop event → one shared ``RateLimiter``)."""
     from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
 
-    email, token = settings.zendesk.require_credentials()
-    session = (
-        BaseUrlSession(settings.zendesk.base_url, settings.zendesk.subdomain)
-        if settings.zendesk.base_url
-        else requests.Session()
-    )
-    return ZendeskTicketWriter(
-        settings.zendesk.subdomain,
-        email,
-        token,
-        session=session,
-        clock=clock,
-        timeout=settings.zendesk.request_timeout_seconds,
-        max_retries=settings.zendesk.max_retries,
-    )
+    return ZendeskTicketWriter.from_settings(settings.zendesk, clock, stop_event)
 
 
 def slack_followup_notifier(settings: Settings) -> SlackFollowupNotifier:
@@ -129,6 +116,7 @@ def followup_service(
     ledger: Ledger | None = None,
     tickets: TicketWriter | None = None,
     notifier: FollowupNotifier | None = None,
+    stop_event: StopEvent | None = None,
 ) -> FollowupService:
     """The follow-up service with real adapters, unless some are given (tests, demo)."""
     from deskbot.adapters.db.followups_store import SqlFollowupStore
@@ -138,7 +126,7 @@ def followup_service(
         settings,
         SqlFollowupStore(database),
         ledger if ledger is not None else action_ledger(database, clock),
-        tickets if tickets is not None else zendesk_ticket_writer(settings, clock),
+        tickets if tickets is not None else zendesk_ticket_writer(settings, clock, stop_event),
         notifier
         if notifier is not None
         else (slack_followup_notifier(settings) if settings.slack.enabled else None),
@@ -155,8 +143,12 @@ def run_followups(
     ledger: Ledger | None = None,
     tickets: TicketWriter | None = None,
     notifier: FollowupNotifier | None = None,
+    stop_event: StopEvent | None = None,
 ) -> dict[str, Any]:
-    """The job the daemon runs after each sync: one follow-up pass; returns its summary."""
+    """The job the daemon runs after each sync: one follow-up pass; returns its summary.
+
+    Give the daemon's ``stop_event`` (and clock): the writer then shares the sync's account
+    budget and stops waiting on shutdown."""
     if not settings.followups.enabled:
         return {"skipped": "followups.enabled is false"}
     if dry_run:
@@ -174,7 +166,13 @@ def run_followups(
         )
     else:
         service = followup_service(
-            settings, database, clock, ledger=ledger, tickets=tickets, notifier=notifier
+            settings,
+            database,
+            clock,
+            ledger=ledger,
+            tickets=tickets,
+            notifier=notifier,
+            stop_event=stop_event,
         )
     return service.run(dry_run=dry_run).as_dict()
 

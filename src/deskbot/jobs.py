@@ -620,7 +620,7 @@ def followups_job(ctx: JobContext) -> dict[str, Any]:
     from deskbot import bootstrap
 
     ctx.check_stop()
-    return bootstrap.run_followups(ctx.settings, ctx.database, ctx.clock)
+    return bootstrap.run_followups(ctx.settings, ctx.database, ctx.clock, stop_event=ctx.stop)
 
 
 def digest_job(ctx: JobContext) -> dict[str, Any]:

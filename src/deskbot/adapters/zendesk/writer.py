@@ -4,12 +4,16 @@ Implements ``deskbot.services.followups.TicketWriter``: read a ticket and its co
 ``safe_update`` PUT carrying the internal note, tags and assignment, look a ticket up by
 ``external_id``, and create a follow-up ticket of a closed one (``via_followup_source_id``).
 
-zenpy is used with a caller-supplied ``requests.Session`` (the sandbox session rewrites
-``https://{subdomain}.zendesk.com`` to a local base URL), its object cache off (a stale read
-would defeat ``safe_update``). zenpy's own 429 loop (which sleeps inside the call, forever) never
-runs: a response hook turns a 429 into ``RateLimited``, waited out here for its ``Retry-After``
-on the injected, shutdown-aware clock. 5xx, timeouts and connection errors are retried with
-bounded exponential backoff and jitter on the same clock.
+zenpy runs on the sync's ``PacedSession`` machinery (``http.py``): the writer's session spends
+the process-wide account budget shared with every other client built for the same settings and
+clock (``client.make_budgets``), so a sync and a burst of follow-up writes together stay under
+``zendesk.account_limit_per_minute * rate_limits.utilisation``. zenpy's object cache is off (a
+stale read would defeat ``safe_update``). zenpy's own 429 loop (which sleeps inside the call,
+forever) never runs: the session raises ``RateLimited`` and pauses the budgets for
+``Retry-After``, so the retry here waits it out in the next ``acquire`` on the injected,
+shutdown-aware clock. 5xx (``ServerError``), timeouts and connection errors are retried with
+bounded exponential backoff and jitter on the same clock. The follow-up service's
+``ticket_updates_per_minute`` pacer is a separate, stricter cap on ticket updates.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, TypeVar
 import requests
 from tenacity import (
     RetryCallState,
-    retry_if_exception,
+    retry_if_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -30,15 +34,18 @@ from zenpy.lib.api_objects import Comment
 from zenpy.lib.api_objects import Ticket as ZTicket
 from zenpy.lib.exception import APIException, RecordNotFoundException, ZenpyException
 
-from deskbot.errors import ZendeskError
+from deskbot.adapters.zendesk.client import TRANSIENT, make_session
+from deskbot.adapters.zendesk.http import PacedSession, RateLimited, ServerError
+from deskbot.errors import Interrupted, ZendeskError
 from deskbot.log import get_logger
-from deskbot.ports import Clock, SystemClock
+from deskbot.ports import Clock, StopEvent
 from deskbot.services.followups import (
     TicketClosed,
     TicketConflict,
     TicketGone,
     TicketSnapshot,
 )
+from deskbot.settings import ZendeskSettings
 
 log = get_logger(__name__)
 
@@ -51,32 +58,12 @@ def _status_of(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-class RateLimited(requests.RequestException):
-    """Zendesk answered 429; raised from the session so zenpy's own sleeping loop never runs."""
-
-    def __init__(self, retry_after: float, response: requests.Response) -> None:
-        super().__init__(f"rate limited; retry after {retry_after:g} s", response=response)
-        self.retry_after = retry_after
-
-
-def _raise_on_429(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-    if response.status_code == 429:
-        try:
-            retry_after = float(response.headers.get("Retry-After", "60"))
-        except ValueError:
-            retry_after = 60.0
-        raise RateLimited(max(retry_after, 1.0), response)
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, RateLimited | requests.ConnectionError | requests.Timeout):
-        return True
-    code = _status_of(exc)
-    return code is not None and code >= 500
-
-
 class ZendeskTicketWriter:
-    """``TicketWriter`` on zenpy. ``session`` is injected (sandbox URL rewriting, tests)."""
+    """``TicketWriter`` on zenpy over a ``PacedSession`` (shared budgets; see the module doc).
+
+    ``session`` must be a ``PacedSession``: a plain ``requests.Session`` would neither spend the
+    account budget nor stop zenpy's endless 429 loop. ``from_settings`` builds the usual one.
+    """
 
     def __init__(
         self,
@@ -84,51 +71,88 @@ class ZendeskTicketWriter:
         email: str,
         token: str,
         *,
-        session: requests.Session | None = None,
-        clock: Clock | None = None,
-        timeout: float = 30.0,
+        session: PacedSession,
+        clock: Clock,
         max_retries: int = 4,
+        stop_event: StopEvent | None = None,
         zenpy_client: Any | None = None,
     ) -> None:
-        session = session or requests.Session()
-        # 429s are waited out here, on the injectable (shutdown-aware) clock, honouring
-        # Retry-After; the session must be this writer's own (the hook applies to all its calls).
-        session.hooks.setdefault("response", []).append(_raise_on_429)
+        if not isinstance(session, PacedSession):
+            raise TypeError(
+                "ZendeskTicketWriter needs a PacedSession (adapters/zendesk/http.py) so its "
+                f"calls spend the shared account budget; got {type(session).__name__}. Build "
+                "one with ZendeskTicketWriter.from_settings or client.make_session"
+            )
+        self.session = session
+        # No caches, no zenpy-side rate limiting: the session paces (as ``make_zenpy``).
         self._client: Any = zenpy_client or Zenpy(
             subdomain=subdomain,
             email=email,
             token=token,
             session=session,
-            timeout=timeout,
+            timeout=session.timeout,
             disable_cache=True,
+            proactive_ratelimit=None,
         )
-        self._clock: Clock = clock or SystemClock()
+        self._clock = clock
+        self._stop = stop_event
         self._max_retries = max_retries
+        self._backoff = wait_exponential_jitter(initial=1, max=30)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ZendeskSettings,
+        clock: Clock,
+        stop_event: StopEvent | None = None,
+        *,
+        max_retries: int | None = None,
+    ) -> ZendeskTicketWriter:
+        """A writer whose session spends the budgets every client for ``settings`` and
+        ``clock`` (and ``stop_event``) in this process shares, the sync's included."""
+        email, token = settings.require_credentials()
+        return cls(
+            settings.subdomain,
+            email,
+            token,
+            session=make_session(settings, clock, stop_event),
+            clock=clock,
+            max_retries=settings.max_retries if max_retries is None else max_retries,
+            stop_event=stop_event,
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        sleep: Callable[[float], None] = self._clock.sleep
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited):
+            # The session paused the shared budgets for Retry-After: the next request's
+            # acquire waits it out (on the clock) for every client, this one included.
+            return 0.0
+        backoff = float(self._backoff(state))
+        if isinstance(exc, ServerError) and exc.retry_after is not None:
+            return max(backoff, exc.retry_after)
+        return backoff
 
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._clock.sleep(seconds)
+        if self._stop is not None and self._stop.is_set():
+            raise Interrupted("stopped while waiting to retry a Zendesk write")
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            self.session.counters["retries"] += 1
             log.warning(
                 "zendesk.retry", call=what, attempt=state.attempt_number, error=str(exc)[:200]
             )
 
-        backoff = wait_exponential_jitter(initial=1, max=30)
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimited):
-                return exc.retry_after
-            return float(backoff(state))
-
         retrying = _Retrying(
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception_type(TRANSIENT),
             stop=stop_after_attempt(self._max_retries),
-            wait=wait,
-            sleep=sleep,
+            wait=self._wait,
+            sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
@@ -147,7 +171,13 @@ class ZendeskTicketWriter:
             raise ZendeskError(f"{what}: Zendesk answered {code}: {str(exc)[:300]}") from exc
         except RateLimited as exc:
             raise ZendeskError(
-                f"{what}: still rate limited after {self._max_retries} tries"
+                f"{what}: still rate limited (429) after {self._max_retries} tries; another "
+                "integration may be spending the account's API budget; lower "
+                "zendesk.rate_limits.utilisation or followups.ticket_updates_per_minute"
+            ) from exc
+        except ServerError as exc:
+            raise ZendeskError(
+                f"{what}: Zendesk answered {exc.status} {self._max_retries} times"
             ) from exc
         except (requests.RequestException, ZenpyException) as exc:
             raise ZendeskError(f"{what}: {type(exc).__name__}: {str(exc)[:300]}") from exc
