@@ -391,6 +391,18 @@ def slack_notifier(settings: Settings, clock: Clock | None = None) -> Notifier:
     )
 
 
+def _posting_parts(
+    settings: Settings, database: Database, notifier: Notifier | None, clock: Clock | None
+) -> tuple[KpiSource, ActionLedger, Notifier, SlackDigestRenderer]:
+    """What digests and shout-outs post with: KPIs, the ledger, Slack and the renderer."""
+    return (
+        kpi_source(database),
+        action_ledger(database, clock),
+        notifier if notifier is not None else slack_notifier(settings, clock),
+        SlackDigestRenderer(),
+    )
+
+
 def digest_service(
     settings: Settings,
     database: Database,
@@ -398,13 +410,7 @@ def digest_service(
     clock: Clock | None = None,
 ) -> DigestService:
     """Digests for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
-    return DigestService(
-        settings,
-        kpi_source(database),
-        action_ledger(database, clock),
-        notifier if notifier is not None else slack_notifier(settings, clock),
-        SlackDigestRenderer(),
-    )
+    return DigestService(settings, *_posting_parts(settings, database, notifier, clock))
 
 
 def run_digest(
@@ -443,13 +449,7 @@ def shoutout_service(
     clock: Clock | None = None,
 ) -> ShoutoutService:
     """Shout-outs for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
-    return ShoutoutService(
-        settings,
-        kpi_source(database),
-        action_ledger(database, clock),
-        notifier if notifier is not None else slack_notifier(settings, clock),
-        SlackDigestRenderer(),
-    )
+    return ShoutoutService(settings, *_posting_parts(settings, database, notifier, clock))
 
 
 def run_shoutouts(
