@@ -532,6 +532,14 @@ def test_csat_lists_bad_ratings_escaped_with_followup_state(harness: Harness) ->
     assert limit == 10
 
 
+def test_csat_by_default_lists_the_last_week_and_today(harness: Harness) -> None:
+    # a bad rating that came in this morning is on the list (Monday 2 Nov, 10:00 in Berlin)
+    harness.command("csat", user=LEAD)
+    harness.finish()
+    [(period, _limit)] = harness.csat.calls
+    assert period == Window(date(2026, 10, 26), date(2026, 11, 3), "Europe/Berlin")
+
+
 def test_sync_status_shows_positions_in_the_configured_timezone(harness: Harness) -> None:
     harness.command("sync")
     [answer] = harness.finish()

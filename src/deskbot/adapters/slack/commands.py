@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ from deskbot.domain.commands import (
     period_arg,
     resolve_target,
 )
-from deskbot.domain.metrics import PERIOD_HELP
+from deskbot.domain.metrics import PERIOD_HELP, today
 from deskbot.services.providers import SlackServices, StatsQuery
 from deskbot.settings import Settings
 
@@ -247,7 +247,11 @@ def _stats(inv: Invocation) -> Reply:
 
 @COMMANDS.add("csat", Role.LEAD, "csat [period]", "Recent bad ratings and their follow-ups")
 def _csat(inv: Invocation) -> Reply:
-    period = period_arg(inv.args[0] if inv.args else "7d", inv.now, inv.tz)
+    # By default the last 7 complete days *and today so far*: a bad rating that just came in
+    # (and was alerted) must be on the list. Spelled as a date range for the one parser.
+    day = today(inv.now, inv.tz)
+    recent = f"{(day - timedelta(days=7)).isoformat()}..{day.isoformat()}"
+    period = period_arg(inv.args[0] if inv.args else recent, inv.now, inv.tz)
     provider = inv.need(inv.services.csat, "CSAT ratings")
     return lambda: render_bad_ratings(provider.bad_ratings(period, 10), period, inv.tz)
 
