@@ -9,6 +9,7 @@ import pytest
 
 from deskbot.domain.metrics import (
     HEADLINES,
+    PERIOD_HELP,
     AgentStats,
     Delta,
     PeriodError,
@@ -19,6 +20,7 @@ from deskbot.domain.metrics import (
     csat_response_rate,
     enps,
     last_complete_week,
+    looks_like_period,
     median,
     parse_period,
     percentile,
@@ -99,18 +101,86 @@ def test_parse_date_range_and_weeks() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "message"),
+    ("spec", "start", "end", "name"),
     [
-        ("7days", "cannot read period '7days'; use '7d'"),
-        ("0d", "out of range"),
-        ("2026-11-30..2026-11-01", "ends before it starts; write the earlier day first"),
-        ("2026-02-30..2026-03-01", "invalid date"),
+        # now: Wednesday 4 Nov 2026, 10:00 in Berlin
+        ("7d", date(2026, 10, 28), date(2026, 11, 4), "last 7 complete days"),
+        ("30D", date(2026, 10, 5), date(2026, 11, 4), "last 30 complete days"),
+        ("2w", date(2026, 10, 21), date(2026, 11, 4), "last 14 complete days"),
+        ("today", date(2026, 11, 4), date(2026, 11, 5), "today"),
+        ("yesterday", date(2026, 11, 3), date(2026, 11, 4), "yesterday"),
+        ("daily", date(2026, 11, 3), date(2026, 11, 4), "yesterday"),
+        ("week", date(2026, 11, 2), date(2026, 11, 5), "this week so far"),
+        ("last-week", date(2026, 10, 26), date(2026, 11, 2), "last week"),
+        ("weekly", date(2026, 10, 26), date(2026, 11, 2), "last week"),
+        ("month", date(2026, 11, 1), date(2026, 11, 5), "November 2026 so far"),
+        ("last-month", date(2026, 10, 1), date(2026, 11, 1), "October 2026"),
+        (" 2026-11-01..2026-11-03 ", date(2026, 11, 1), date(2026, 11, 4), ""),
+        ("2026-11-01..2026-11-01", date(2026, 11, 1), date(2026, 11, 2), ""),
     ],
 )
-def test_bad_periods_explain_a_good_one(spec: str, message: str) -> None:
-    with pytest.raises(PeriodError, match=message) as info:
+def test_every_period_word_and_what_it_covers(spec: str, start: date, end: date, name: str) -> None:
+    w = parse_period(spec, datetime(2026, 11, 4, 9, tzinfo=UTC), BERLIN)
+    assert (w.start_day, w.end_day, w.tz, w.name) == (start, end, "Europe/Berlin", name)
+
+
+def test_month_periods_across_a_year_end() -> None:
+    now = datetime(2027, 1, 1, 0, 30, tzinfo=UTC)  # 01:30 on 1 Jan in Berlin
+    assert parse_period("last-month", now, BERLIN) == Window(
+        date(2026, 12, 1), date(2027, 1, 1), "Europe/Berlin"
+    )
+    assert parse_period("month", now, BERLIN).days == 1
+    assert parse_period("week", now, BERLIN).start_day == date(2026, 12, 28)  # a Monday
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ("7days", ""),
+        ("7x", ""),
+        ("0d", "(use 1 to 731 days)"),
+        ("999d", "(use 1 to 731 days)"),
+        ("105w", "(use 1 to 731 days)"),
+        ("2026-11-30..2026-11-01", "write the earlier day first: `2026-11-01..2026-11-30`"),
+        ("2026-02-30..2026-03-01", "(not a calendar date"),
+        ("2024-01-01..2026-01-01", "(at most 731 days)"),
+        ("last month", "Did you mean `last-month`?"),
+        ("fortnight", ""),
+    ],
+)
+def test_bad_periods_explain_good_ones(spec: str, why: str) -> None:
+    with pytest.raises(PeriodError) as info:
         parse_period(spec, datetime(2026, 11, 25, tzinfo=UTC), BERLIN)
-    assert "'" in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"`{spec}` is not a period I understand")
+    assert why in message
+    assert message.endswith(f"Try {PERIOD_HELP}")
+    assert "`7d`" in message and "`today`" in message and "(both days included)" in message
+
+
+@pytest.mark.parametrize(
+    ("word", "meant"),
+    [
+        ("7d", True),
+        ("7x", True),
+        ("30dd", True),
+        ("2026-11", True),
+        ("a..b", True),
+        ("mnth", True),
+        ("weekly", True),
+        ("123456", False),
+        ("billing", False),
+        ("@ada", False),
+    ],
+)
+def test_looks_like_period(word: str, meant: bool) -> None:
+    assert looks_like_period(word) is meant
+
+
+def test_a_window_name_is_for_display_only() -> None:
+    named = Window(date(2026, 11, 1), date(2026, 11, 8), "UTC", "last 7 complete days")
+    assert named == Window(date(2026, 11, 1), date(2026, 11, 8), "UTC")
+    assert named.previous().name == ""
 
 
 def test_buckets() -> None:

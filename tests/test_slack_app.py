@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from deskbot.adapters.slack.app import build_app
 from deskbot.adapters.slack.interactions import Interaction, InteractionRegistry
 from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.domain.commands import AgentRef, GroupRef
+from deskbot.domain.metrics import Window
 from deskbot.errors import MissingSecretError
 from deskbot.services.providers import (
     BadRating,
@@ -447,7 +448,9 @@ def test_an_agent_sees_their_own_numbers_by_mention(harness: Harness) -> None:
     assert "Numbers for Ada Lovelace" in _text(answer)
     [query] = harness.stats.queries
     assert query.target.agent is not None and query.target.agent.zendesk_user_id == 101
-    assert query.timezone == "Europe/Berlin"
+    # 09:00 UTC on Monday 2 Nov is 10:00 in Berlin: "7d" is the 7 complete days before it,
+    # read by the same parser as `deskbot report --period 7d`
+    assert query.period == Window(date(2026, 10, 26), date(2026, 11, 2), "Europe/Berlin")
 
 
 def test_me_maps_the_slack_user_to_the_zendesk_agent(harness: Harness) -> None:
@@ -455,11 +458,9 @@ def test_me_maps_the_slack_user_to_the_zendesk_agent(harness: Harness) -> None:
     [answer] = harness.finish()
     [query] = harness.stats.queries
     assert query.target.agent is not None and query.target.agent.zendesk_user_id == 102
-    assert query.period.label == "this week"
-    assert (query.period.start.isoformat(), query.period.end.isoformat()) == (
-        "2026-11-02",
-        "2026-11-09",
-    )
+    # "me" defaults to this week so far: Monday 2 Nov, today, only
+    assert query.period.name == "this week so far"
+    assert query.period == Window(date(2026, 11, 2), date(2026, 11, 3), "Europe/Berlin")
     assert "Numbers for Grace Hopper" in _text(answer)
 
 
@@ -526,8 +527,17 @@ def test_csat_lists_bad_ratings_escaped_with_followup_state(harness: Harness) ->
     assert "#4711" in text and "Issue not resolved" in text
     assert "Took &lt;forever&gt; &amp; a day" in text
     assert f"Follow-up: *claimed* by <@{LEAD}>" in text
-    [(period, tz, limit)] = harness.csat.calls
-    assert period.days == 30 and tz == "Europe/Berlin" and limit == 10
+    [(period, limit)] = harness.csat.calls
+    assert period == Window(date(2026, 10, 3), date(2026, 11, 2), "Europe/Berlin")
+    assert limit == 10
+
+
+def test_csat_by_default_lists_the_last_week_and_today(harness: Harness) -> None:
+    # a bad rating that came in this morning is on the list (Monday 2 Nov, 10:00 in Berlin)
+    harness.command("csat", user=LEAD)
+    harness.finish()
+    [(period, _limit)] = harness.csat.calls
+    assert period == Window(date(2026, 10, 26), date(2026, 11, 3), "Europe/Berlin")
 
 
 def test_sync_status_shows_positions_in_the_configured_timezone(harness: Harness) -> None:

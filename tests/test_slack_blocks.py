@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from deskbot.adapters.slack.blocks import (
     MAX_BLOCKS,
@@ -10,12 +11,16 @@ from deskbot.adapters.slack.blocks import (
     Message,
     escape,
     format_delta,
+    format_period,
     format_value,
+    render_bad_ratings,
     render_stats,
     section,
 )
-from deskbot.domain.commands import DateRange
+from deskbot.domain.metrics import Window, parse_period
 from deskbot.services.providers import MetricValue, StatsSummary
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def test_a_long_section_is_split_at_line_breaks() -> None:
@@ -63,7 +68,7 @@ def test_escape_and_numbers() -> None:
 
 
 def test_stats_rendering_escapes_labels_and_lists_notes() -> None:
-    period = DateRange(date(2026, 11, 1), date(2026, 11, 8), "last 7 days")
+    period = Window(date(2026, 11, 1), date(2026, 11, 8), "Europe/Berlin", "last 7 complete days")
     summary = StatsSummary(
         "Numbers for Billing",
         period,
@@ -73,5 +78,19 @@ def test_stats_rendering_escapes_labels_and_lists_notes() -> None:
     payload = render_stats(summary).payload()
     text = str(payload["blocks"])
     assert "Replies &lt;public&gt;" in text
-    assert "last 7 days (2026-11-01 – 2026-11-07)" in text
+    assert "last 7 complete days (2026-11-01 – 2026-11-07)" in text
     assert "• Ada: 80 replies/day" in text
+
+
+def test_periods_are_shown_as_asked_and_as_the_days_they_cover() -> None:
+    now = datetime(2026, 11, 4, 9, tzinfo=UTC)
+    assert format_period(parse_period("7d", now, BERLIN)) == (
+        "last 7 complete days (2026-10-28 – 2026-11-03)"
+    )
+    assert format_period(parse_period("today", now, BERLIN)) == "today (2026-11-04)"
+    # a date range needs no name: both days are shown, as typed
+    assert format_period(parse_period("2026-11-01..2026-11-03", now, BERLIN)) == (
+        "2026-11-01 – 2026-11-03"
+    )
+    empty = render_bad_ratings([], parse_period("2026-11-01..2026-11-03", now, BERLIN), BERLIN)
+    assert "None in 2026-11-01..2026-11-03." in str(empty.payload()["blocks"])

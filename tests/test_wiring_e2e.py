@@ -267,7 +267,8 @@ def test_followup_alert_claim_and_handled(
             assert any("Marked handled" in t for t in texts(slack, "#csat-alerts"))
 
             # /deskbot csat shows the rating with its follow-up's state and owner
-            slack.send_slash_command(url, text="csat 7d", user_id="lucas.ferreira")
+            # (no period: the last 7 days and today, so the rating that just came in is listed)
+            slack.send_slash_command(url, text="csat", user_id="lucas.ferreira")
             assert work.wait_idle(10)
             [listed] = [t for t in texts(slack, "#support-leads") if "Bad CSAT ratings" in t]
             assert f"#{tid}" in listed and f"Follow-up: *handled* by <@{sam}>" in listed

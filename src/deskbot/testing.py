@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deskbot.domain.commands import AgentRef, DateRange, GroupRef
+from deskbot.domain.commands import AgentRef, GroupRef
+from deskbot.domain.metrics import Window
 from deskbot.services.providers import (
     BadRating,
     MetricValue,
@@ -184,10 +185,10 @@ class FakeStatsProvider:
 class FakeCsatProvider:
     def __init__(self, ratings: Sequence[BadRating] = ()) -> None:
         self.ratings = list(ratings)
-        self.calls: list[tuple[DateRange, str, int]] = []
+        self.calls: list[tuple[Window, int]] = []
 
-    def bad_ratings(self, period: DateRange, timezone: str, limit: int) -> Sequence[BadRating]:
-        self.calls.append((period, timezone, limit))
+    def bad_ratings(self, period: Window, limit: int) -> Sequence[BadRating]:
+        self.calls.append((period, limit))
         return self.ratings[:limit]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from deskbot.cli import state
-from deskbot.domain.metrics import PeriodError
+from deskbot.domain.metrics import PERIOD_HELP, PeriodError
 
 
 def digest(
@@ -19,10 +19,7 @@ def digest(
     ],
     period: Annotated[
         str | None,
-        typer.Option(
-            help="Override the configured period: yesterday, last-week, 7d, or "
-            "2026-11-01..2026-11-30."
-        ),
+        typer.Option(help=f"Override the configured period: {PERIOD_HELP}"),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the Block Kit JSON; post nothing.")

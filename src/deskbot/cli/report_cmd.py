@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from deskbot.cli import state
-from deskbot.domain.metrics import FLAG_LABELS, PeriodError, parse_period
+from deskbot.domain.metrics import FLAG_LABELS, PERIOD_HELP, PeriodError, parse_period
 from deskbot.domain.report import (
     KpiReport,
     format_change,
@@ -24,8 +24,7 @@ def report(
     period: Annotated[
         str,
         typer.Option(
-            help="7d or 30d (the last N complete days), yesterday, last-week, or "
-            "2026-11-01..2026-11-30 (both days included).",
+            help=PERIOD_HELP,
         ),
     ] = "7d",
     group: Annotated[str | None, typer.Option(help="Zendesk group id or name.")] = None,

@@ -1,8 +1,9 @@
-"""Pure parsing for ``/deskbot`` commands: words, periods, roles, agent and group references.
+"""Pure parsing for ``/deskbot`` commands: words, roles, agent and group references; periods
+are read by the one period parser, ``deskbot.domain.metrics.parse_period``.
 
 Everything here is forgiving and explicit: a typo gets "did you mean …", a bad period gets an
 example of a good one, an unknown agent gets the closest known names. No I/O, no clock reads:
-"today" is always passed in.
+"now" is always passed in.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import difflib
 import enum
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-PERIOD_EXAMPLES = ("7d", "30d", "today", "week", "last-week", "month", "2026-11-01..2026-11-08")
-NAMED_PERIODS = ("today", "yesterday", "week", "last-week", "month", "last-month")
-MAX_PERIOD_DAYS = 731
+from deskbot.domain.metrics import PeriodError, Window, looks_like_period, parse_period
 
 
 class CommandError(Exception):
@@ -96,107 +96,6 @@ def did_you_mean_name(word: str, names: Iterable[str]) -> str:
         for part in _norm(name).split():
             full.setdefault(part, name)
     return _did_you_mean(full[m] for m in suggest(_norm(word), full, limit=5))
-
-
-# --------------------------------------------------------------------------------------------
-# Periods
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """Calendar days ``[start, end)`` in the configured timezone, like every report window."""
-
-    start: date
-    end: date
-    label: str
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days
-
-    def previous(self) -> DateRange:
-        """The window of the same length just before this one (for period-over-period deltas)."""
-        length = timedelta(days=self.days)
-        return DateRange(self.start - length, self.start, f"before {self.label}")
-
-
-_RELATIVE = re.compile(r"^(\d{1,3})([dw])$")
-_ISO_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
-
-
-def looks_like_period(word: str) -> bool:
-    """Whether a word was meant as a period (so a typo in it is reported as a bad period)."""
-    w = word.lower()
-    return bool(
-        _RELATIVE.match(w)
-        or ".." in w
-        or re.match(r"^\d{1,3}[a-z]{0,2}$", w)  # "7", "7x", "30dd"; long numbers are user ids
-        or re.match(r"^\d{4}-\d", w)
-        or w in NAMED_PERIODS
-        or suggest(w, NAMED_PERIODS, 1, 0.75)
-    )
-
-
-def bad_period(word: str, why: str = "") -> CommandError:
-    examples = ", ".join(f"`{e}`" for e in PERIOD_EXAMPLES)
-    reason = f" ({why})" if why else ""
-    return CommandError(
-        f"`{word}` is not a period I understand{reason}. Try one of {examples} "
-        "(a date range includes the first day and excludes the last)."
-    )
-
-
-def week_of(day: date) -> DateRange:
-    """The ISO week (Monday to Sunday) containing ``day``."""
-    monday = day - timedelta(days=day.weekday())
-    return DateRange(monday, monday + timedelta(days=7), f"week of {monday.isoformat()}")
-
-
-def _month(first: date, label: str | None = None) -> DateRange:
-    following = (first + timedelta(days=32)).replace(day=1)
-    return DateRange(first, following, label or first.strftime("%B %Y"))
-
-
-def _named_period(name: str, today: date) -> DateRange | None:
-    tomorrow = today + timedelta(days=1)
-    this_month = today.replace(day=1)
-    named: dict[str, Callable[[], DateRange]] = {
-        "today": lambda: DateRange(today, tomorrow, "today"),
-        "yesterday": lambda: DateRange(today - timedelta(days=1), today, "yesterday"),
-        "week": lambda: replace(week_of(today), label="this week"),
-        "last-week": lambda: replace(week_of(today - timedelta(days=7)), label="last week"),
-        "month": lambda: _month(this_month),
-        "last-month": lambda: _month((this_month - timedelta(days=1)).replace(day=1)),
-    }
-    make = named.get(name)
-    return make() if make else None
-
-
-def parse_period(word: str, today: date) -> DateRange:
-    """``7d`` (the last 7 days, today included), ``2w``, ``today``, ``yesterday``, ``week``
-    (this Monday-to-Sunday week), ``last-week``, ``month``, ``last-month``, or
-    ``YYYY-MM-DD..YYYY-MM-DD`` (half-open: the second date is not included)."""
-    w = word.lower()
-    if m := _RELATIVE.match(w):
-        count = int(m.group(1)) * (7 if m.group(2) == "w" else 1)
-        if not 1 <= count <= MAX_PERIOD_DAYS:
-            raise bad_period(word, f"use 1 to {MAX_PERIOD_DAYS} days")
-        tomorrow = today + timedelta(days=1)
-        return DateRange(tomorrow - timedelta(days=count), tomorrow, f"last {count} days")
-    if (named := _named_period(w, today)) is not None:
-        return named
-    if m := _ISO_RANGE.match(w):
-        try:
-            start, end = date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2))
-        except ValueError as exc:
-            raise bad_period(word, f"not a calendar date: {exc}") from exc
-        if end <= start:
-            raise bad_period(word, "the second date must come after the first")
-        if (end - start).days > MAX_PERIOD_DAYS:
-            raise bad_period(word, f"at most {MAX_PERIOD_DAYS} days")
-        return DateRange(start, end, f"{start.isoformat()} to {end.isoformat()} (excl.)")
-    raise bad_period(word)
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,16 +200,27 @@ def resolve_target(
 class StatsArgs:
     """``stats [period] [group|@agent]``: the period, and the unresolved target words."""
 
-    period: DateRange
+    period: Window
     target_words: tuple[str, ...]
 
 
-def parse_stats_args(args: Sequence[str], today: date, default_days: int = 7) -> StatsArgs:
+def period_arg(word: str, now: datetime, tz: ZoneInfo) -> Window:
+    """A period typed in a command, read by the one period parser (``metrics.parse_period``);
+    a bad one becomes a ``CommandError`` with the parser's own examples."""
+    try:
+        return parse_period(word, now, tz)
+    except PeriodError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def parse_stats_args(
+    args: Sequence[str], now: datetime, tz: ZoneInfo, default: str = "7d"
+) -> StatsArgs:
     """The period comes first when present; everything else names a group or an agent."""
-    period = parse_period(f"{default_days}d", today)
     rest = list(args)
+    word = default
     if rest and looks_like_period(rest[0]) and not rest[0].startswith(("@", "<@")):
-        period = parse_period(rest.pop(0), today)
+        word = rest.pop(0)
     elif rest and looks_like_period(rest[-1]) and not rest[-1].startswith(("@", "<@")):
-        period = parse_period(rest.pop(), today)
-    return StatsArgs(period, tuple(rest))
+        word = rest.pop()
+    return StatsArgs(period_arg(word, now, tz), tuple(rest))

@@ -10,10 +10,11 @@ definitions"). Pure: no I/O, no clock reads — "now" and the timezone are passe
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -47,6 +48,9 @@ class Window:
     start_day: date
     end_day: date
     tz: str
+    # What the person asked for ("last 7 complete days", "this week so far"), for display only;
+    # "" when the dates say it all. Not part of the window's identity.
+    name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.end_day <= self.start_day:
@@ -92,48 +96,103 @@ def today(now: datetime, tz: ZoneInfo) -> date:
     return now.astimezone(tz).date()
 
 
-_RELATIVE = re.compile(r"^(\d{1,4})d$")
+# A period typed by a person (``deskbot report --period``, ``deskbot digest --period``, the
+# digests' ``period:`` setting, ``/deskbot stats|me|csat``) has ONE meaning, defined here.
+_RELATIVE = re.compile(r"^(\d{1,4})([dw])$")
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+PERIOD_WORDS = ("today", "yesterday", "week", "last-week", "month", "last-month")
+# Digest settings say how often a digest covers: "daily" is yesterday, "weekly" last week.
+PERIOD_ALIASES = {"daily": "yesterday", "weekly": "last-week"}
 PERIOD_HELP = (
-    "use '7d' or '30d' (the last N complete days), 'yesterday', 'last-week', or a date range "
-    "'2026-11-01..2026-11-30' (both days included)"
+    "`7d` or `30d` (the N complete days before today; `2w` is 14), `today` or `week` or "
+    "`month` (so far, today included), `yesterday`, `last-week`, `last-month`, or a date range "
+    "`2026-11-01..2026-11-30` (both days included)."
 )
 
 
-def parse_period(spec: str, now: datetime, tz: ZoneInfo) -> Window:
-    """A window from what a person types: ``7d``, ``30d``, ``yesterday``, ``last-week``,
-    ``YYYY-MM-DD..YYYY-MM-DD`` (inclusive days). ``Nd`` means the N complete local days before
-    today, so the numbers do not move during the day and compare with an equal window."""
-    text = spec.strip().lower()
+def looks_like_period(word: str) -> bool:
+    """Whether a word was meant as a period, so that a typo in it is reported as a bad period
+    instead of being read as a name (``/deskbot stats 7x``). Long numbers are user ids."""
+    w = word.strip().lower()
+    return bool(
+        _RELATIVE.match(w)
+        or ".." in w
+        or re.match(r"^\d{1,3}[a-z]{0,2}$", w)  # "7", "7x", "30dd"
+        or re.match(r"^\d{4}-\d", w)
+        or w in PERIOD_WORDS
+        or w in PERIOD_ALIASES
+        or difflib.get_close_matches(w, PERIOD_WORDS, n=1, cutoff=0.75)
+    )
+
+
+def _bad_period(spec: str, why: str = "") -> PeriodError:
+    reason = f" ({why})" if why else ""
+    close = difflib.get_close_matches(spec.strip().lower(), PERIOD_WORDS, n=1, cutoff=0.6)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    return PeriodError(f"`{spec}` is not a period I understand{reason}.{hint} Try {PERIOD_HELP}")
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _named_window(word: str, now: datetime, tz: ZoneInfo) -> Window | None:
     zone = str(tz.key)
     day = today(now, tz)
-    if text in ("daily", "yesterday"):
-        return Window(day - timedelta(days=1), day, zone)
-    if text in ("weekly", "last-week"):
-        return last_complete_week(now, tz)
+    tomorrow = day + timedelta(days=1)
+    month = _month_start(day)
+    last_month = _month_start(month - timedelta(days=1))
+    named: dict[str, Callable[[], Window]] = {
+        "today": lambda: Window(day, tomorrow, zone, "today"),
+        "yesterday": lambda: Window(day - timedelta(days=1), day, zone, "yesterday"),
+        "week": lambda: Window(
+            day - timedelta(days=day.weekday()), tomorrow, zone, "this week so far"
+        ),
+        "last-week": lambda: replace(last_complete_week(now, tz), name="last week"),
+        "month": lambda: Window(month, tomorrow, zone, day.strftime("%B %Y so far")),
+        "last-month": lambda: Window(last_month, month, zone, last_month.strftime("%B %Y")),
+    }
+    make = named.get(word)
+    return make() if make else None
+
+
+def parse_period(spec: str, now: datetime, tz: ZoneInfo) -> Window:
+    """The window a person means by ``spec``, in local days of ``tz``:
+
+    - ``Nd`` (``7d``, ``30d``): the N complete local days before today, so the numbers do not
+      move during the day; ``Nw`` is 7·N days the same way.
+    - ``today``, ``week`` (since Monday), ``month`` (since the 1st): so far, today included.
+    - ``yesterday`` (alias ``daily``), ``last-week`` (the last complete Monday-to-Sunday week,
+      alias ``weekly``), ``last-month`` (the last complete calendar month).
+    - ``YYYY-MM-DD..YYYY-MM-DD``: both days included.
+
+    Raises ``PeriodError`` with examples of good periods."""
+    text = spec.strip().lower()
+    text = PERIOD_ALIASES.get(text, text)
+    zone = str(tz.key)
+    day = today(now, tz)
     if m := _RELATIVE.match(text):
-        n = int(m.group(1))
+        n = int(m.group(1)) * (7 if m.group(2) == "w" else 1)
         if not 1 <= n <= MAX_PERIOD_DAYS:
-            raise PeriodError(
-                f"period {spec!r} is out of range: N must be 1 to {MAX_PERIOD_DAYS}; {PERIOD_HELP}"
-            )
-        return Window(day - timedelta(days=n), day, zone)
+            raise _bad_period(spec, f"use 1 to {MAX_PERIOD_DAYS} days")
+        return Window(day - timedelta(days=n), day, zone, f"last {n} complete days")
+    if (named := _named_window(text, now, tz)) is not None:
+        return named
     if m := _RANGE.match(text):
         try:
             first, last = date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2))
         except ValueError as exc:
-            raise PeriodError(
-                f"period {spec!r} has an invalid date ({exc}); {PERIOD_HELP}"
-            ) from exc
+            raise _bad_period(spec, f"not a calendar date: {exc}") from exc
         if last < first:
-            raise PeriodError(
-                f"period {spec!r} ends before it starts; write the earlier day first, "
-                f"e.g. '{last.isoformat()}..{first.isoformat()}'"
+            raise _bad_period(
+                spec,
+                f"it ends before it starts; write the earlier day first: "
+                f"`{last.isoformat()}..{first.isoformat()}`",
             )
         if (last - first).days + 1 > MAX_PERIOD_DAYS:
-            raise PeriodError(f"period {spec!r} is longer than {MAX_PERIOD_DAYS} days")
+            raise _bad_period(spec, f"at most {MAX_PERIOD_DAYS} days")
         return Window(first, last + timedelta(days=1), zone)
-    raise PeriodError(f"cannot read period {spec!r}; {PERIOD_HELP}")
+    raise _bad_period(spec)
 
 
 def last_complete_week(now: datetime, tz: ZoneInfo) -> Window:

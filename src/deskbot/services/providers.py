@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from deskbot.domain.commands import AgentRef, DateRange, GroupRef, Target
+from deskbot.domain.commands import AgentRef, GroupRef, Target
+from deskbot.domain.metrics import Window
 
 if TYPE_CHECKING:
     from deskbot.settings import Settings
@@ -37,9 +38,8 @@ class MetricValue:
 
 @dataclass(frozen=True)
 class StatsQuery:
-    period: DateRange
-    target: Target
-    timezone: str
+    period: Window
+    target: Target  # the period is a Window: local days in its own timezone
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class StatsSummary:
     """The numbers for one target and period, in display order."""
 
     title: str
-    period: DateRange
+    period: Window
     metrics: tuple[MetricValue, ...]
     notes: tuple[str, ...] = ()  # workload flags and other remarks worth a line each
 
@@ -114,7 +114,7 @@ class StatsProvider(Protocol):
 
 
 class CsatProvider(Protocol):
-    def bad_ratings(self, period: DateRange, timezone: str, limit: int) -> Sequence[BadRating]:
+    def bad_ratings(self, period: Window, limit: int) -> Sequence[BadRating]:
         """The most recent bad ratings in the window, newest first."""
         ...
 

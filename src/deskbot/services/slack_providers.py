@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
-from deskbot.domain.commands import DateRange
 from deskbot.domain.metrics import FLAG_LABELS, Scope, Window
 from deskbot.ports import ActionLedger, Clock, KpiSource, SyncStore
 from deskbot.services import shoutouts as shoutout_service
@@ -51,7 +50,7 @@ class KpiStats:
 
     def stats(self, query: StatsQuery) -> StatsSummary:
         settings = self._settings()
-        window = Window(query.period.start, query.period.end, query.timezone)
+        window = query.period
         target = query.target
         scope = Scope(
             group_id=target.group.id if target.group else None,
@@ -124,9 +123,8 @@ class FollowupCsat:
     def __init__(self, source: BadRatingSource) -> None:
         self._source = source
 
-    def bad_ratings(self, period: DateRange, timezone: str, limit: int) -> Sequence[BadRating]:
-        window = Window(period.start, period.end, timezone)
-        return self._source.bad_ratings(window.start, window.end, limit)
+    def bad_ratings(self, period: Window, limit: int) -> Sequence[BadRating]:
+        return self._source.bad_ratings(period.start, period.end, limit)
 
 
 _KINDS: dict[str, Literal["csat", "qa_hero", "hero_of_the_week", "nps"]] = {

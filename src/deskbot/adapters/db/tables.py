@@ -1,9 +1,13 @@
-"""SQLModel tables: the local copy of the help desk, sync state, and the action ledger.
+"""SQLModel tables: the local copy of the help desk, sync state, the action ledger, the job
+run history and job leases (``job_runs``, ``job_leases``), and bad-CSAT follow-ups
+(``followups``).
 
 Conventions:
 - Zendesk ids are the primary keys (BigInteger: modern ids have 13+ digits).
-- Times are stored as naive UTC datetimes (``DateTime`` without zone on both SQLite and
-  PostgreSQL); the store converts at the boundary.
+- Every ``datetime`` column is sqlmodel's ``UTCDateTime`` (``DateTime(timezone=True)``:
+  ``timestamptz`` on PostgreSQL, an offset-less text on SQLite): aware UTC in and out. A write
+  with a naive datetime is refused (``ValueError``); an aware one in another zone is converted
+  to UTC; reads always return aware UTC.
 - Every synced record keeps its raw JSON (``raw``) beside the typed columns, so a new feature
   never needs a full re-sync.
 - Indexes follow the KPI queries: windows on created_at / solved_at / rating created_at, filters
@@ -174,7 +178,9 @@ class Action(SQLModel, table=True):
     """The action ledger: every side effect (Zendesk write, Slack post) deskbot intends.
 
     A row is written *before* acting (``status='pending'``) under a unique idempotency ``key``
-    (e.g. ``followup:note:rating=123``, ``digest:C123:2026-11-23``) and marked ``done`` after.
+    (e.g. ``followup:{rating}:{generation}:{step}`` such as ``followup:123:1:ticket``,
+    ``digest:{channel}:{first day}`` such as ``digest:C123:2026-11-23``,
+    ``shoutout:rating:456`` or ``shoutout:hero:2026-11-16``) and marked ``done`` after.
     A crash in between leaves a pending row that the next run completes, using a write that is
     safe to repeat.
     """
@@ -188,7 +194,7 @@ class Action(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(_SERIAL, primary_key=True))
     key: str = Field(max_length=255)
-    kind: str = Field(max_length=64)  # followup_note, slack_post, digest, shoutout, ...
+    kind: str = Field(max_length=64)  # followup_ticket, followup_alert, digest, shoutout, ...
     subject: str | None = Field(default=None, max_length=255)  # e.g. "rating:123"
     status: str = Field(default="pending", max_length=16)  # pending/done/failed/skipped
     attempts: int = 0
@@ -212,7 +218,9 @@ class JobRun(SQLModel, table=True):
     instance: str | None = Field(default=None, max_length=128)
     started_at: datetime
     finished_at: datetime | None = None
-    outcome: str = Field(default="running", max_length=16)  # running/ok/failed/skipped
+    # running/ok/failed/abandoned (cut off by a shutdown, or its lease expired and another
+    # replica took the trigger over)
+    outcome: str = Field(default="running", max_length=16)
     error: str | None = Field(default=None, sa_type=Text)
     detail: str | None = Field(default=None, sa_type=Text)  # JSON summary
 

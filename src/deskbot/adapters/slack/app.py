@@ -148,7 +148,7 @@ class _Listeners:
             user_id=user_id,
             role=role,
             line=line,
-            today=self.clock.now().astimezone(settings.tz).date(),
+            now=self.clock.now(),
             settings=settings,
             services=self.services,
             command=str(command.get("command") or settings.slack.command),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from deskbot.domain.commands import DateRange
+from deskbot.domain.metrics import Window
 from deskbot.services.providers import (
     BadRating,
     MetricValue,
@@ -188,10 +188,11 @@ def format_delta(metric: MetricValue) -> str:
     return f"{arrow} {amount}, {verdict}"
 
 
-def format_period(period: DateRange) -> str:
-    last = date.fromordinal(period.end.toordinal() - 1)
-    span = period.start.isoformat() if period.days == 1 else f"{period.start} – {last}"
-    return f"{period.label} ({span})"
+def format_period(period: Window) -> str:
+    """What was asked for, then its first and last day (one date for a single day)."""
+    first, last = period.start_day, period.last_day
+    span = first.isoformat() if period.days == 1 else f"{first} – {last}"
+    return f"{period.name} ({span})" if period.name else span
 
 
 def format_time(when: datetime | None, tz: ZoneInfo) -> str:
@@ -222,10 +223,10 @@ def render_stats(summary: StatsSummary) -> Message:
     return Message(fallback, blocks)
 
 
-def render_bad_ratings(ratings: Sequence[BadRating], period: DateRange, tz: ZoneInfo) -> Message:
+def render_bad_ratings(ratings: Sequence[BadRating], period: Window, tz: ZoneInfo) -> Message:
     title = f"Bad CSAT ratings, {format_period(period)}"
     if not ratings:
-        empty = section(f"None in {period.label}. :tada:")
+        empty = section(f"None in {period.name or period.label}. :tada:")
         return Message(title, [header("Bad CSAT ratings"), empty])
     blocks: list[Block] = [header("Bad CSAT ratings"), context(escape(format_period(period)))]
     for rating in ratings:

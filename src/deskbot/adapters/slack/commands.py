@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -42,10 +42,11 @@ from deskbot.domain.commands import (
     Role,
     Target,
     did_you_mean,
-    parse_period,
     parse_stats_args,
+    period_arg,
     resolve_target,
 )
+from deskbot.domain.metrics import PERIOD_HELP, today
 from deskbot.services.providers import SlackServices, StatsQuery
 from deskbot.settings import Settings
 
@@ -66,7 +67,7 @@ class Invocation:
     user_id: str
     role: Role
     line: CommandLine
-    today: date  # in the configured timezone
+    now: datetime  # aware; periods are read in the configured timezone
     settings: Settings
     services: SlackServices
     command: str  # the slash command as configured, e.g. "/deskbot"
@@ -186,11 +187,7 @@ def help_message(table: CommandTable, inv: Invocation, intro: str = "") -> Messa
     blocks += [
         header("deskbot commands"),
         section("\n".join(lines)),
-        context(
-            "Add `share` to post the answer in the channel. "
-            "Periods: `7d`, `30d`, `today`, `week`, `last-week`, `month`, "
-            "`2026-11-01..2026-11-08`."
-        ),
+        context(f"Add `share` to post the answer in the channel. Periods: {PERIOD_HELP}"),
     ]
     return Message(intro or "deskbot commands", blocks)
 
@@ -207,7 +204,7 @@ def _help(inv: Invocation) -> Reply:
 def _me(inv: Invocation) -> Reply:
     if inv.args[1:]:
         raise CommandError("`me` takes at most one period, e.g. `me last-week`.")
-    period = parse_period(inv.args[0] if inv.args else "week", inv.today)
+    period = period_arg(inv.args[0] if inv.args else "week", inv.now, inv.tz)
     provider = inv.need(inv.services.stats, "Statistics")
 
     def work() -> Message:
@@ -217,7 +214,7 @@ def _me(inv: Invocation) -> Reply:
                 f"I don't know which Zendesk agent you are. An admin can add "
                 f"`slack_user: {inv.user_id}` to your entry under `roster.agents`."
             )
-        query = StatsQuery(period, Target(agent=agent), inv.settings.timezone)
+        query = StatsQuery(period, Target(agent=agent))
         return render_stats(provider.stats(query))
 
     return work
@@ -225,7 +222,7 @@ def _me(inv: Invocation) -> Reply:
 
 @COMMANDS.add("stats", Role.AGENT, "stats [period] [group|@agent]", "Team, group or agent numbers")
 def _stats(inv: Invocation) -> Reply:
-    parsed = parse_stats_args(inv.args, inv.today)
+    parsed = parse_stats_args(inv.args, inv.now, inv.tz)
     provider = inv.need(inv.services.stats, "Statistics")
 
     def work() -> Message:
@@ -242,7 +239,7 @@ def _stats(inv: Invocation) -> Reply:
             target = Target()
         if target.agent is not None and target.agent.slack_user != inv.user_id:
             inv.require(Role.LEAD, "see another agent's numbers")
-        query = StatsQuery(parsed.period, target, inv.settings.timezone)
+        query = StatsQuery(parsed.period, target)
         return render_stats(provider.stats(query))
 
     return work
@@ -250,11 +247,13 @@ def _stats(inv: Invocation) -> Reply:
 
 @COMMANDS.add("csat", Role.LEAD, "csat [period]", "Recent bad ratings and their follow-ups")
 def _csat(inv: Invocation) -> Reply:
-    period = parse_period(inv.args[0] if inv.args else "7d", inv.today)
+    # By default the last 7 complete days *and today so far*: a bad rating that just came in
+    # (and was alerted) must be on the list. Spelled as a date range for the one parser.
+    day = today(inv.now, inv.tz)
+    recent = f"{(day - timedelta(days=7)).isoformat()}..{day.isoformat()}"
+    period = period_arg(inv.args[0] if inv.args else recent, inv.now, inv.tz)
     provider = inv.need(inv.services.csat, "CSAT ratings")
-    return lambda: render_bad_ratings(
-        provider.bad_ratings(period, inv.settings.timezone, 10), period, inv.tz
-    )
+    return lambda: render_bad_ratings(provider.bad_ratings(period, 10), period, inv.tz)
 
 
 @COMMANDS.add("hero", Role.AGENT, "hero", "Recent shout-outs")

@@ -5,8 +5,9 @@ How far we use zenpy (the decision, and why)
 The product goes through zenpy, and so does this module: the ``Zenpy`` object is built with
 our ``PacedSession`` (``http.py``), and every read goes through zenpy's request path
 (``Api._get`` → ``_call_api`` → ``_check_response``), so zenpy authenticates, builds the API
-root URL and turns 4xx answers into its exceptions. Writes elsewhere in deskbot use zenpy's
-high-level API on the same client, so they share the same budgets.
+root URL and turns 4xx answers into its exceptions. Every Zendesk client built in one
+process, the sync's and the follow-up writer's, spends the same account budget
+(``make_budgets``), so together they stay under the account's rate limit.
 
 For the *sync* we do not use zenpy's high-level generators (``tickets.incremental(...)``):
 

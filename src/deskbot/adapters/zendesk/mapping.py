@@ -6,8 +6,9 @@ with a missing key or a wrong type raises ``MalformedPage`` (naming the exact pl
 leaves the database untouched.
 
 Conventions:
-- times become timezone-aware UTC ``datetime`` (the store's column type insists on a zone);
-  Zendesk sends ISO 8601 ``Z``;
+- times become timezone-aware UTC ``datetime``: the store's datetime columns are sqlmodel's
+  ``UTCDateTime``, which refuses a naive datetime on write; Zendesk sends ISO 8601 ``Z`` (a
+  time without an offset is read as UTC);
 - each record keeps its raw JSON (``raw``) beside the typed columns;
 - rows are de-duplicated by key within a page (PostgreSQL refuses to upsert one key twice in a
   statement); the last occurrence wins, which is the newest in export order.

@@ -1,4 +1,4 @@
-"""bad-CSAT follow-ups state (renumber after 0002 at merge)
+"""bad-CSAT follow-ups state
 
 Revision ID: 0002
 Revises: 0001
