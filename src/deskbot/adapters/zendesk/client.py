@@ -146,14 +146,24 @@ def make_session(
 
 
 def make_zenpy(settings: ZendeskSettings, session: requests.Session) -> Any:
-    """A ``Zenpy`` on our session: no caches, no zenpy-side rate limiting."""
+    """A ``Zenpy`` on our session for these settings (see ``zenpy_on``)."""
     email, token = settings.require_credentials()
+    return zenpy_on(
+        session, settings.subdomain, email, token, timeout=settings.request_timeout_seconds
+    )
+
+
+def zenpy_on(
+    session: requests.Session, subdomain: str, email: str, token: str, *, timeout: float
+) -> Any:
+    """A ``Zenpy`` that sends everything through ``session`` (which paces and handles 429s):
+    no caches, no zenpy-side rate limiting. Every Zendesk client deskbot builds is this."""
     return Zenpy(
-        subdomain=settings.subdomain,
+        subdomain=subdomain,
         email=email,
         token=token,
         session=session,
-        timeout=settings.request_timeout_seconds,
+        timeout=timeout,
         disable_cache=True,
         proactive_ratelimit=None,
     )

@@ -29,12 +29,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 from tenacity import Retrying as _Retrying
-from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment
 from zenpy.lib.api_objects import Ticket as ZTicket
 from zenpy.lib.exception import APIException, RecordNotFoundException, ZenpyException
 
-from deskbot.adapters.zendesk.client import TRANSIENT, make_session
+from deskbot.adapters.zendesk.client import TRANSIENT, make_session, zenpy_on
 from deskbot.adapters.zendesk.http import PacedSession, RateLimited, ServerError
 from deskbot.errors import Interrupted, ZendeskError
 from deskbot.log import get_logger
@@ -84,15 +83,8 @@ class ZendeskTicketWriter:
                 "one with ZendeskTicketWriter.from_settings or client.make_session"
             )
         self.session = session
-        # No caches, no zenpy-side rate limiting: the session paces (as ``make_zenpy``).
-        self._client: Any = zenpy_client or Zenpy(
-            subdomain=subdomain,
-            email=email,
-            token=token,
-            session=session,
-            timeout=session.timeout,
-            disable_cache=True,
-            proactive_ratelimit=None,
+        self._client: Any = zenpy_client or zenpy_on(
+            session, subdomain, email, token, timeout=session.timeout
         )
         self._clock = clock
         self._stop = stop_event
