@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -136,26 +136,11 @@ def sync(
     clock = SystemClock(stop)
     terminal = sys.stderr.isatty()
     with _stop_on_signals(stop):
-        if terminal:
-            with bar_progress() as report:
-                summary = bootstrap.run_sync(
-                    settings,
-                    database,
-                    clock,
-                    stop,
-                    full=full,
-                    progress=report,
-                    raise_on_error=False,
-                )
-        else:
+        # A progress bar on a terminal, structured progress logs otherwise.
+        progress = bar_progress() if terminal else nullcontext(_log_progress())
+        with progress as report:
             summary = bootstrap.run_sync(
-                settings,
-                database,
-                clock,
-                stop,
-                full=full,
-                progress=_log_progress(),
-                raise_on_error=False,
+                settings, database, clock, stop, full=full, progress=report, raise_on_error=False
             )
     database.dispose()
     for name, stream in summary["streams"].items():
