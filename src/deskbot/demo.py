@@ -153,6 +153,11 @@ def _more_messages_than(slack: SlackSandbox, count: int) -> Callable[[], bool | 
     return lambda: True if len(slack.messages()) > count else None
 
 
+def _message(slack: SlackSandbox, channel: str, ts: str) -> dict[str, Any] | None:
+    """The message ``ts`` in ``channel`` as it reads now (updates applied)."""
+    return next((m for m in slack.messages(channel) if m.get("ts") == ts), None)
+
+
 def _message_lines(message: dict[str, Any]) -> list[str]:
     blocks = message.get("blocks") or []
     lines = render_blocks(blocks) if blocks else str(message.get("text") or "").splitlines()
@@ -353,9 +358,7 @@ class Demo:
         )
         if delivery.status != 200:
             self.result.ok = False
-        self._wait_for(
-            lambda: True if "Claimed by" in self._text_of(slack, "csat-alerts", ts) else None
-        )
+        self._await_alert(slack, ts, "Claimed by")
         self.record("claim", f"{lead} clicked Claim (HTTP {delivery.status}); the alert now reads:")
         self.show_ts(slack, "csat-alerts", ts)
         slack.click_button(
@@ -377,21 +380,26 @@ class Demo:
             values={"followup_note": {"note": "Called the customer; refund issued."}},
             user_id=lead,
         )
-        self._wait_for(
-            lambda: True if "Handled by" in self._text_of(slack, "csat-alerts", ts) else None
-        )
+        self._await_alert(slack, ts, "Handled by")
         self.record("handled", f"{lead} marked it handled with a note; the alert now reads:")
         self.show_ts(slack, "csat-alerts", ts)
 
-    def _text_of(self, slack: SlackSandbox, channel: str, ts: str) -> str:
-        found = [m for m in slack.messages(channel) if m.get("ts") == ts]
-        return "\n".join(_message_lines(found[0])) if found else ""
+    def _await_alert(self, slack: SlackSandbox, ts: str, words: str) -> None:
+        """Wait until the alert ``ts`` shows ``words``; the demo fails if it never does."""
+
+        def reads() -> bool | None:
+            message = _message(slack, "csat-alerts", ts)
+            return True if message and words in "\n".join(_message_lines(message)) else None
+
+        if self._wait_for(reads) is None:
+            self.say(f"[yellow]The alert never showed {words!r}.[/yellow]")
+            self.result.ok = False
 
     def show_ts(self, slack: SlackSandbox, channel: str, ts: str, lines: int = 10) -> None:
         """The message ``ts`` in ``channel`` as it reads now (after updates)."""
-        found = [m for m in slack.messages(channel) if m.get("ts") == ts]
-        if found:
-            self._print_message(found[0], lines)
+        message = _message(slack, channel, ts)
+        if message is not None:
+            self._print_message(message, lines)
 
     def show(self, slack: SlackSandbox, channel: str, lines: int = 10) -> None:
         """The latest message in ``channel``, as the transcript renders it."""
