@@ -10,7 +10,14 @@ import pytest
 from pydantic import BaseModel
 
 from deskbot.errors import ConfigError, MissingSecretError
-from deskbot.settings import SECRET_ENV, Settings, _first_model, load_settings, parse_settings
+from deskbot.settings import (
+    SECRET_ENV,
+    Settings,
+    _first_model,
+    load_settings,
+    parse_settings,
+    secret_status,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "deskbot.example.yaml"
@@ -204,3 +211,23 @@ def test_followup_rule_group_assignment_needs_group_id() -> None:
     (issue,) = issues_of(text)
     assert issue.path == "followups.rules[0].actions"
     assert "assign_group_id" in issue.message
+
+
+def test_each_loaded_configuration_names_its_own_secret_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hot reload loads a new file while the old settings are still in use: a missing secret in
+    either names the variable that file references, not the one loaded last."""
+    monkeypatch.setenv("OLD_ZD_MAIL", "bot@example.com")
+    monkeypatch.setenv("NEW_ZD_MAIL", "bot@example.com")
+    old = parse_settings(
+        "zendesk:\n  subdomain: a\n  email: ${OLD_ZD_MAIL}\n  api_token: ${OLD_ZD_TOKEN:-}\n"
+    )
+    new = parse_settings(
+        "zendesk:\n  subdomain: a\n  email: ${NEW_ZD_MAIL}\n  api_token: ${NEW_ZD_TOKEN:-}\n"
+    )
+    with pytest.raises(MissingSecretError, match="OLD_ZD_TOKEN"):
+        old.zendesk.require_credentials()
+    with pytest.raises(MissingSecretError, match="NEW_ZD_TOKEN"):
+        new.zendesk.require_credentials()
+    assert secret_status(old)["zendesk.api_token"][0] == "OLD_ZD_TOKEN"

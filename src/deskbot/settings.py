@@ -27,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -107,7 +108,25 @@ class ZendeskRateLimits(Section):
     utilisation: float = Field(default=1.0, gt=0.0, le=1.0)
 
 
-class ZendeskSettings(Section):
+class SecretSection(Section):
+    """A section holding secrets; remembers which environment variable each was read from, so a
+    missing secret's error names the variable this configuration actually uses."""
+
+    _secret_vars: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def _require(self, value: SecretStr | None, path: str) -> str:
+        if value is None or not value.get_secret_value():
+            var = self._secret_vars.get(path, SECRET_ENV.get(path, "?"))
+            key = path.rsplit(".", maxsplit=1)[-1]
+            raise MissingSecretError(
+                f"{path} is needed here but environment variable {var} is not set; "
+                f"export {var}=... (or reference another variable with {key}: "
+                "${NAME} in the config file)"
+            )
+        return value.get_secret_value()
+
+
+class ZendeskSettings(SecretSection):
     subdomain: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     base_url: str | None = None
     email: SecretStr | None = None
@@ -147,8 +166,8 @@ class ZendeskSettings(Section):
     def require_credentials(self) -> tuple[str, str]:
         """(email, api token), or a clear error naming the missing environment variable."""
         return (
-            _require(self.email, "zendesk.email"),
-            _require(self.api_token, "zendesk.api_token"),
+            self._require(self.email, "zendesk.email"),
+            self._require(self.api_token, "zendesk.api_token"),
         )
 
 
@@ -165,7 +184,7 @@ class SlackChannels(Section):
     admin: SlackChannel | None = None
 
 
-class SlackSettings(Section):
+class SlackSettings(SecretSection):
     enabled: bool = True
     mode: Literal["socket", "http"] = "socket"
     bot_token: SecretStr | None = None
@@ -187,13 +206,13 @@ class SlackSettings(Section):
         return value
 
     def require_bot_token(self) -> str:
-        return _require(self.bot_token, "slack.bot_token")
+        return self._require(self.bot_token, "slack.bot_token")
 
     def require_app_token(self) -> str:
-        return _require(self.app_token, "slack.app_token")
+        return self._require(self.app_token, "slack.app_token")
 
     def require_signing_secret(self) -> str:
-        return _require(self.signing_secret, "slack.signing_secret")
+        return self._require(self.signing_secret, "slack.signing_secret")
 
 
 class StorageSettings(Section):
@@ -469,20 +488,6 @@ SECRET_ENV: dict[str, str] = {
     "slack.app_token": "DESKBOT_SLACK_APP_TOKEN",
     "slack.signing_secret": "DESKBOT_SLACK_SIGNING_SECRET",
 }
-# Which variable each secret was read from, so "missing" errors can name it.
-_secret_source: dict[str, str] = dict(SECRET_ENV)
-
-
-def _require(value: SecretStr | None, path: str) -> str:
-    if value is None or not value.get_secret_value():
-        var = _secret_source.get(path, SECRET_ENV.get(path, "?"))
-        key = path.rsplit(".", maxsplit=1)[-1]
-        raise MissingSecretError(
-            f"{path} is needed here but environment variable {var} is not set; "
-            f"export {var}=... (or reference another variable with {key}: "
-            "${NAME} in the config file)"
-        )
-    return value.get_secret_value()
 
 
 # --------------------------------------------------------------------------------------------
@@ -715,16 +720,14 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
         issues.extend(_pydantic_issues(exc, positions, file))
     if issues or settings is None:
         raise ConfigError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
-    sources = dict(SECRET_ENV)
-    for path in SECRET_ENV:
+    loaded = _with_env_secrets(settings)
+    for path, default_var in SECRET_ENV.items():
         section, key = path.split(".")
         raw = raw_data.get(section)
         refs = _ENV_REF.findall(raw.get(key, "")) if isinstance(raw, dict) else []
-        if refs and isinstance(refs[0], tuple):
-            sources[path] = refs[0][0]
-    _secret_source.clear()
-    _secret_source.update(sources)
-    return _with_env_secrets(settings)
+        holder: SecretSection = getattr(loaded, section)
+        holder._secret_vars[path] = refs[0][0] if refs else default_var
+    return loaded
 
 
 def _with_env_secrets(settings: Settings) -> Settings:
@@ -770,6 +773,6 @@ def secret_status(settings: Settings) -> Mapping[str, tuple[str, bool]]:
     out: dict[str, tuple[str, bool]] = {}
     for path, default_var in SECRET_ENV.items():
         section, key = path.split(".")
-        value = getattr(getattr(settings, section), key)
-        out[path] = (_secret_source.get(path, default_var), value is not None)
+        holder: SecretSection = getattr(settings, section)
+        out[path] = (holder._secret_vars.get(path, default_var), getattr(holder, key) is not None)
     return out
