@@ -60,12 +60,8 @@ def redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: no secrets and no customer e-mails leave the process."""
-    for key in list(event_dict):
-        value = event_dict[key]
-        if _SECRET_KEY.search(key) and key != "event" and value:
-            event_dict[key] = REDACTED
-        else:
-            event_dict[key] = _redact(value)
+    # depth -1: the event's own fields are the top level, their values start at depth 0.
+    event_dict.update(_redact(dict(event_dict), -1))
     return event_dict
 
 
