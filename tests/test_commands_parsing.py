@@ -11,7 +11,6 @@ from deskbot.domain.commands import (
     AgentRef,
     CommandError,
     GroupRef,
-    Role,
     did_you_mean,
     parse_stats_args,
     period_arg,
@@ -21,6 +20,7 @@ from deskbot.domain.commands import (
     split_command,
 )
 from deskbot.domain.metrics import PERIOD_HELP, parse_period
+from deskbot.domain.people import Role
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)  # a Wednesday

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from deskbot.domain.authz import Actor
 from deskbot.domain.digest import Digest
 from deskbot.domain.metrics import (
     AgentStats,
@@ -21,6 +22,7 @@ from deskbot.domain.metrics import (
     Window,
     WindowStats,
 )
+from deskbot.domain.people import DepartmentInfo, Person
 from deskbot.domain.shoutouts import Praise, Shoutout
 
 if TYPE_CHECKING:
@@ -358,4 +360,28 @@ class SyncStore(Protocol):
 
     def reset_cursor(self, stream: str) -> None:
         """Forget where the stream stands (a full re-backfill) without dropping its rows."""
+        ...
+
+
+class PeopleDirectory(Protocol):
+    """Who is who across Zendesk and Slack (``deskbot.domain.people``).
+
+    Reads are served from the local copy the ``people`` job keeps current; none of these calls
+    reach Slack or Zendesk. Inactive people are returned only when asked for.
+    """
+
+    def by_slack_id(self, slack_user_id: str) -> Person | None: ...
+
+    def by_zendesk_id(self, zendesk_user_id: int) -> Person | None: ...
+
+    def people(self, *, include_inactive: bool = False) -> list[Person]: ...
+
+    def departments(self) -> list[DepartmentInfo]: ...
+
+    def department(self, name: str) -> DepartmentInfo | None:
+        """A department by name (case-insensitive), or ``None``."""
+        ...
+
+    def actor(self, slack_user_id: str) -> Actor:
+        """The role-resolved actor for a Slack user; unknown users are ``Role.EMPLOYEE``."""
         ...

@@ -9,7 +9,6 @@ example of a good one, an unknown agent gets the closest known names. No I/O, no
 from __future__ import annotations
 
 import difflib
-import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,22 +16,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from deskbot.domain.metrics import PeriodError, Window, looks_like_period, parse_period
+from deskbot.domain.people import Role
 
 
 class CommandError(Exception):
     """A person's input cannot be understood; the message says what to type instead."""
-
-
-class Role(enum.IntEnum):
-    """Who may do what. Higher roles may do everything lower roles may."""
-
-    AGENT = 1
-    LEAD = 2
-    ADMIN = 3
-
-    @property
-    def label(self) -> str:
-        return {Role.AGENT: "everyone", Role.LEAD: "leads and admins", Role.ADMIN: "admins"}[self]
 
 
 def role_for(user_id: str, admins: Iterable[str], leads: Iterable[str]) -> Role:

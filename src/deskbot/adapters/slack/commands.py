@@ -39,7 +39,6 @@ from deskbot.domain.commands import (
     AgentRef,
     CommandError,
     CommandLine,
-    Role,
     Target,
     did_you_mean,
     parse_stats_args,
@@ -47,6 +46,7 @@ from deskbot.domain.commands import (
     resolve_target,
 )
 from deskbot.domain.metrics import PERIOD_HELP, today
+from deskbot.domain.people import Role
 from deskbot.services.providers import SlackServices, StatsQuery
 from deskbot.settings import Settings
 
