@@ -281,3 +281,65 @@ class JobLease(SQLModel, table=True):
     expires_at: datetime
     done: bool = False
     updated_at: datetime
+
+
+class CalibrationSession(SQLModel, table=True):
+    """A QA calibration session: the same tickets to every calibrator, blind until submitted.
+
+    ``schedule_key`` (e.g. ``monthly:2026-12``) makes a scheduled session exist once across
+    replicas; sessions a lead starts have none. ``status`` moves ``open`` -> ``closed`` by a
+    compare-and-set, when every calibrator has submitted or the deadline has passed.
+    """
+
+    __tablename__ = "calibration_sessions"
+    __table_args__ = (
+        UniqueConstraint("schedule_key", name="uq_calibration_sessions_schedule_key"),
+        Index("ix_calibration_sessions_status", "status", "deadline"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SERIAL, primary_key=True))
+    title: str = Field(max_length=255)
+    facilitator: str = Field(max_length=32)  # Slack user who started it (or the QA owner)
+    status: str = Field(default="open", max_length=16)  # open/closed
+    how_chosen: str = Field(max_length=255)  # "random by channel", "tickets 1, 2", "tag:refund"
+    schedule_key: str | None = Field(default=None, max_length=64)
+    acceptable_variance: int = 1
+    created_at: datetime
+    deadline: datetime
+    closed_at: datetime | None = None
+    lessons: str | None = Field(default=None, sa_type=Text)
+    lessons_at: datetime | None = None
+
+
+class CalibrationTicket(SQLModel, table=True):
+    __tablename__ = "calibration_tickets"
+
+    session_id: int = Field(sa_type=BigInteger, primary_key=True)
+    ticket_id: int = Field(sa_type=BigInteger, primary_key=True)
+    channel: str | None = Field(default=None, max_length=64)
+
+
+class CalibrationParticipant(SQLModel, table=True):
+    __tablename__ = "calibration_participants"
+
+    session_id: int = Field(sa_type=BigInteger, primary_key=True)
+    calibrator: str = Field(primary_key=True, max_length=32)  # Slack user
+
+
+class CalibrationScoreRow(SQLModel, table=True):
+    """One calibrator's scorecard for one ticket: final once stored (the primary key makes a
+    double click or a Slack retry store one; a calibrator who has seen the others' scores can
+    no longer change their own). Competency scores 0-4, NULL = not applicable."""
+
+    __tablename__ = "calibration_scores"
+
+    session_id: int = Field(sa_type=BigInteger, primary_key=True)
+    ticket_id: int = Field(sa_type=BigInteger, primary_key=True)
+    calibrator: str = Field(primary_key=True, max_length=32)
+    comprehension: int | None = None
+    accuracy: int | None = None
+    judgment: int | None = None
+    communication: int | None = None
+    process_integrity: int | None = None
+    notes: str | None = Field(default=None, sa_type=Text)
+    submitted_at: datetime
