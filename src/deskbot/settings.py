@@ -248,6 +248,11 @@ class Schedules(Section):
     shoutouts: Cron | None = "*/30 * * * *"
     hero_of_the_week: Cron | None = "0 16 * * fri"
     qa_cycle: Cron | None = "0 8 * * mon"
+    # A QA calibration session is started (monthly by default) ...
+    qa_calibration_session: Cron | None = "0 9 1 * *"
+    # ... and this pass sends its invitations, closes sessions that are complete or past their
+    # deadline, and posts their results.
+    qa_calibration: Cron | None = "*/15 * * * *"
     nps_round: Cron | None = "0 10 * * tue"
     nps_reminders: Cron | None = "0 10 * * *"
     # Prune old job history; on SQLite also PRAGMA optimize and a WAL checkpoint.
@@ -347,6 +352,22 @@ class QaWeights(Section):
     process_integrity: float = Field(default=1.0, ge=0)
 
 
+class QaCalibrationSettings(Section):
+    # Calibrators: qa.calibrators, or else the active members of this department.
+    department: str | None = None
+    # Who facilitates scheduled sessions (writes the lessons learned); default: the first
+    # calibrator. Sessions a lead starts with /deskbot qa calibrate are facilitated by them.
+    facilitator: SlackUser | None = None
+    deadline_days: float = Field(default=7, gt=0, le=60)
+    # A ticket x competency whose scores span more than this many points (0-4) is flagged.
+    acceptable_variance: int = Field(default=1, ge=0, le=4)
+    # Where results are posted; default slack.channels.digests.
+    channel: SlackChannel | None = None
+    # Random tickets come from those solved in the last this many days.
+    lookback_days: int = Field(default=30, ge=1, le=365)
+    bootstrap_draws: int = Field(default=1000, ge=100, le=10_000)
+
+
 class QaSettings(Section):
     enabled: bool = True
     cycle: Literal["weekly", "monthly"] = "weekly"
@@ -357,7 +378,8 @@ class QaSettings(Section):
     many_replies: int = Field(default=6, ge=1)
     reviewers: list[SlackUser] = []
     calibrators: list[SlackUser] = []
-    calibration_tickets: int = Field(default=3, ge=0, le=50)
+    calibration_tickets: int = Field(default=3, ge=1, le=20)
+    calibration: QaCalibrationSettings = QaCalibrationSettings()
     weights: QaWeights = QaWeights()
 
 

@@ -162,11 +162,19 @@ class SlackNotifier:
             raise SlackError(f"Slack {what} failed: {error}; {hint}") from exc
 
     def channel_id(self, channel: str) -> str:
-        """The id of ``channel`` ('#name' or an id); names are looked up once and cached."""
-        if not channel.startswith("#"):
-            return channel
+        """The id of ``channel`` ('#name', a channel id, or a user id for the app's DM with
+        that person); names and DMs are looked up once and cached."""
         if channel in self._channel_ids:
             return self._channel_ids[channel]
+        if channel[:1] in ("U", "W") and channel[1:].isalnum():
+            # A DM: history and uploads need its D… id, which conversations.open returns.
+            opened = self._call(
+                "conversations.open", self._client.conversations_open, users=channel
+            )
+            self._channel_ids[channel] = str(opened["channel"]["id"])
+            return self._channel_ids[channel]
+        if not channel.startswith("#"):
+            return channel
         cursor: str | None = None
         while True:
             page = self._call(
