@@ -211,7 +211,7 @@ def slack_services(
     settings_now = current or (lambda: fixed)
     kpi = kpi_source(database)
     services.stats = KpiStats(kpi, settings_now, clock)
-    services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.subdomain))
+    services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.api_root))
     services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
     return services
 
