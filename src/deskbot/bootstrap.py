@@ -262,6 +262,9 @@ def start_slack_app(
     clock = clock or SystemClock()
     work = work or BackgroundWork()
     client = make_client(settings)
+    from deskbot.adapters.slack.scopes import log_missing_scopes
+
+    log_missing_scopes(client)  # once per start: a missing scope is named, not discovered later
     interactions = (
         followup_interactions(settings, database, clock, client) if database is not None else None
     )
