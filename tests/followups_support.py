@@ -117,6 +117,13 @@ class FakeZendesk:
         mock.add_callback("GET", re.compile(ZD + r"/tickets/\d+/comments\.json.*"), self._comments)
         mock.add_callback("GET", re.compile(ZD + r"/tickets\.json.*"), self._by_external_id)
         mock.add_callback("POST", ZD + "/tickets.json", self._create)
+        mock.add_callback("GET", ZD + "/users/me.json", self._me)
+
+    API_USER = 7  # the agent whose token deskbot uses
+
+    def _me(self, _request: Any) -> tuple[int, dict[str, str], str]:
+        user = {"id": self.API_USER, "name": "deskbot", "role": "admin"}
+        return 200, {}, json.dumps({"user": user})
 
     @staticmethod
     def _id(request: Any) -> int:

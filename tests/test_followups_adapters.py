@@ -460,3 +460,35 @@ def test_the_followups_job_builds_its_writer_on_the_daemons_stop_event(
     )
     jobs.followups_job(ctx)
     assert seen["stop_event"] is stop and seen["clock"] is clock
+
+
+def test_a_follow_up_tickets_note_is_written_by_an_agent_not_the_customer() -> None:
+    """Zendesk attributes a created ticket's first comment to the requester unless the payload
+    names its author: the bad-CSAT note must not look written by the unhappy customer."""
+    from deskbot.sandbox.zendesk import ZendeskSandbox
+
+    sandbox = ZendeskSandbox(7, 400, account_limit=1_000_000, incremental_limit=1_000_000)
+    sandbox.start()
+    try:
+        writer = zendesk_writer(
+            FakeClock(),
+            settings=zendesk_settings(sandbox.base_url, email=sandbox.email, token=sandbox.token),
+        )
+        source = next(t for t in sandbox.state.tickets.values() if t.status == "closed")
+        created = writer.create_followup_ticket(
+            source.id,
+            subject="Follow-up: refund",
+            note="Bad CSAT rating.",
+            tags=["csat_followup"],
+            assignee_id=None,
+            group_id=None,
+            requester_id=source.requester_id,
+            external_id="deskbot-followup-44-1",
+        )
+        ticket = sandbox.state.tickets[created]
+        first = sandbox.state.comments(ticket)[0]
+        assert first.author_id != source.requester_id
+        assert sandbox.state.users[first.author_id].role in ("agent", "admin")
+        assert first.author_id == writer.acting_agent_id()
+    finally:
+        sandbox.stop()

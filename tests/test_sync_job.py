@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,32 @@ def test_a_malformed_page_is_retried_then_reported_and_nothing_of_it_is_written(
     assert state.rows_total == 40 and state.pages_total == 1
     assert "tickets[39].generated_timestamp should be an integer" in (state.last_error or "")
     assert len([r for r in fake.requests if "cursor=" in r]) == 2  # max_retries=1: 2 attempts
+
+
+def test_a_whole_account_backfill_reports_progress_from_what_it_knows(tmp_path: Path) -> None:
+    """With no start_date the pass starts at epoch 0: measuring against 1970 showed ~97% from
+    the first page. The start is the oldest record the export returned; until a page has
+    arrived the progress is 'estimating'."""
+    from deskbot.cli.sync_cmd import progress_span
+    from deskbot.services.sync import Progress
+
+    day = 86_400
+    tickets = [make_ticket(i, T0 + i * day) for i in range(1, 201)]  # 200 days of history
+    clock = FakeClock(datetime.fromtimestamp(T0 + 201 * day, UTC))
+    reports: list[Progress] = []
+    fake = FakeZendesk(tickets, [])
+    with running(fake) as url:
+        settings = settings_for(tmp_path, url)
+        assert settings.sync.start_date is None
+        database = bootstrap.open_database(settings)
+        bootstrap.run_sync(settings, database, clock, threading.Event(), progress=reports.append)
+        database.dispose()
+    shares = []
+    for p in (r for r in reports if r.stream == "tickets"):
+        done, span = progress_span(p)  # type: ignore[misc]
+        shares.append(done / span)
+    # 5 pages of 40 tickets spread evenly: about a fifth of the way after the first page
+    assert 0.1 < shares[0] < 0.3, shares
+    assert shares == sorted(shares) and shares[-1] == 1.0
+    unknown = Progress("tickets", 0, 0, None, None, T0, False, 0.0)
+    assert progress_span(unknown) is None

@@ -52,7 +52,7 @@ def slack(tmp_path: Path, clock: FakeClock) -> Iterator[SlackSandbox]:
 def make_settings(sb: SlackSandbox, slack: dict[str, Any] | None = None, **extra: Any) -> Settings:
     data: dict[str, Any] = {
         "timezone": "Europe/Berlin",
-        "zendesk": {"subdomain": "acme"},
+        "zendesk": {"subdomain": "acme", "base_url": "https://support.acme.test"},
         "slack": {
             "mode": "http",
             "base_url": sb.base_url,
@@ -170,7 +170,8 @@ def test_slash_commands_answer_with_real_numbers(
         assert work.wait_idle(10)
         [bad] = [t for t in texts(slack, "#support-leads") if "Bad CSAT ratings" in t]
         assert "#3" in bad and "Nobody answered" in bad and "Ada Lovelace" in bad
-        assert "acme.zendesk.com/agent/tickets/3" in bad
+        # the same link helper as the alerts: under zendesk.base_url, not the subdomain
+        assert "<https://support.acme.test/agent/tickets/3|" in bad
 
         status, body = slack.send_slash_command(url, text="help", user_id="sam.reyes")
         assert status == 200 and "deskbot commands" in body

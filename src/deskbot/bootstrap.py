@@ -211,7 +211,7 @@ def slack_services(
     settings_now = current or (lambda: fixed)
     kpi = kpi_source(database)
     services.stats = KpiStats(kpi, settings_now, clock)
-    services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.subdomain))
+    services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.api_root))
     services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
     return services
 
@@ -262,6 +262,9 @@ def start_slack_app(
     clock = clock or SystemClock()
     work = work or BackgroundWork()
     client = make_client(settings)
+    from deskbot.adapters.slack.scopes import log_missing_scopes
+
+    log_missing_scopes(client)  # once per start: a missing scope is named, not discovered later
     interactions = (
         followup_interactions(settings, database, clock, client) if database is not None else None
     )

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from deskbot.cli import state
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from deskbot.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Check and explain the configuration.")
 
@@ -21,6 +26,12 @@ def check(
             help="File to check. Default: --config, $DESKBOT_CONFIG or config/deskbot.yaml."
         ),
     ] = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online", help="Also ask Slack which scopes the bot token has; name missing ones."
+        ),
+    ] = False,
 ) -> None:
     """Validate a configuration file: print every problem (exit 1) or a short summary (exit 0)."""
     from rich.console import Console
@@ -62,3 +73,33 @@ def check(
     for key, (var, present) in secret_status(settings).items():
         mark = "[green]set[/green]" if present else "[yellow]not set[/yellow]"
         console.print(f"  secret     {key} ← ${var}: {mark}")
+    if online:
+        _check_online(settings, console)
+
+
+def _check_online(settings: Settings, console: Console) -> None:
+    """Ask Slack which OAuth scopes the bot token has and name each missing one (exit 1)."""
+    from deskbot.adapters.slack.app import make_client
+    from deskbot.adapters.slack.scopes import granted_scopes, missing_scopes
+    from deskbot.errors import DeskbotError
+
+    if not settings.slack.enabled:
+        console.print("  online     slack is disabled: nothing to check")
+        return
+    try:
+        granted = granted_scopes(make_client(settings))
+    except DeskbotError as exc:
+        console.print(f"[red]✗ slack: {exc}[/red]", markup=True)
+        raise typer.Exit(1) from None
+    if granted is None:
+        console.print("  [yellow]slack did not say which scopes the token has[/yellow]")
+        return
+    missing = missing_scopes(granted)
+    if not missing:
+        console.print(f"  [green]slack token has every scope deskbot uses ({len(granted)})[/green]")
+        return
+    console.print(f"[red]✗ the Slack bot token lacks {len(missing)} scope(s):[/red]")
+    for scope, why in missing.items():
+        console.print(f"  {scope}: {why}", markup=False)
+    console.print("  Add them under OAuth & Permissions in the Slack app, then reinstall it.")
+    raise typer.Exit(1)

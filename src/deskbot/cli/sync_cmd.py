@@ -45,6 +45,19 @@ def _when(epoch: int | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def progress_span(p: Any) -> tuple[int, int] | None:
+    """(done, total) seconds of the stream's span from where the pass started to Zendesk's now;
+    ``None`` while the start is not known yet (a whole-account backfill before its first page).
+    A finished stream is complete whatever the arithmetic says."""
+    if p.start_position is None:
+        return None
+    span = max(p.now - p.start_position, 1)
+    if p.done:
+        return span, span
+    done = min(max((p.position or p.start_position) - p.start_position, 0), span)
+    return done, span
+
+
 def _log_progress() -> Callable[[Any], None]:
     from deskbot.log import get_logger  # keep --help fast
 
@@ -52,10 +65,9 @@ def _log_progress() -> Callable[[Any], None]:
 
     def report(p: Any) -> None:
         elapsed = max(p.elapsed_seconds, 1e-6)
-        span = max(p.now - p.start_position, 1)
-        done = min(max((p.position or p.start_position) - p.start_position, 0), span)
-        fraction = done / span
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+        known = progress_span(p)
+        fraction = known[0] / known[1] if known else None
+        eta = elapsed * (1 - fraction) / fraction if fraction else None
         log.info(
             "sync.progress",
             stream=p.stream,
@@ -63,8 +75,9 @@ def _log_progress() -> Callable[[Any], None]:
             pages=p.pages,
             rows_per_second=round(p.rows / elapsed, 1),
             position=_when(p.position),
-            percent=round(100 * fraction, 1),
+            percent=None if fraction is None else round(100 * fraction, 1),
             eta_seconds=None if p.done or eta is None else round(eta),
+            estimating=fraction is None,
         )
 
     return report
@@ -85,7 +98,7 @@ def bar_progress(console: Any = None) -> Iterator[Callable[[Any], None]]:
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[percent]}"),
         TextColumn("{task.fields[rows]} rows"),
         TextColumn("{task.fields[rate]}/s"),
         TextColumn("at {task.fields[position]}"),
@@ -97,15 +110,18 @@ def bar_progress(console: Any = None) -> Iterator[Callable[[Any], None]]:
     ) as bar:
 
         def report(p: Any) -> None:
-            span = max(p.now - p.start_position, 1)
-            done = min(max((p.position or p.start_position) - p.start_position, 0), span)
+            known = progress_span(p)
             if p.stream not in tasks:
-                tasks[p.stream] = bar.add_task(p.stream, total=span, rows=0, rate=0, position="-")
+                tasks[p.stream] = bar.add_task(
+                    p.stream, total=None, rows=0, rate=0, position="-", percent="estimating…"
+                )
             elapsed = max(p.elapsed_seconds, 1e-6)
             bar.update(
                 tasks[p.stream],
-                total=span,
-                completed=span if p.done else done,
+                # total=None: rich shows a pulsing bar and no ETA until the span is known
+                total=known[1] if known else None,
+                completed=known[0] if known else 0,
+                percent=f"{100 * known[0] / known[1]:5.1f}%" if known else "estimating…",
                 rows=f"{p.rows:,}",
                 rate=f"{p.rows / elapsed:,.0f}",
                 position=_when(p.position),

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from deskbot.domain.links import ticket_url
 from deskbot.settings import AgentEntry, FollowupRule, FollowupSettings
 
 GOOD = "good"
@@ -251,10 +252,6 @@ class PlanContext:
     roster: Sequence[AgentEntry]
     ticket_url_base: str  # e.g. https://acme.zendesk.com
     default_channel: str | None  # slack.channels.alerts
-
-
-def ticket_url(base: str, ticket_id: int | None) -> str | None:
-    return f"{base.rstrip('/')}/agent/tickets/{ticket_id}" if ticket_id is not None else None
 
 
 def build_plan(

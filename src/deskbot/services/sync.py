@@ -57,7 +57,9 @@ class Progress:
     pages: int  # in this pass
     rows: int  # in this pass
     position: int | None  # epoch seconds the stream has reached
-    start_position: int  # where this pass started (for an ETA against ``now``)
+    # Where this pass started (for an ETA against ``now``); ``None`` while unknown: a
+    # whole-account backfill (no start_date) learns it from its first page's oldest record.
+    start_position: int | None
     now: int  # epoch seconds
     done: bool
     elapsed_seconds: float  # since this stream's pass started (for a rate)
@@ -220,6 +222,7 @@ class SyncService:
         state = self.store.state(TICKETS)
         began = self.clock.monotonic()
         start_position = state.position if state.position is not None else self.start_time
+        known_start: int | None = start_position or None
         while not self._stopping():
             # Without a cursor (first run, or after --full) start from the stored position —
             # a generated_timestamp, safe to re-read — or from sync.start_date.
@@ -255,6 +258,8 @@ class SyncService:
                 position=state.position,
                 end_of_stream=page.end_of_stream,
             )
+            if known_start is None and page.records.tickets:
+                known_start = min(t["generated_timestamp"] for t in page.records.tickets)
             if progress:
                 progress(
                     Progress(
@@ -262,7 +267,7 @@ class SyncService:
                         outcome.pages,
                         outcome.rows,
                         state.position,
-                        start_position,
+                        known_start,
                         _epoch(self.clock.now()),
                         page.end_of_stream,
                         self.clock.monotonic() - began,
@@ -279,7 +284,7 @@ class SyncService:
             base = state.position if state.position is not None else self.start_time
             start = max(0, base - self.overlap_seconds) if state.position is not None else base
             window = {"start": start, "end": _epoch(self.clock.now()), "page": None}
-        start_position = window["start"]
+        known_start: int | None = window["start"] or None
         while not self._stopping():
             page = self.source.rating_page(
                 start_time=window["start"],
@@ -306,6 +311,9 @@ class SyncService:
                 window_end=window["end"],
                 more=page.next_page is not None,
             )
+            seen = [_epoch(r["updated_at"]) for r in page.records.ratings if r.get("updated_at")]
+            if known_start is None and seen:
+                known_start = min(seen)
             if progress:
                 reached = page.max_updated_at if page.next_page else window["end"]
                 progress(
@@ -314,7 +322,7 @@ class SyncService:
                         outcome.pages,
                         outcome.rows,
                         reached,
-                        start_position,
+                        known_start,
                         window["end"],
                         page.next_page is None,
                         self.clock.monotonic() - began,

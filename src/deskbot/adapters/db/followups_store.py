@@ -23,6 +23,7 @@ from deskbot.adapters.db.tables import (
     User,
 )
 from deskbot.domain.csat import ACTIVE_STATES, BAD, FollowupState, RatingFacts
+from deskbot.domain.links import ticket_url
 from deskbot.services.followups import FollowupRecord, FollowupWindowRow
 from deskbot.services.providers import BadRating
 from deskbot.services.providers import FollowupState as ProviderFollowupState
@@ -349,9 +350,9 @@ class SqlFollowupStore:
 class SqlBadRatings:
     """Recent bad ratings with their follow-up (``/deskbot csat``), newest first."""
 
-    def __init__(self, database: Database, subdomain: str | None = None) -> None:
+    def __init__(self, database: Database, ticket_url_base: str | None = None) -> None:
         self.db = database
-        self.subdomain = subdomain
+        self.ticket_url_base = ticket_url_base
 
     def bad_ratings(self, start: datetime, end: datetime, limit: int) -> list[BadRating]:
         r = SatisfactionRating.__table__  # type: ignore[attr-defined]
@@ -385,11 +386,7 @@ class SqlBadRatings:
                 followup = ProviderFollowupState(
                     status=row.state, owner_slack_user=row.handled_by or row.claimed_by or row.owner
                 )
-            url = (
-                f"https://{self.subdomain}.zendesk.com/agent/tickets/{row.ticket_id}"
-                if self.subdomain and row.ticket_id is not None
-                else None
-            )
+            url = ticket_url(self.ticket_url_base, row.ticket_id) if self.ticket_url_base else None
             out.append(
                 BadRating(
                     ticket_id=row.ticket_id or 0,

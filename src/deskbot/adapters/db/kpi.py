@@ -11,9 +11,10 @@ Backlog "at the window's end":
   pending or hold;
 - for a past window it is reconstructed: tickets created before the end that had not been
   solved by then — their metric set's ``solved_at`` is empty or at/after the end — and whose
-  current status is open, or that were solved (``solved_at``) after the end. A ticket that was
-  solved before the end and reopened after it is missed (Zendesk keeps only the latest
-  ``solved_at``); the report says which method it used (``backlog_method``).
+  current status is open, or that were solved (``solved_at``) after the end. Zendesk keeps only
+  the latest ``solved_at``, so a ticket solved before the end and reopened after it is counted
+  although it was solved at the end: the reconstruction over-counts by such tickets. The report
+  says which method it used (``backlog_method``).
 """
 
 from __future__ import annotations

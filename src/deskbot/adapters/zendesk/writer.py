@@ -88,6 +88,7 @@ class ZendeskTicketWriter:
         )
         self._clock = clock
         self._stop = stop_event
+        self._acting_agent_id: int | None = None
         self._max_retries = max_retries
         self._backoff = wait_exponential_jitter(initial=1, max=30)
 
@@ -175,6 +176,13 @@ class ZendeskTicketWriter:
             raise ZendeskError(f"{what}: {type(exc).__name__}: {str(exc)[:300]}") from exc
 
     # -- reads ------------------------------------------------------------------------------
+
+    def acting_agent_id(self) -> int:
+        """The Zendesk user deskbot acts as (the API token's agent), read once."""
+        if self._acting_agent_id is None:
+            me = self._call("read the API user", self._client.users.me)
+            self._acting_agent_id = int(me.id)
+        return self._acting_agent_id
 
     def get_ticket(self, ticket_id: int) -> TicketSnapshot:
         return _snapshot(self._read_ticket(ticket_id))
@@ -272,7 +280,9 @@ class ZendeskTicketWriter:
         fields: dict[str, Any] = {
             "via_followup_source_id": source_ticket_id,
             "subject": subject,
-            "comment": Comment(body=note, public=False),
+            # Without an author Zendesk attributes the first comment to the requester, and the
+            # bad-CSAT note would look written by the unhappy customer.
+            "comment": Comment(body=note, public=False, author_id=self.acting_agent_id()),
             "tags": list(tags),
             "external_id": external_id,
         }

@@ -36,6 +36,21 @@ MAX_TEXT_CHARS = 40_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+GRANTED_SCOPES = (
+    "commands",
+    "chat:write",
+    "im:write",
+    "users:read",
+    "users:read.email",
+    "usergroups:read",
+    "files:write",
+    "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+)
+
+
 @dataclass
 class ApiResponse:
     status: int
@@ -142,6 +157,8 @@ class WebApi:
         self.ws: Workspace = state.workspace
         self.bot_token = bot_token
         self.rate_limiter = rate_limiter
+        # What the sandbox's bot token was granted (tests remove some to see what deskbot says).
+        self.scopes: list[str] = list(GRANTED_SCOPES)
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.chat_post_message,
@@ -185,7 +202,8 @@ class WebApi:
                     raise ApiError("unknown_method", extra={"req_method": method})
                 body = {"ok": True, **handler(args)}
                 self.state.record_call(method, _redacted(args), 200, None, [])
-                return ApiResponse(200, body)
+                # Slack names the token's scopes on every answer.
+                return ApiResponse(200, body, {"x-oauth-scopes": ",".join(self.scopes)})
             except ApiError as exc:
                 body = {"ok": False, "error": exc.error, **exc.extra}
                 if exc.messages:

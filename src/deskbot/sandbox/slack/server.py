@@ -236,6 +236,11 @@ class SlackSandbox:
         self._console = console
         self._state.listeners.append(self._on_event)
 
+    @property
+    def scopes(self) -> list[str]:
+        """The bot token's granted scopes (``x-oauth-scopes``); tests may remove some."""
+        return self._api.scopes
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> str:

@@ -1105,6 +1105,19 @@ class State:
             if value == external_id and self.tickets[tid].status != "deleted"
         ]
 
+    def _first_comment(
+        self, comment: dict[str, Any], text: str, requester: int, when: int
+    ) -> Comment:
+        """As in Zendesk, a created ticket's first comment is the requester's unless the payload
+        names its author (``comment.author_id``)."""
+        author = comment.get("author_id") or requester
+        if author not in self.users:
+            raise WriteError(
+                422, _invalid("comment.author_id", "Author is not a user of this account")
+            )
+        public = bool(comment.get("public", True))
+        return Comment(self._comment_id(), int(author), text, public, when, "api")
+
     def create_ticket(self, body: dict[str, Any], author_id: int) -> Ticket:
         """Apply a ``POST /tickets`` payload (a follow-up when ``via_followup_source_id``)."""
         data = body.get("ticket")
@@ -1153,11 +1166,7 @@ class State:
         if t.group_id is not None:
             t.group_stations = 1
         t.status = data.get("status") or ("open" if t.assignee_id else "new")
-        t.extra_comments = [
-            Comment(
-                self._comment_id(), author_id, text, bool(comment.get("public", True)), when, "api"
-            )
-        ]
+        t.extra_comments = [self._first_comment(comment, text, requester, when)]
         t.removed_comments = 1  # the generated description is replaced by this comment
         t.generated = when
         if source is not None:
