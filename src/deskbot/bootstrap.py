@@ -62,6 +62,8 @@ from deskbot.ports import AdminNotifier
 if TYPE_CHECKING:
     from deskbot.daemon import Daemon
     from deskbot.jobs import JobSpec
+    from deskbot.services.calibration import CalibrationService
+    from deskbot.services.calibration_dispatch import CalibrationDispatcher
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -237,6 +239,18 @@ def followup_interactions(
     )
     registry = InteractionRegistry()
     register_followup_handlers(registry, service)
+    from deskbot.adapters.slack.calibration_handlers import register_calibration_handlers
+    from deskbot.adapters.slack.notifier import SlackNotifier as _Notifier
+
+    calibration = calibration_service(settings, database, clock)
+    register_calibration_handlers(
+        registry,
+        calibration,
+        lambda: calibration_dispatcher(
+            settings, database, clock, notifier=_Notifier(client, clock=clock), service=calibration
+        ),
+        settings.zendesk.api_root,
+    )
     return registry
 
 
@@ -528,3 +542,91 @@ def run_sync(
         failed = "; ".join(f"{s.stream}: {s.error}" for s in result.streams if s.error)
         raise ZendeskError(f"sync failed: {failed}")
     return summary
+
+
+# --------------------------------------------------------------------------------------------
+# QA calibration
+# --------------------------------------------------------------------------------------------
+
+
+def calibration_service(settings: Settings, database: Database, clock: Clock) -> CalibrationService:
+    """``CalibrationService`` over the SQL store, the directory and ``qa.calibration``."""
+    from deskbot.adapters.db.calibration_store import SqlCalibrationStore, SqlCalibrationTickets
+    from deskbot.services.calibration import CalibrationOptions
+    from deskbot.services.calibration import CalibrationService as Service
+    from deskbot.services.roster_directory import roster_directory
+
+    qa = settings.qa
+    options = CalibrationOptions(
+        tickets=qa.calibration_tickets,
+        calibrators=tuple(qa.calibrators),
+        calibrators_department=qa.calibration.department,
+        deadline_days=qa.calibration.deadline_days,
+        acceptable_variance=qa.calibration.acceptable_variance,
+        lookback_days=qa.calibration.lookback_days,
+        seed=qa.seed,
+        bootstrap_draws=qa.calibration.bootstrap_draws,
+    )
+    return Service(
+        SqlCalibrationStore(database),
+        SqlCalibrationTickets(database),
+        roster_directory(settings),
+        clock,
+        options,
+    )
+
+
+def calibration_dispatcher(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    *,
+    notifier: Notifier | None = None,
+    service: CalibrationService | None = None,
+) -> CalibrationDispatcher:
+    """Posts invitations, results and lessons exactly once (``CalibrationDispatcher``)."""
+    from deskbot.adapters.slack.calibration_handlers import SlackCalibrationRenderer
+    from deskbot.services.calibration_dispatch import CalibrationDispatcher
+
+    channel = settings.qa.calibration.channel or settings.slack.channels.digests
+    return CalibrationDispatcher(
+        service or calibration_service(settings, database, clock),
+        action_ledger(database, clock),
+        notifier or slack_notifier(settings, clock),
+        SlackCalibrationRenderer(settings.zendesk.api_root),
+        channel,
+    )
+
+
+def run_calibration(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    *,
+    notifier: Notifier | None = None,
+) -> dict[str, int]:
+    """The ``qa_calibration`` pass: invitations, closing, results and lessons, each once."""
+    return dict(
+        calibration_dispatcher(settings, database, clock, notifier=notifier).run().summary()
+    )
+
+
+def start_scheduled_calibration(
+    settings: Settings, database: Database, clock: Clock, fire_time: datetime
+) -> dict[str, Any]:
+    """The ``qa_calibration_session`` job: one session per scheduled fire time (across
+    replicas), facilitated by ``qa.calibration.facilitator`` (default the first calibrator)."""
+    from deskbot.services.calibration import CalibrationError
+
+    service = calibration_service(settings, database, clock)
+    key = f"scheduled:{fire_time.astimezone(settings.tz):%Y-%m-%dT%H:%M}"
+    try:
+        session, created = service.start(
+            None,
+            schedule_key=key,
+            facilitator=settings.qa.calibration.facilitator,
+            title=f"Calibration {fire_time.astimezone(settings.tz):%B %Y}",
+        )
+    except CalibrationError as exc:
+        return {"created": False, "skipped": str(exc)}
+    return {"created": created, "session": session.id, "tickets": len(session.tickets)}

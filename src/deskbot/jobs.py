@@ -655,6 +655,38 @@ def hero_of_the_week_job(ctx: JobContext) -> dict[str, Any]:
     return dataclasses.asdict(run)
 
 
+def _calibration_on(s: Settings) -> bool:
+    """Calibration runs once someone is named to calibrate (a list or a department)."""
+    calibrators = bool(s.qa.calibrators or s.qa.calibration.department)
+    return s.qa.enabled and s.slack.enabled and calibrators
+
+
+def calibration_session_schedule(s: Settings) -> str | None:
+    return s.schedules.qa_calibration_session if _calibration_on(s) else None
+
+
+def calibration_schedule(s: Settings) -> str | None:
+    return s.schedules.qa_calibration if _calibration_on(s) else None
+
+
+def calibration_session_job(ctx: JobContext) -> dict[str, Any]:
+    """Start this period's QA calibration session (once per fire time, across replicas)."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.start_scheduled_calibration(
+        ctx.settings, ctx.database, ctx.clock, ctx.fire_time
+    )
+
+
+def calibration_job(ctx: JobContext) -> dict[str, Any]:
+    """Calibration invitations, closing and results (each exactly once)."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.run_calibration(ctx.settings, ctx.database, ctx.clock)
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -668,6 +700,18 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("digest", digest_schedules, digest_job, "KPI digest to Slack"),
     JobSpec("shoutouts", shoutouts_schedule, shoutouts_job, "shout-outs for good ratings"),
     JobSpec("hero_of_the_week", hero_schedule, hero_of_the_week_job, "hero of the week"),
+    JobSpec(
+        "qa_calibration_session",
+        calibration_session_schedule,
+        calibration_session_job,
+        "start a QA calibration session",
+    ),
+    JobSpec(
+        "qa_calibration",
+        calibration_schedule,
+        calibration_job,
+        "QA calibration invitations, closing and results",
+    ),
 )
 
 

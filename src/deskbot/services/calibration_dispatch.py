@@ -97,9 +97,11 @@ class CalibrationDispatcher:
     def invite(self, session: SessionRecord, done: CalibrationPass | None = None) -> None:
         for user in session.calibrators:
             key = f"calibration:{session.id}:invite:{user}"
-            if self._post_once(key, user, lambda: self.renderer.invitation(session)):
-                if done is not None:
-                    done.invited.append(key)
+            if self._is_done(key):
+                continue
+            posted = self._post_once(key, user, lambda: self.renderer.invitation(session))
+            if posted is not None and done is not None:
+                done.invited.append(key)
 
     def after_submission(self) -> None:
         """A scorecard was stored: close and post at once when everyone has finished."""
@@ -111,8 +113,7 @@ class CalibrationDispatcher:
             log.info("calibration.no_channel", session=session.id)
             return
         key = f"calibration:{session.id}:results"
-        record = self.ledger.get(key)
-        if record is not None and record.status == "done":
+        if self._is_done(key):
             return
         report = self.service.report(None, session.id)
         posted = self._post_once(key, self.channel, lambda: self.renderer.results(report))
@@ -148,6 +149,8 @@ class CalibrationDispatcher:
         self.post_lessons(session)
 
     def post_lessons(self, session: SessionRecord, done: CalibrationPass | None = None) -> None:
+        if self._is_done(f"calibration:{session.id}:lessons:{session.calibrators[-1]}"):
+            return  # the last DM is the last step: everything before it went out
         results = self.ledger.get(f"calibration:{session.id}:results")
         thread = (results.result or {}) if results is not None else {}
         if self.channel is not None and thread.get("ts"):
@@ -167,6 +170,10 @@ class CalibrationDispatcher:
             )
 
     # -- one post, once ---------------------------------------------------------------------
+
+    def _is_done(self, key: str) -> bool:
+        record = self.ledger.get(key)
+        return record is not None and record.status == "done"
 
     def _post_once(
         self,

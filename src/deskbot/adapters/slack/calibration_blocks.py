@@ -248,8 +248,8 @@ def view_message(view: SessionView) -> OutgoingMessage:
 def _chunks(lines: Sequence[str], limit: int) -> list[str]:
     out: list[str] = []
     current = ""
-    for line in lines:
-        line = line[:limit]
+    for whole in lines:
+        line = whole[:limit]
         if current and len(current) + 1 + len(line) > limit:
             out.append(current)
             current = line
