@@ -215,6 +215,12 @@ def slack_services(
     services.stats = KpiStats(kpi, settings_now, clock)
     services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.api_root))
     services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
+    calibration = calibration_service(settings, database, clock)
+    services.calibration = calibration
+    if settings.slack.enabled and settings.slack.bot_token is not None:
+        services.calibration_poster = lambda: calibration_dispatcher(
+            settings, database, clock, service=calibration
+        )
     return services
 
 

@@ -8,7 +8,7 @@ here" instead of failing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -17,6 +17,8 @@ from deskbot.domain.commands import AgentRef, GroupRef, Target
 from deskbot.domain.metrics import Window
 
 if TYPE_CHECKING:
+    from deskbot.services.calibration import CalibrationService
+    from deskbot.services.calibration_dispatch import CalibrationDispatcher
     from deskbot.settings import Settings
 
 
@@ -160,3 +162,6 @@ class SlackServices:
     sync_status: SyncStatusProvider | None = None
     sync_trigger: SyncTrigger | None = None
     config_reloader: ConfigReloader | None = None
+    calibration: CalibrationService | None = None
+    # posts a session's invitations at once (None: the scheduled pass sends them)
+    calibration_poster: Callable[[], CalibrationDispatcher | None] | None = None

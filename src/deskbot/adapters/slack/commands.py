@@ -289,6 +289,23 @@ def _config(inv: Invocation) -> Reply:
     return work
 
 
+@COMMANDS.add("qa", Role.AGENT, "qa calibrate|calibration …", "QA calibration sessions")
+def _qa(inv: Invocation) -> Reply:
+    from deskbot.adapters.slack import calibration_commands as cal
+
+    if not inv.args:
+        raise CommandError(f"Try `{cal.CALIBRATE_USAGE}` or `{cal.CALIBRATION_USAGE}`.")
+    head, rest = inv.args[0].lower(), inv.args[1:]
+    root = inv.settings.zendesk.api_root
+    if head == "calibrate":
+        cal.parse_calibrate(rest)  # word errors answer at once
+        return lambda: cal.calibrate(inv.user_id, rest, inv.services)
+    if head == "calibration":
+        return lambda: cal.calibration(inv.user_id, rest, inv.services, root)
+    hint = did_you_mean(head, ["calibrate", "calibration"])
+    raise CommandError(f"I don't know `qa {escape(head)}`.{hint}")
+
+
 def failure_message(error_id: str) -> Message:
     message = text_message(
         f":x: Sorry, that failed on my side (error id `{error_id}`). "
