@@ -218,9 +218,16 @@ def slack_services(
     calibration = calibration_service(settings, database, clock)
     services.calibration = calibration
     if settings.slack.enabled and settings.slack.bot_token is not None:
-        services.calibration_poster = lambda: calibration_dispatcher(
-            settings, database, clock, service=calibration
-        )
+        posters: list[CalibrationDispatcher] = []
+
+        def poster() -> CalibrationDispatcher:
+            if not posters:  # built on first use: one notifier, one pacing memory
+                posters.append(
+                    calibration_dispatcher(settings, database, clock, service=calibration)
+                )
+            return posters[0]
+
+        services.calibration_poster = poster
     return services
 
 
@@ -249,14 +256,11 @@ def followup_interactions(
     from deskbot.adapters.slack.notifier import SlackNotifier as _Notifier
 
     calibration = calibration_service(settings, database, clock)
-    register_calibration_handlers(
-        registry,
-        calibration,
-        lambda: calibration_dispatcher(
-            settings, database, clock, notifier=_Notifier(client, clock=clock), service=calibration
-        ),
-        settings.zendesk.api_root,
+    # One poster (and one notifier) for every click: its per-channel pacing must see them all.
+    poster = calibration_dispatcher(
+        settings, database, clock, notifier=_Notifier(client, clock=clock), service=calibration
     )
+    register_calibration_handlers(registry, calibration, lambda: poster, settings.zendesk.api_root)
     return registry
 
 
