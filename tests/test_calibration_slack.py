@@ -190,3 +190,52 @@ def test_a_calibration_session_through_signed_slack_requests(
             )
     finally:
         handle.stop()
+
+
+def test_the_report_as_json_recomputes_from_the_stored_scores(
+    db: Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    """``deskbot qa calibration report --json`` (its JSON builder) says what an independent
+    recomputation from the stored scores says."""
+    import krippendorff
+    import numpy as np
+
+    from deskbot.cli.calibration_cmd import report_json
+    from deskbot.settings import Settings
+
+    load_week(db)
+    settings = Settings.model_validate(
+        {"zendesk": {"subdomain": "acme"}, "qa": {"calibrators": ["UCAL001", "UCAL002", "UCAL003"]}}
+    )
+    service = bootstrap.calibration_service(settings, db, clock)
+    session, _ = service.start(None, ticket_ids=[1, 2, 10])  # as the scheduler does
+    grid = {
+        "UCAL001": [3, 2, 4],
+        "UCAL002": [2, 2, 3],
+        "UCAL003": [None, 1, 4],  # skipped ticket 1
+    }
+    for cal, values in grid.items():
+        for ticket, value in zip([1, 2, 10], values, strict=True):
+            if value is not None:
+                service.submit(service.directory.actor(cal), session.id, ticket, uniform_int(value))
+    clock.advance(days=8)  # UCAL003 never scores ticket 1: the deadline closes the session
+    [closed] = service.close_ready()
+    data = report_json(service.report(None, closed.id))
+    rows = [
+        [np.nan if v is None else v for v in vs for _ in COMPETENCY_KEYS] for vs in grid.values()
+    ]
+    matrix = np.array(rows, dtype=float)
+    expected = krippendorff.alpha(
+        reliability_data=matrix, level_of_measurement="ordinal", value_domain=[0, 1, 2, 3, 4]
+    )
+    assert data["alpha"]["overall"]["alpha"] == pytest.approx(expected)
+    assert data["alpha"]["overall"]["pairable_values"] == 8 * len(COMPETENCY_KEYS)
+    assert data["missing"] == {"UCAL003": [1]}
+    flagged = {(s["ticket_id"], s["competency"]) for s in data["spreads"] if s["flagged"]}
+    assert flagged == set()  # ranges: #1 3-2, #2 2-1, #10 4-3: all within the variance of 1
+    bias = {b["calibrator"]: b["mean_deviation"] for b in data["bias"]}
+    assert bias["UCAL003"] < 0 < bias["UCAL001"]
+
+
+def uniform_int(value: int) -> dict[str, int | None]:
+    return dict.fromkeys(COMPETENCY_KEYS, value)

@@ -94,6 +94,7 @@ def state(ctx: typer.Context) -> CliState:
 def _register() -> None:
     # One line per command group; keep the list sorted by name.
     from deskbot.cli import (
+        calibration_cmd,
         config_cmd,
         db_cmd,
         demo_cmd,
@@ -105,6 +106,9 @@ def _register() -> None:
         sync_cmd,
     )
 
+    qa_app = typer.Typer(no_args_is_help=True, help="Agent QA: calibration sessions.")
+    qa_app.add_typer(calibration_cmd.app, name="calibration")
+    app.add_typer(qa_app, name="qa")
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(db_cmd.app, name="db")
     app.command("demo")(demo_cmd.demo)
