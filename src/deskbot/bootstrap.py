@@ -599,11 +599,18 @@ def calibration_dispatcher(
     from deskbot.services.calibration_dispatch import CalibrationDispatcher
 
     channel = settings.qa.calibration.channel or settings.slack.channels.digests
+    service = service or calibration_service(settings, database, clock)
+    directory = service.directory
+
+    def name_of(slack_id: str) -> str:
+        person = directory.by_slack_id(slack_id)
+        return person.name if person is not None else slack_id
+
     return CalibrationDispatcher(
-        service or calibration_service(settings, database, clock),
+        service,
         action_ledger(database, clock),
         notifier or slack_notifier(settings, clock),
-        SlackCalibrationRenderer(settings.zendesk.api_root),
+        SlackCalibrationRenderer(settings.zendesk.api_root, name_of),
         channel,
     )
 

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deskbot import bootstrap
+from deskbot.demo_calibration import calibration_scene, calibration_settings
 from deskbot.log import configure_logging
 from deskbot.ports import SystemClock
 from deskbot.sandbox.slack import SlackSandbox
@@ -145,6 +146,7 @@ def demo_config(
             }
         ],
         "shoutouts": {"channel": "#shoutouts", "daily_cap": 3, "hero_min_rated_tickets": 3},
+        "qa": calibration_settings(slack),
         "logging": {"level": "warning", "format": "console"},
     }
 
@@ -300,6 +302,7 @@ class Demo:
             self.digest(settings, database, clock, slack)
             self.shoutouts(settings, database, clock, slack)
             self.slash_commands(slack, url)
+            calibration_scene(self, slack, url)
         finally:
             handle.stop()
 

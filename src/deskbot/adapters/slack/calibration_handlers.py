@@ -50,8 +50,9 @@ log = get_logger(__name__)
 class SlackCalibrationRenderer:
     """``services.calibration_dispatch.CalibrationRenderer`` in Block Kit."""
 
-    def __init__(self, api_root: str) -> None:
+    def __init__(self, api_root: str, name_of: Callable[[str], str] | None = None) -> None:
         self.api_root = api_root
+        self.name_of = name_of or (lambda slack_id: slack_id)
 
     def invitation(self, session: SessionRecord) -> OutgoingMessage:
         return cb.invitation(session, self.api_root)
@@ -66,7 +67,8 @@ class SlackCalibrationRenderer:
         return cb.lessons_message(session)
 
     def chart(self, report: CalibrationReport) -> bytes | None:
-        return cb.results_chart(report)
+        names = {c: self.name_of(c) for c in report.results.calibrators}
+        return cb.results_chart(report, names)
 
 
 class CalibrationHandlers:
