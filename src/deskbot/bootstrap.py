@@ -62,6 +62,8 @@ from deskbot.ports import AdminNotifier
 if TYPE_CHECKING:
     from deskbot.daemon import Daemon
     from deskbot.jobs import JobSpec
+    from deskbot.ports import PeopleDirectory
+    from deskbot.services.people import PeopleService, PeopleSource, RefreshResult
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -347,7 +349,7 @@ def make_daemon(
         times = [s.last_success_at for s in stream_states(SqlSyncStore(database))]
         return None if not times or None in times else min(t for t in times if t is not None)
 
-    return Daemon(
+    daemon = Daemon(
         config_path=Path(config_path),
         settings=settings,
         database=database,
@@ -357,6 +359,16 @@ def make_daemon(
         table=job_table() if table is None else table,
         clock=clock,
     )
+    # Departments and overrides may have changed: refresh the people directory (when scheduled).
+    daemon.on_reload(lambda _new: refresh_people_after_reload(daemon))
+    return daemon
+
+
+def refresh_people_after_reload(daemon: Daemon) -> None:
+    from deskbot.jobs import PEOPLE_JOB
+
+    if PEOPLE_JOB in daemon.jobs:
+        daemon.run_job_now(PEOPLE_JOB, "config reload")
 
 
 @contextmanager
@@ -525,3 +537,51 @@ def run_sync(
         failed = "; ".join(f"{s.stream}: {s.error}" for s in result.streams if s.error)
         raise ZendeskError(f"sync failed: {failed}")
     return summary
+
+
+# --------------------------------------------------------------------------------------------
+# People directory
+# --------------------------------------------------------------------------------------------
+
+
+def people_directory(
+    settings: Settings | Callable[[], Settings], database: Database
+) -> PeopleDirectory:
+    """Who is who: the synced directory (``people`` tables) once a refresh has filled it.
+
+    Before the first refresh (empty table), or with ``people.enabled: false``, the YAML roster
+    alone answers (``services.roster_directory``), so existing configurations keep working.
+    ``settings`` may be a callable returning the settings in force (after reloads): roles are
+    resolved from it at every read.
+    """
+    from deskbot.adapters.db.people_store import SqlPeopleDirectory, SqlPeopleStore
+    from deskbot.services.roster_directory import roster_directory
+
+    current = settings() if callable(settings) else settings
+    if not current.people.enabled or SqlPeopleStore(database).is_empty():
+        return roster_directory(current)
+    return SqlPeopleDirectory(database, settings)
+
+
+def people_service(
+    settings: Settings, database: Database, clock: Clock, source: PeopleSource | None = None
+) -> PeopleService:
+    """The directory refresh wired to Slack (``slack.base_url`` honoured) and the store."""
+    from deskbot.adapters.db.people_store import SqlPeopleStore
+    from deskbot.services.people import PeopleService
+
+    if source is None:
+        from deskbot.adapters.slack.people_source import SlackPeopleSource
+
+        source = SlackPeopleSource.from_token(
+            settings.slack.require_bot_token(),
+            settings.slack.base_url,
+            clock,
+            settings.people.page_size,
+        )
+    return PeopleService(settings, SqlPeopleStore(database), source, clock)
+
+
+def run_people(settings: Settings, database: Database, clock: Clock | None = None) -> RefreshResult:
+    """The ``people`` job and ``deskbot people sync``: one directory refresh."""
+    return people_service(settings, database, clock or SystemClock()).refresh()

@@ -655,6 +655,21 @@ def hero_of_the_week_job(ctx: JobContext) -> dict[str, Any]:
     return dataclasses.asdict(run)
 
 
+PEOPLE_JOB = "people"
+
+
+def people_schedule(s: Settings) -> str | None:
+    return s.schedules.people if s.people.enabled and s.slack.enabled else None
+
+
+def people_job(ctx: JobContext) -> dict[str, Any]:
+    """Refresh the people directory (``bootstrap.run_people``); a failure keeps the last one."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.run_people(ctx.settings, ctx.database, ctx.clock).summary()
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -668,6 +683,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("digest", digest_schedules, digest_job, "KPI digest to Slack"),
     JobSpec("shoutouts", shoutouts_schedule, shoutouts_job, "shout-outs for good ratings"),
     JobSpec("hero_of_the_week", hero_schedule, hero_of_the_week_job, "hero of the week"),
+    JobSpec(PEOPLE_JOB, people_schedule, people_job, "people directory: Zendesk ↔ Slack"),
 )
 
 

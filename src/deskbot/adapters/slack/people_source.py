@@ -1,0 +1,122 @@
+"""Slack users and user groups for the people directory (``services.people.PeopleSource``).
+
+- ``users.list`` is read page by page (``cursor``, ``limit`` ≤ 200) and paced for Tier 2
+  (~20 calls a minute) on the injected clock; a 429 is retried after ``Retry-After`` by the
+  client's retry handler (``notifier.ClockRateLimitRetryHandler``: slack_sdk's
+  ``RateLimitErrorRetryHandler`` waiting on the clock).
+- ``missing_scope`` becomes ``ScopeMissing`` naming the scope Slack says is needed.
+- E-mails are read (``profile.email``) and handed to the service; they are never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from deskbot.adapters.slack.notifier import make_client
+from deskbot.domain.people_match import SlackMember
+from deskbot.errors import SlackError
+from deskbot.log import get_logger
+from deskbot.ports import Clock, SystemClock
+from deskbot.services.people import ScopeMissing
+
+log = get_logger(__name__)
+
+# Seconds between calls of one method: Slack's tiers (Tier 2 ≈ 20/min, Tier 3 ≈ 50/min).
+PACING = {"users.list": 3.0, "usergroups.users.list": 3.0, "users.lookupByEmail": 1.2}
+SCOPES = {
+    "users.list": "users:read",
+    "users.lookupByEmail": "users:read.email",
+    "usergroups.users.list": "usergroups:read",
+}
+
+
+def member_from_json(user: dict[str, Any], *, found_by_lookup: bool = False) -> SlackMember:
+    profile = user.get("profile") or {}
+    name = (
+        user.get("real_name")
+        or profile.get("real_name")
+        or profile.get("display_name")
+        or user.get("name")
+        or user["id"]
+    )
+    return SlackMember(
+        id=str(user["id"]),
+        name=str(name),
+        email=profile.get("email"),
+        tz=user.get("tz"),
+        deleted=bool(user.get("deleted")),
+        is_bot=bool(user.get("is_bot")) or bool(user.get("is_app_user")),
+        is_guest=bool(user.get("is_restricted")) or bool(user.get("is_ultra_restricted")),
+        found_by_lookup=found_by_lookup,
+    )
+
+
+class SlackPeopleSource:
+    """``PeopleSource`` over a ``WebClient``."""
+
+    def __init__(self, client: WebClient, clock: Clock | None = None, page_size: int = 200) -> None:
+        self._client = client
+        self._clock = clock or SystemClock()
+        self._page_size = max(1, min(page_size, 200))
+        self._last_call: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    @classmethod
+    def from_token(
+        cls, token: str, base_url: str | None, clock: Clock | None = None, page_size: int = 200
+    ) -> SlackPeopleSource:
+        return cls(make_client(token, base_url, clock=clock), clock, page_size)
+
+    def _call(self, method: str, **args: Any) -> dict[str, Any]:
+        interval = PACING.get(method, 0.0)
+        last = self._last_call.get(method)
+        if last is not None:
+            wait = interval - (self._clock.monotonic() - last)
+            if wait > 0:
+                self._clock.sleep(wait)
+        self._last_call[method] = self._clock.monotonic()
+        self.calls[method] = self.calls.get(method, 0) + 1
+        try:
+            response = self._client.api_call(method, params=args)
+        except SlackApiError as exc:
+            data = exc.response.data if exc.response is not None else {}
+            error = str(data.get("error", "")) if isinstance(data, dict) else ""
+            if error == "missing_scope":
+                needed = data.get("needed") if isinstance(data, dict) else None
+                raise ScopeMissing(str(needed or SCOPES.get(method, "?")), method) from exc
+            if error == "users_not_found" and method == "users.lookupByEmail":
+                return {"ok": False, "error": error}
+            if error in ("no_such_subteam", "subteam_not_found"):
+                return {"ok": False, "error": error}
+            raise SlackError(f"Slack {method} failed: {error or exc}") from exc
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    def list_users(self) -> Iterator[SlackMember]:
+        cursor = ""
+        while True:
+            args: dict[str, Any] = {"limit": self._page_size}
+            if cursor:
+                args["cursor"] = cursor
+            page = self._call("users.list", **args)
+            for user in page.get("members") or []:
+                yield member_from_json(user)
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return
+
+    def lookup_by_email(self, email: str) -> SlackMember | None:
+        data = self._call("users.lookupByEmail", email=email)
+        user = data.get("user")
+        return member_from_json(user, found_by_lookup=True) if data.get("ok") and user else None
+
+    def usergroup_members(self, usergroup_id: str) -> list[str] | None:
+        data = self._call("usergroups.users.list", usergroup=usergroup_id)
+        if not data.get("ok"):
+            log.warning("people.usergroup_unknown", usergroup=usergroup_id, error=data.get("error"))
+            return None
+        return [str(u) for u in data.get("users") or []]
