@@ -11,14 +11,13 @@ import pytest
 from sqlmodel import select
 
 from deskbot import bootstrap
-from deskbot.adapters.db.people_store import SqlPeopleDirectory
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.tables import PersonRow
 from deskbot.domain.people import Role
 from deskbot.sandbox.slack import SlackSandbox
 from deskbot.sandbox.slack.people import PeopleMirror, mirror_help_desk
 from deskbot.sandbox.zendesk.data import State
-from deskbot.services.people import ScopeMissing
+from deskbot.services.people import FallbackDirectory, ScopeMissing
 from deskbot.testing import FakeClock
 from people_support import people_settings, store_agents
 
@@ -51,7 +50,7 @@ def test_every_matchable_agent_is_matched_and_no_one_wrongly(
     settings = people_settings(slack)
     result = bootstrap.run_people(settings, db, clock)
     directory = bootstrap.people_directory(settings, db)
-    assert isinstance(directory, SqlPeopleDirectory)
+    assert isinstance(directory, FallbackDirectory) and directory.synced
     for zid, expected in help_desk.expected_match.items():
         person = directory.by_zendesk_id(zid)
         assert person is not None

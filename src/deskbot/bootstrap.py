@@ -133,6 +133,7 @@ def followup_service(
         if notifier is not None
         else (slack_followup_notifier(settings) if settings.slack.enabled else None),
         clock,
+        people=people_directory(settings, database),
     )
 
 
@@ -214,7 +215,10 @@ def slack_services(
     kpi = kpi_source(database)
     services.stats = KpiStats(kpi, settings_now, clock)
     services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.subdomain))
-    services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
+    services.people = people_directory(settings_now, database)
+    services.shoutouts = LedgerShoutouts(
+        action_ledger(database, clock), kpi, settings_now, clock, services.people
+    )
     return services
 
 
@@ -460,8 +464,13 @@ def shoutout_service(
     notifier: Notifier | None = None,
     clock: Clock | None = None,
 ) -> ShoutoutService:
-    """Shout-outs for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
-    return ShoutoutService(settings, *_posting_parts(settings, database, notifier, clock))
+    """Shout-outs for these settings; ``notifier`` defaults to Slack (needs the bot token).
+    Agents' Slack users come from the people directory (``roster.agents`` winning)."""
+    return ShoutoutService(
+        settings,
+        *_posting_parts(settings, database, notifier, clock),
+        people=people_directory(settings, database),
+    )
 
 
 def run_shoutouts(
@@ -555,12 +564,13 @@ def people_directory(
     resolved from it at every read.
     """
     from deskbot.adapters.db.people_store import SqlPeopleDirectory, SqlPeopleStore
-    from deskbot.services.roster_directory import roster_directory
+    from deskbot.services.people import FallbackDirectory
 
-    current = settings() if callable(settings) else settings
-    if not current.people.enabled or SqlPeopleStore(database).is_empty():
-        return roster_directory(current)
-    return SqlPeopleDirectory(database, settings)
+    fixed = settings
+    current: Callable[[], Settings] = fixed if callable(fixed) else lambda: fixed
+    return FallbackDirectory(
+        SqlPeopleDirectory(database, current), SqlPeopleStore(database).is_empty, current
+    )
 
 
 def people_service(

@@ -39,7 +39,6 @@ def list_people(
 ) -> None:
     """Who is matched, by what (e-mail / override / lookup), and who is not, with the reason."""
     from deskbot import bootstrap
-    from deskbot.adapters.db.people_store import SqlPeopleDirectory
     from deskbot.services.people import describe
     from deskbot.services.people import unmatched as unmatched_people
 
@@ -48,7 +47,7 @@ def list_people(
     try:
         directory = bootstrap.people_directory(settings, database)
         people = directory.people(include_inactive=True)
-        notes = directory.notes() if isinstance(directory, SqlPeopleDirectory) else {}
+        notes: dict[int, str] = getattr(directory, "notes", dict)()
     finally:
         database.dispose()
     if unmatched:

@@ -14,7 +14,7 @@ counts and Slack/Zendesk ids are logged.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ from deskbot.domain.people_match import (
 from deskbot.errors import DeskbotError
 from deskbot.log import get_logger
 from deskbot.ports import Clock, PeopleDirectory
-from deskbot.settings import Settings
+from deskbot.settings import AgentEntry, Settings
 
 log = get_logger(__name__)
 
@@ -311,3 +311,116 @@ def describe(person: Person, note: str | None = None) -> str:
 def unmatched(people: Iterable[Person]) -> list[Person]:
     """Agents without a Slack user."""
     return [p for p in people if p.zendesk_user_id is not None and p.slack_user_id is None]
+
+
+# --------------------------------------------------------------------------------------------
+# The directory as the rest of deskbot reads it
+# --------------------------------------------------------------------------------------------
+
+
+class NotedDirectory(PeopleDirectory, Protocol):
+    def notes(self) -> dict[int, str]: ...
+
+
+class FallbackDirectory:
+    """The synced directory once a refresh has filled it; the YAML roster alone before.
+
+    Rows are never deleted, so once the table holds someone it always will: the emptiness check
+    is cached from then on. ``settings`` returns the settings in force (after reloads).
+    """
+
+    def __init__(
+        self,
+        synced: NotedDirectory,
+        is_empty: Callable[[], bool],
+        settings: Callable[[], Settings],
+    ) -> None:
+        self._synced = synced
+        self._is_empty = is_empty
+        self._settings = settings
+        self._filled = False
+
+    def _current(self) -> PeopleDirectory:
+        if not self._filled and self._settings().people.enabled:
+            self._filled = not self._is_empty()
+        if self._filled and self._settings().people.enabled:
+            return self._synced
+        from deskbot.services.roster_directory import roster_directory
+
+        return roster_directory(self._settings())
+
+    @property
+    def synced(self) -> bool:
+        return self._current() is self._synced
+
+    def by_slack_id(self, slack_user_id: str) -> Person | None:
+        return self._current().by_slack_id(slack_user_id)
+
+    def by_zendesk_id(self, zendesk_user_id: int) -> Person | None:
+        return self._current().by_zendesk_id(zendesk_user_id)
+
+    def people(self, *, include_inactive: bool = False) -> list[Person]:
+        return self._current().people(include_inactive=include_inactive)
+
+    def departments(self) -> list[DepartmentInfo]:
+        return self._current().departments()
+
+    def department(self, name: str) -> DepartmentInfo | None:
+        return self._current().department(name)
+
+    def actor(self, slack_user_id: str) -> Actor:
+        return self._current().actor(slack_user_id)
+
+    def notes(self) -> dict[int, str]:
+        return self._synced.notes() if self.synced else {}
+
+
+def slack_ids_by_zendesk(settings: Settings, directory: PeopleDirectory | None) -> dict[int, str]:
+    """Each agent's Slack user: the directory's matches, overridden by ``roster.agents``."""
+    out: dict[int, str] = {}
+    if directory is not None:
+        for person in directory.people():
+            if person.zendesk_user_id is not None and person.slack_user_id:
+                out[person.zendesk_user_id] = person.slack_user_id
+    seen: set[int] = set()
+    for entry in settings.roster.agents:
+        if entry.slack_user and entry.zendesk_user_id not in seen:
+            out[entry.zendesk_user_id] = entry.slack_user
+        seen.add(entry.zendesk_user_id)
+    return out
+
+
+def effective_roster(settings: Settings, directory: PeopleDirectory | None) -> list[AgentEntry]:
+    """``roster.agents`` completed by the directory: YAML entries first (they win, and fill
+    gaps from the directory: a missing ``slack_user`` or ``lead``), then every matched agent
+    the YAML does not list, with the lead the directory knows."""
+    if directory is None:
+        return list(settings.roster.agents)
+    people = {
+        p.zendesk_user_id: p
+        for p in directory.people(include_inactive=True)
+        if p.zendesk_user_id is not None
+    }
+    out: list[AgentEntry] = []
+    listed: set[int] = set()
+    for yaml_entry in settings.roster.agents:
+        person = people.get(yaml_entry.zendesk_user_id)
+        entry = yaml_entry
+        if person is not None and (entry.slack_user is None or entry.lead is None):
+            entry = entry.model_copy(
+                update={
+                    "slack_user": entry.slack_user or person.slack_user_id,
+                    "lead": entry.lead or person.lead_slack_id,
+                }
+            )
+        out.append(entry)
+        listed.add(entry.zendesk_user_id)
+    for zid, person in sorted(people.items()):
+        if zid in listed or not person.slack_user_id:
+            continue
+        out.append(
+            AgentEntry(
+                zendesk_user_id=zid, slack_user=person.slack_user_id, lead=person.lead_slack_id
+            )
+        )
+    return out
