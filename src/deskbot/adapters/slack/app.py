@@ -22,7 +22,10 @@ from typing import Any, Literal
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from deskbot.adapters.slack import notifier
+from deskbot.adapters.slack import (
+    notifier,
+    people_handlers,  # noqa: F401  # registers /deskbot whois
+)
 from deskbot.adapters.slack.blocks import Message
 from deskbot.adapters.slack.commands import (
     COMMANDS,
