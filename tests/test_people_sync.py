@@ -62,7 +62,7 @@ def test_every_matchable_agent_is_matched_and_no_one_wrongly(
     assert any("bot" in r for r in why.values())
     assert result.matched_email == len(help_desk.expected_match) - 4
     # The agent whose Slack e-mail is in upper case is matched by e-mail.
-    upper = [z for z, s in help_desk.expected_match.items() if s][2]
+    upper = next(z for z, kind in help_desk.variations.items() if kind == "upper")
     assert directory.by_zendesk_id(upper).matched_by == "email"  # type: ignore[union-attr]
     # Employees who are not agents are people too; bots and the deactivated are inactive.
     employee = directory.by_slack_id(slack.user_id("rosa.hr"))
@@ -75,7 +75,7 @@ def test_every_matchable_agent_is_matched_and_no_one_wrongly(
 def test_yaml_override_matches_an_agent_whose_emails_differ_and_a_refresh_is_idempotent(
     db: Database, slack: SlackSandbox, help_desk: PeopleMirror, clock: FakeClock
 ) -> None:
-    different = next(z for z, s in help_desk.expected_match.items() if s is None)
+    different = next(z for z, kind in help_desk.variations.items() if kind == "different")
     slack_id = help_desk.slack_by_zendesk[different]
     lead = slack.user_id("lucas.ferreira")
     settings = people_settings(

@@ -1,13 +1,13 @@
 """Consistent people across the two sandboxes: the Zendesk sandbox's agents in the Slack sandbox.
 
 ``mirror_help_desk`` adds a Slack user for every Zendesk agent and admin, with the same e-mail,
-except for a few deliberate differences the people directory must handle (by position among
-the agents, sorted by id):
+except for a few deliberate differences the people directory must handle (the last five
+agents, sorted by id; the demo's roster overrides name the first ones):
 
-- agent 1: the e-mail in upper case (still matches: e-mails compare case-insensitively);
-- agents 2 and 3: a different e-mail (``first.last@sandbox.example``; not matched by e-mail);
-- agent 4: deactivated in Slack (excluded, listed as unmatched with the reason);
-- agent 5: an integration account whose Slack user is a bot (excluded).
+- the last agent: the e-mail in upper case (still matches: e-mails compare case-insensitively);
+- the 2nd and 3rd last: a different e-mail (``first.last@sandbox.example``; no e-mail match);
+- the 4th last: deactivated in Slack (excluded, listed as unmatched with the reason);
+- the 5th last: an integration account whose Slack user is a bot (excluded).
 
 It also adds department user groups — Support (the mirrored agents), Engineering, Sales,
 Finance and People — with employees who are not agents. Nothing existing is changed.
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from deskbot.sandbox.slack.server import SlackSandbox
 
-UPPER_CASE, DIFFERENT, DEACTIVATED, BOT = (1,), (2, 3), (4,), (5,)
+UPPER_CASE, DIFFERENT, DEACTIVATED, BOT = (-1,), (-2, -3), (-4,), (-5,)
 
 # handle, name, existing sandbox people or new employees (name, real name, title, tz)
 _DEPARTMENTS: list[tuple[str, str, list[str], list[tuple[str, str, str, str]]]] = [
@@ -64,6 +64,7 @@ class PeopleMirror:
     expected_match: dict[int, str | None] = field(default_factory=dict)  # None: must not match
     usergroups: dict[str, str] = field(default_factory=dict)  # department name → group id
     employees: list[str] = field(default_factory=list)  # Slack ids of non-agent employees
+    variations: dict[int, str] = field(default_factory=dict)  # zid → upper/different/gone/bot
 
 
 def _handle(name: str, taken: set[str]) -> str:
@@ -84,10 +85,15 @@ def mirror_help_desk(slack: SlackSandbox, users: Iterable[HelpDeskUser]) -> Peop
     admins = [u for u in staff if u.role == "admin"]
     agents = [u for u in staff if u.role == "agent"]
     for position, user in enumerate(admins + agents):
-        index = position - len(admins)  # agents count from 0; admins are never varied
+        # Agents count back from the last (-1); admins are never varied.
+        index = position - len(admins) - len(agents) if position >= len(admins) else 0
         email = user.email
         fields: dict[str, Any] = {"real_name": user.name, "tz": "Europe/Berlin"}
         expected = True  # suspended agents are matched too (and inactive)
+        kind = {**dict.fromkeys(UPPER_CASE, "upper"), **dict.fromkeys(DIFFERENT, "different")}
+        kind.update({**dict.fromkeys(DEACTIVATED, "gone"), **dict.fromkeys(BOT, "bot")})
+        if index in kind and user.role == "agent":
+            mirror.variations[user.id] = kind[index]
         if index in UPPER_CASE:
             email = email.upper()
         elif index in DIFFERENT:
