@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlmodel import Session, col, select
 
 from deskbot.adapters.db.store import Database
@@ -80,10 +80,23 @@ class SqlPeopleStore:
     ) -> ApplyStats:
         """Make the tables say what this refresh found, in one transaction."""
         with self._db.session() as session:
+            _serialise(session, self._db.dialect)
             stats = _apply_people(session, records, now)
             _apply_departments(session, departments, now)
             session.commit()
         return stats
+
+
+# Two refreshes at once (the daily job on one replica, ``deskbot people sync`` elsewhere) take
+# turns: each reconciles against what the other committed.
+_PEOPLE_LOCK = 7319004
+
+
+def _serialise(session: Session, dialect: str) -> None:
+    if dialect == "postgresql":
+        session.connection().execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PEOPLE_LOCK})
+    else:  # SQLite: a write first takes the database's write lock before anything is read
+        session.connection().execute(text("UPDATE departments SET active = active WHERE 1 = 0"))
 
 
 _FIELDS = (
