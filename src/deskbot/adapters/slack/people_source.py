@@ -3,7 +3,8 @@
 - ``users.list`` is read page by page (``cursor``, ``limit`` ≤ 200) and paced for Tier 2
   (~20 calls a minute) on the injected clock; a 429 is retried after ``Retry-After`` by the
   client's retry handler (``notifier.ClockRateLimitRetryHandler``: slack_sdk's
-  ``RateLimitErrorRetryHandler`` waiting on the clock).
+  ``RateLimitErrorRetryHandler`` waiting on the clock); 500/503 answers and dropped connections
+  are retried with exponential backoff, on the clock too.
 - ``missing_scope`` becomes ``ScopeMissing`` naming the scope Slack says is needed.
 - E-mails are read (``profile.email``) and handed to the service; they are never logged.
 """
@@ -15,6 +16,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from deskbot.adapters.slack.notifier import make_client
 from deskbot.domain.people_match import SlackMember
@@ -55,6 +60,26 @@ def member_from_json(user: dict[str, Any], *, found_by_lookup: bool = False) -> 
     )
 
 
+class ClockServerErrorRetryHandler(ServerErrorRetryHandler):
+    """slack_sdk's 500/503 handler (exponential backoff), waiting on the injected clock."""
+
+    def __init__(self, clock: Clock, max_retry_count: int = 3) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._clock = clock
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        self._clock.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
+        state.increment_current_attempt()
+
+
 class SlackPeopleSource:
     """``PeopleSource`` over a ``WebClient``."""
 
@@ -69,7 +94,9 @@ class SlackPeopleSource:
     def from_token(
         cls, token: str, base_url: str | None, clock: Clock | None = None, page_size: int = 200
     ) -> SlackPeopleSource:
-        return cls(make_client(token, base_url, clock=clock), clock, page_size)
+        client = make_client(token, base_url, clock=clock)
+        client.retry_handlers.append(ClockServerErrorRetryHandler(clock or SystemClock()))
+        return cls(client, clock, page_size)
 
     def _call(self, method: str, **args: Any) -> dict[str, Any]:
         interval = PACING.get(method, 0.0)
