@@ -158,3 +158,11 @@ def test_before_the_first_refresh_the_yaml_roster_answers(db: Database) -> None:
     assert directory.actor(LEAD).role.name == "LEAD"
     fill(db)  # the first refresh lands: the synced directory answers from now on
     assert directory.by_slack_id(EMPLOYEE) is not None
+
+
+def test_a_lead_known_only_to_the_directory_may_use_lead_commands(
+    app: tuple[App, FakeSlackApi, BackgroundWork], clock: FakeClock
+) -> None:
+    # LEAD is in no `roles` list: the directory knows them as Ada's team lead.
+    assert "Sorry, only" not in ask(app, clock, "csat", LEAD)
+    assert "Sorry, only leads and admins" in ask(app, clock, "csat", ADA)
