@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlmodel import select
 
 from deskbot import bootstrap
 from deskbot.adapters.db.store import Database
-from deskbot.adapters.db.tables import PersonRow
+from deskbot.adapters.db.tables import PersonRow, User
 from deskbot.domain.people import Role
 from deskbot.sandbox.slack import SlackSandbox
 from deskbot.sandbox.slack.people import PeopleMirror, mirror_help_desk
@@ -206,3 +207,37 @@ def test_deactivation_and_agents_leaving_never_delete_rows(
     assert slack_row is not None and slack_row.inactive_reason == "slack deactivated"
     # Nothing deleted: the deactivated Slack user and the former agent's Slack user get rows.
     assert len(rows(db)) == count + 2
+
+
+def test_agents_are_listed_live_from_zendesk_so_a_new_hire_without_tickets_is_matched(
+    db: Database, slack: SlackSandbox, clock: FakeClock
+) -> None:
+    from deskbot.sandbox.zendesk import ZendeskSandbox
+
+    zendesk = ZendeskSandbox(5, 300)
+    zendesk.start()
+    try:
+        staff = [u for u in zendesk.state.users.values() if u.role != "end-user"]
+        mirror = mirror_help_desk(slack, staff)
+        settings = people_settings(slack, "people: {lookup_by_email: false}\n")
+        settings = settings.model_copy(
+            update={
+                "zendesk": settings.zendesk.model_copy(
+                    update={
+                        "base_url": zendesk.base_url,
+                        "email": SecretStr(zendesk.email),
+                        "api_token": SecretStr(zendesk.token),
+                    }
+                )
+            }
+        )
+        # Nothing synced yet: the users table is empty.
+        result = bootstrap.run_people(settings, db, clock)
+    finally:
+        zendesk.stop()
+    assert result.agents == len(staff)
+    directory = bootstrap.people_directory(settings, db)
+    for zid, expected in mirror.expected_match.items():
+        assert directory.by_zendesk_id(zid).slack_user_id == expected  # type: ignore[union-attr]
+    with db.session() as session:  # stored like the sync stores sideloaded users
+        assert session.get(User, staff[0].id) is not None

@@ -576,7 +576,8 @@ def people_directory(
 def people_service(
     settings: Settings, database: Database, clock: Clock, source: PeopleSource | None = None
 ) -> PeopleService:
-    """The directory refresh wired to Slack (``slack.base_url`` honoured) and the store."""
+    """The directory refresh wired to Slack (``slack.base_url`` honoured) and the store; with
+    Zendesk credentials it lists the agents live from Zendesk (else the sync's local copy)."""
     from deskbot.adapters.db.people_store import SqlPeopleStore
     from deskbot.services.people import PeopleService
 
@@ -589,7 +590,12 @@ def people_service(
             clock,
             settings.people.page_size,
         )
-    return PeopleService(settings, SqlPeopleStore(database), source, clock)
+    staff = None
+    if settings.zendesk.email is not None and settings.zendesk.api_token is not None:
+        from deskbot.adapters.zendesk.people_staff import ZendeskStaffSource
+
+        staff = ZendeskStaffSource(ZendeskClient.from_settings(settings.zendesk, clock))
+    return PeopleService(settings, SqlPeopleStore(database), source, clock, staff)
 
 
 def run_people(settings: Settings, database: Database, clock: Clock | None = None) -> RefreshResult:

@@ -65,10 +65,19 @@ class PeopleSource(Protocol):
         ...
 
 
+class StaffSource(Protocol):
+    """Zendesk's agents and admins, read live (``adapters.zendesk.people_staff``): ``users``
+    rows as the sync maps them."""
+
+    def staff(self) -> list[dict[str, Any]]: ...
+
+
 class PeopleStore(Protocol):
     """Where a refresh reads agents from and writes its outcome (``adapters.db.people_store``)."""
 
     def zendesk_agents(self) -> list[ZendeskAgent]: ...
+
+    def save_zendesk_users(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
     def department_members(self, name: str) -> list[str]: ...
 
@@ -154,17 +163,41 @@ def department_specs(settings: Settings) -> list[DepartmentSpec]:
 
 class PeopleService:
     def __init__(
-        self, settings: Settings, store: PeopleStore, source: PeopleSource, clock: Clock
+        self,
+        settings: Settings,
+        store: PeopleStore,
+        source: PeopleSource,
+        clock: Clock,
+        staff: StaffSource | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.source = source
         self.clock = clock
+        self.staff = staff
+
+    def _agents(self) -> list[ZendeskAgent]:
+        """Zendesk's agents and admins: listed live when Zendesk is reachable with credentials
+        (so a new hire who has no ticket yet is there), else the sync's local copy."""
+        if self.staff is None:
+            return self.store.zendesk_agents()
+        rows = self.staff.staff()
+        self.store.save_zendesk_users(rows)
+        return [
+            ZendeskAgent(
+                int(r["id"]),
+                str(r.get("name") or f"Zendesk user {r['id']}"),
+                r.get("email"),
+                bool(r.get("active", True)),
+                bool(r.get("suspended", False)),
+            )
+            for r in sorted(rows, key=lambda r: int(r["id"]))
+        ]
 
     def refresh(self) -> RefreshResult:
         """One refresh; raises (``ScopeMissing``, ``SlackError``…) with nothing written."""
         conf = self.settings.people
-        agents = self.store.zendesk_agents()
+        agents = self._agents()
         members = list(self.source.list_users())
         overrides = overrides_from(self.settings)
         match = match_people(agents, members, overrides, include_guests=conf.include_guests)

@@ -53,6 +53,13 @@ class SqlPeopleStore:
                 for u in session.exec(query)
             ]
 
+    def save_zendesk_users(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Agents listed live from Zendesk, written like the sync writes sideloaded users."""
+        if not rows:
+            return
+        with self._db.session() as session:
+            self._db.upsert(session, User, rows)
+
     def zendesk_roles(self, ids: Sequence[int]) -> dict[int, str | None]:
         """Current Zendesk role of these users (those the synced copy knows)."""
         if not ids:
