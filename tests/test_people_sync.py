@@ -241,3 +241,25 @@ def test_agents_are_listed_live_from_zendesk_so_a_new_hire_without_tickets_is_ma
         assert directory.by_zendesk_id(zid).slack_user_id == expected  # type: ignore[union-attr]
     with db.session() as session:  # stored like the sync stores sideloaded users
         assert session.get(User, staff[0].id) is not None
+
+
+def test_a_user_group_slack_no_longer_knows_keeps_the_last_members_with_a_warning(
+    db: Database, slack: SlackSandbox, help_desk: PeopleMirror, clock: FakeClock
+) -> None:
+    group = help_desk.usergroups["Sales"]
+    yaml = f"""roster:
+  departments:
+    - name: Sales
+      owner: {slack.user_id("ben.walker")}
+      slack_usergroup: {group}
+"""
+    settings = people_settings(slack, yaml)
+    bootstrap.run_people(settings, db, clock)
+    with slack._state.lock:  # the group is deleted in Slack
+        del slack.workspace.usergroups[group]
+    result = bootstrap.run_people(settings, db, clock)
+    assert any(
+        w.startswith("roster.departments[0] (line 9): Slack user group") for w in result.warnings
+    ), result.warnings
+    sales = bootstrap.people_directory(settings, db).department("Sales")
+    assert sales is not None and slack.user_id("ines.garcia") in sales.members

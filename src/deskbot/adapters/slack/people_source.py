@@ -137,12 +137,24 @@ class SlackPeopleSource:
                 return
 
     def lookup_by_email(self, email: str) -> SlackMember | None:
-        data = self._call("users.lookupByEmail", email=email)
+        """The Slack user with this e-mail, or ``None`` (not found, or the lookup failed: a
+        straggler stays unmatched this time rather than failing the whole refresh)."""
+        try:
+            data = self._call("users.lookupByEmail", email=email)
+        except SlackError as exc:
+            log.warning("people.lookup_failed", error=str(exc))
+            return None
         user = data.get("user")
         return member_from_json(user, found_by_lookup=True) if data.get("ok") and user else None
 
     def usergroup_members(self, usergroup_id: str) -> list[str] | None:
-        data = self._call("usergroups.users.list", usergroup=usergroup_id)
+        """The group's members; ``None`` when it cannot be read (the department keeps its last
+        known members and the refresh warns); a missing scope still stops the refresh."""
+        try:
+            data = self._call("usergroups.users.list", usergroup=usergroup_id)
+        except SlackError as exc:
+            log.warning("people.usergroup_failed", usergroup=usergroup_id, error=str(exc))
+            return None
         if not data.get("ok"):
             log.warning("people.usergroup_unknown", usergroup=usergroup_id, error=data.get("error"))
             return None
