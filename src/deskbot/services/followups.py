@@ -385,6 +385,7 @@ class FollowupService:
     ) -> None:
         self.settings = settings
         self.people = people  # owners and mentions: the directory completes roster.agents
+        self._roster_cache: list[AgentEntry] | None = None
         self.cfg = settings.followups
         self.store = store
         self.ledger = ledger
@@ -401,9 +402,11 @@ class FollowupService:
         """``roster.agents`` (YAML wins) completed by the people directory when there is one."""
         if self.people is None:
             return self.settings.roster.agents
-        from deskbot.services.people import effective_roster
+        if self._roster_cache is None:  # one read per service (bootstrap builds one per run)
+            from deskbot.services.people import effective_roster
 
-        return effective_roster(self.settings, self.people)
+            self._roster_cache = effective_roster(self.settings, self.people)
+        return self._roster_cache
 
     def _context(self) -> PlanContext:
         return PlanContext(

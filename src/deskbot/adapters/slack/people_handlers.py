@@ -49,7 +49,7 @@ def render_whois(query: str, people: Sequence[Person], notes: dict[int, str]) ->
 def _whois(inv: Invocation) -> Reply:
     if not inv.args:
         raise CommandError("Tell me who: `whois @someone`, `whois Ada` or a Zendesk user id.")
-    people = inv.need(inv.services.people, "The people directory")
+    people = inv.need(inv.services.people, "People lookups")
     query = " ".join(inv.args)
 
     def work() -> Message:
