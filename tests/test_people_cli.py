@@ -108,3 +108,17 @@ def test_the_people_job_is_daily_fails_naming_the_scope_and_recovers(
     ok = runner.run_now(job)
     assert ok.outcome == "ok", ok.error
     assert ok.summary is not None and ok.summary["matched"]["email"] == 8
+
+
+def test_a_config_reload_runs_the_people_job_at_once(
+    tmp_path: Path, db: Database, clock: FakeClock
+) -> None:
+    config = tmp_path / "deskbot.yaml"
+    config.write_text("zendesk: {subdomain: acme}\nslack: {enabled: true}\n", encoding="utf-8")
+    settings = bootstrap.load(config)
+    daemon = bootstrap.make_daemon(config, settings, db, clock)
+    asked: list[tuple[str, str | None]] = []
+    daemon.run_job_now = lambda job, by=None: asked.append((job, by))  # type: ignore[assignment,method-assign,misc,return-value]
+    for listener in daemon._reload_listeners:  # what an applied reload calls
+        listener(settings)
+    assert asked == [(PEOPLE_JOB, "config reload")]
