@@ -121,6 +121,20 @@ def test_users_list_paginates_with_cursors_and_honours_retry_after(
     assert result.slack_users == len(slack.users)
 
 
+def test_users_list_keeps_to_tier_2_by_itself(
+    db: Database, slack: SlackSandbox, help_desk: PeopleMirror, clock: FakeClock
+) -> None:
+    """At Slack's own limit (20 a minute) a long listing is paced, never answered 429."""
+    settings = people_settings(slack, "people:\n  page_size: 1\n")
+    bootstrap.run_people(settings, db, clock)
+    listed = [c for c in slack.calls if c.method == "users.list"]
+    assert len(listed) == len(slack.users) > 30
+    assert all(c.status == 200 for c in listed)
+    times = [c.at for c in listed]
+    assert all(sum(1 for t in times if start <= t < start + 60) <= 20 for start in times)
+    assert times[-1] - times[0] >= 60  # it took the minutes Tier 2 asks for
+
+
 def test_departments_follow_the_user_group_after_a_change(
     db: Database, slack: SlackSandbox, help_desk: PeopleMirror, clock: FakeClock
 ) -> None:

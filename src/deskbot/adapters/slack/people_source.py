@@ -1,10 +1,10 @@
 """Slack users and user groups for the people directory (``services.people.PeopleSource``).
 
 - ``users.list`` is read page by page (``cursor``, ``limit`` ≤ 200) and paced for Tier 2
-  (~20 calls a minute) on the injected clock; a 429 is retried after ``Retry-After`` by the
-  client's retry handler (``notifier.ClockRateLimitRetryHandler``: slack_sdk's
-  ``RateLimitErrorRetryHandler`` waiting on the clock); 500/503 answers and dropped connections
-  are retried with exponential backoff, on the clock too.
+  (at most 20 calls in any minute) on the injected clock; a 429 is retried after
+  ``Retry-After`` by the client's retry handler (``notifier.ClockRateLimitRetryHandler``:
+  slack_sdk's ``RateLimitErrorRetryHandler`` waiting on the clock); 500/503 answers and dropped
+  connections are retried with exponential backoff, on the clock too.
 - ``missing_scope`` becomes ``ScopeMissing`` naming the scope Slack says is needed.
 - E-mails are read (``profile.email``) and handed to the service; they are never logged.
 """
@@ -30,8 +30,8 @@ from deskbot.services.people import ScopeMissing
 
 log = get_logger(__name__)
 
-# Seconds between calls of one method: Slack's tiers (Tier 2 ≈ 20/min, Tier 3 ≈ 50/min).
-PACING = {"users.list": 3.0, "usergroups.users.list": 3.0, "users.lookupByEmail": 1.2}
+# Calls per minute of one method: Slack's tiers (Tier 2 ≈ 20/min, Tier 3 ≈ 50/min).
+PER_MINUTE = {"users.list": 20, "usergroups.users.list": 20, "users.lookupByEmail": 50}
 SCOPES = {
     "users.list": "users:read",
     "users.lookupByEmail": "users:read.email",
@@ -87,7 +87,7 @@ class SlackPeopleSource:
         self._client = client
         self._clock = clock or SystemClock()
         self._page_size = max(1, min(page_size, 200))
-        self._last_call: dict[str, float] = {}
+        self._recent: dict[str, list[float]] = {}  # method → monotonic times of recent calls
         self.calls: dict[str, int] = {}
 
     @classmethod
@@ -98,14 +98,24 @@ class SlackPeopleSource:
         client.retry_handlers.append(ClockServerErrorRetryHandler(clock or SystemClock()))
         return cls(client, clock, page_size)
 
+    def _pace(self, method: str) -> None:
+        """At most ``PER_MINUTE[method]`` calls in any 60 seconds (Slack's tier), waiting on the
+        clock: a small workspace is read at once, a large one at the tier's pace. A 429 beyond
+        it (another app on the same token) is still honoured by the retry handler."""
+        limit = PER_MINUTE.get(method)
+        if limit is None:
+            return
+        now = self._clock.monotonic()
+        recent = [t for t in self._recent.get(method, []) if now - t < 60.0]
+        if len(recent) >= limit:
+            self._clock.sleep(60.0 - (now - recent[0]))
+            now = self._clock.monotonic()
+            recent = [t for t in recent if now - t < 60.0]
+        recent.append(now)
+        self._recent[method] = recent
+
     def _call(self, method: str, **args: Any) -> dict[str, Any]:
-        interval = PACING.get(method, 0.0)
-        last = self._last_call.get(method)
-        if last is not None:
-            wait = interval - (self._clock.monotonic() - last)
-            if wait > 0:
-                self._clock.sleep(wait)
-        self._last_call[method] = self._clock.monotonic()
+        self._pace(method)
         self.calls[method] = self.calls.get(method, 0) + 1
         try:
             response = self._client.api_call(method, params=args)
