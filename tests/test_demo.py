@@ -31,10 +31,13 @@ def test_demo_runs_every_step_and_leaves_a_transcript_and_a_chart(tmp_path: Path
         "digest again",
         "shoutouts",
         "/deskbot stats 7d",
+        "People directory",
     ):
         assert expected in steps, text
     outcomes = dict(result.steps)
     assert "0 answered 429" in outcomes["Backfill: the first sync"]
+    people = outcomes["People directory"]
+    assert "by e-mail" in people and "0 unmatched" not in people  # the deliberate differences
     assert "already_posted" in outcomes["digest again"]
     assert "Claimed by" in text and "Handled by" in text
     assert "Did you mean" in text

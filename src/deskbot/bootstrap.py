@@ -62,8 +62,10 @@ from deskbot.ports import AdminNotifier
 if TYPE_CHECKING:
     from deskbot.daemon import Daemon
     from deskbot.jobs import JobSpec
+    from deskbot.ports import PeopleDirectory
     from deskbot.services.calibration import CalibrationService
     from deskbot.services.calibration_dispatch import CalibrationDispatcher
+    from deskbot.services.people import PeopleService, PeopleSource, RefreshResult
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -133,6 +135,7 @@ def followup_service(
         if notifier is not None
         else (slack_followup_notifier(settings) if settings.slack.enabled else None),
         clock,
+        people=people_directory(settings, database),
     )
 
 
@@ -214,7 +217,10 @@ def slack_services(
     kpi = kpi_source(database)
     services.stats = KpiStats(kpi, settings_now, clock)
     services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.api_root))
-    services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
+    services.people = people_directory(settings_now, database)
+    services.shoutouts = LedgerShoutouts(
+        action_ledger(database, clock), kpi, settings_now, clock, services.people
+    )
     calibration = calibration_service(settings, database, clock)
     services.calibration = calibration
     if settings.slack.enabled and settings.slack.bot_token is not None:
@@ -374,7 +380,7 @@ def make_daemon(
         times = [s.last_success_at for s in stream_states(SqlSyncStore(database))]
         return None if not times or None in times else min(t for t in times if t is not None)
 
-    return Daemon(
+    daemon = Daemon(
         config_path=Path(config_path),
         settings=settings,
         database=database,
@@ -384,6 +390,16 @@ def make_daemon(
         table=job_table() if table is None else table,
         clock=clock,
     )
+    # Departments and overrides may have changed: refresh the people directory (when scheduled).
+    daemon.on_reload(lambda _new: refresh_people_after_reload(daemon))
+    return daemon
+
+
+def refresh_people_after_reload(daemon: Daemon) -> None:
+    from deskbot.jobs import PEOPLE_JOB
+
+    if PEOPLE_JOB in daemon.jobs:
+        daemon.run_job_now(PEOPLE_JOB, "config reload")
 
 
 @contextmanager
@@ -475,8 +491,13 @@ def shoutout_service(
     notifier: Notifier | None = None,
     clock: Clock | None = None,
 ) -> ShoutoutService:
-    """Shout-outs for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
-    return ShoutoutService(settings, *_posting_parts(settings, database, notifier, clock))
+    """Shout-outs for these settings; ``notifier`` defaults to Slack (needs the bot token).
+    Agents' Slack users come from the people directory (``roster.agents`` winning)."""
+    return ShoutoutService(
+        settings,
+        *_posting_parts(settings, database, notifier, clock),
+        people=people_directory(settings, database),
+    )
 
 
 def run_shoutouts(
@@ -564,7 +585,6 @@ def calibration_service(settings: Settings, database: Database, clock: Clock) ->
     from deskbot.adapters.db.calibration_store import SqlCalibrationStore, SqlCalibrationTickets
     from deskbot.services.calibration import CalibrationOptions
     from deskbot.services.calibration import CalibrationService as Service
-    from deskbot.services.roster_directory import roster_directory
 
     qa = settings.qa
     options = CalibrationOptions(
@@ -580,7 +600,7 @@ def calibration_service(settings: Settings, database: Database, clock: Clock) ->
     return Service(
         SqlCalibrationStore(database),
         SqlCalibrationTickets(database),
-        roster_directory(settings),
+        people_directory(settings, database),
         clock,
         options,
     )
@@ -647,3 +667,57 @@ def start_scheduled_calibration(
     except CalibrationError as exc:
         return {"created": False, "skipped": str(exc)}
     return {"created": created, "session": session.id, "tickets": len(session.tickets)}
+
+
+# People directory
+# --------------------------------------------------------------------------------------------
+
+
+def people_directory(
+    settings: Settings | Callable[[], Settings], database: Database
+) -> PeopleDirectory:
+    """Who is who: the synced directory (``people`` tables) once a refresh has filled it.
+
+    Before the first refresh (empty table), or with ``people.enabled: false``, the YAML roster
+    alone answers (``services.roster_directory``), so existing configurations keep working.
+    ``settings`` may be a callable returning the settings in force (after reloads): roles are
+    resolved from it at every read.
+    """
+    from deskbot.adapters.db.people_store import SqlPeopleDirectory, SqlPeopleStore
+    from deskbot.services.people import FallbackDirectory
+
+    fixed = settings
+    current: Callable[[], Settings] = fixed if callable(fixed) else lambda: fixed
+    return FallbackDirectory(
+        SqlPeopleDirectory(database, current), SqlPeopleStore(database).is_empty, current
+    )
+
+
+def people_service(
+    settings: Settings, database: Database, clock: Clock, source: PeopleSource | None = None
+) -> PeopleService:
+    """The directory refresh wired to Slack (``slack.base_url`` honoured) and the store; with
+    Zendesk credentials it lists the agents live from Zendesk (else the sync's local copy)."""
+    from deskbot.adapters.db.people_store import SqlPeopleStore
+    from deskbot.services.people import PeopleService
+
+    if source is None:
+        from deskbot.adapters.slack.people_source import SlackPeopleSource
+
+        source = SlackPeopleSource.from_token(
+            settings.slack.require_bot_token(),
+            settings.slack.base_url,
+            clock,
+            settings.people.page_size,
+        )
+    staff = None
+    if settings.zendesk.email is not None and settings.zendesk.api_token is not None:
+        from deskbot.adapters.zendesk.people_staff import ZendeskStaffSource
+
+        staff = ZendeskStaffSource(ZendeskClient.from_settings(settings.zendesk, clock))
+    return PeopleService(settings, SqlPeopleStore(database), source, clock, staff)
+
+
+def run_people(settings: Settings, database: Database, clock: Clock | None = None) -> RefreshResult:
+    """The ``people`` job and ``deskbot people sync``: one directory refresh."""
+    return people_service(settings, database, clock or SystemClock()).refresh()

@@ -24,7 +24,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from deskbot import bootstrap
+from deskbot import bootstrap, demo_people
 from deskbot.demo_calibration import calibration_scene, calibration_settings
 from deskbot.log import configure_logging
 from deskbot.ports import SystemClock
@@ -248,9 +248,11 @@ class Demo:
             for i, zid in enumerate(agent_ids[: len(people)])
         ]
         config_path = out / "deskbot.yaml"
+        config = demo_config(out, zendesk, slack, agents)
+        demo_people.prepare(config, zendesk, slack)  # agents in Slack, departments as groups
         config_path.write_text(
             "# Written by 'deskbot demo': deskbot pointed at the local sandboxes.\n"
-            + yaml.safe_dump(demo_config(out, zendesk, slack, agents), sort_keys=False),
+            + yaml.safe_dump(config, sort_keys=False),
             encoding="utf-8",
         )
         secrets = {
@@ -278,6 +280,7 @@ class Demo:
         slack: SlackSandbox,
     ) -> None:
         self.sync(settings, database, clock, zendesk, "Backfill: the first sync")
+        demo_people.scene(self, settings, database, clock)
         handle: Any = bootstrap.start_slack_app(
             settings,
             bootstrap.slack_services(database, settings, clock),

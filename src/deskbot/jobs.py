@@ -687,6 +687,21 @@ def calibration_job(ctx: JobContext) -> dict[str, Any]:
     return bootstrap.run_calibration(ctx.settings, ctx.database, ctx.clock)
 
 
+PEOPLE_JOB = "people"
+
+
+def people_schedule(s: Settings) -> str | None:
+    return s.schedules.people if s.people.enabled and s.slack.enabled else None
+
+
+def people_job(ctx: JobContext) -> dict[str, Any]:
+    """Refresh the people directory (``bootstrap.run_people``); a failure keeps the last one."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.run_people(ctx.settings, ctx.database, ctx.clock).summary()
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -712,6 +727,7 @@ JOBS: tuple[JobSpec, ...] = (
         calibration_job,
         "QA calibration invitations, closing and results",
     ),
+    JobSpec(PEOPLE_JOB, people_schedule, people_job, "people directory: Zendesk ↔ Slack"),
 )
 
 

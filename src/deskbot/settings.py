@@ -257,6 +257,8 @@ class Schedules(Section):
     nps_reminders: Cron | None = "0 10 * * *"
     # Prune old job history; on SQLite also PRAGMA optimize and a WAL checkpoint.
     db_maintenance: Cron | None = "17 3 * * *"
+    # Refresh the people directory (Zendesk agents ↔ Slack users, departments).
+    people: Cron | None = "40 5 * * *"
 
 
 class Roles(Section):
@@ -289,6 +291,20 @@ class Roster(Section):
         if dupes:
             raise ValueError(f"department names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+
+class PeopleSettings(Section):
+    """The people directory (``deskbot people``, docs/people.md)."""
+
+    enabled: bool = True
+    # Slack guests (is_restricted / is_ultra_restricted) count as people when true.
+    include_guests: bool = False
+    # Agents users.list did not match are looked up one by one (users.lookupByEmail), at most
+    # this many per refresh (Tier 3: ~50 per minute).
+    lookup_by_email: bool = True
+    lookup_limit: int = Field(default=50, ge=0, le=1000)
+    # users.list page size (Slack recommends at most 200).
+    page_size: int = Field(default=200, ge=1, le=200)
 
 
 class FollowupMatch(Section):
@@ -469,6 +485,7 @@ class Settings(Section):
     schedules: Schedules = Schedules()
     roles: Roles = Roles()
     roster: Roster = Roster()
+    people: PeopleSettings = PeopleSettings()
     followups: FollowupSettings = FollowupSettings()
     qa: QaSettings = QaSettings()
     nps: NpsSettings = NpsSettings()
@@ -478,6 +495,13 @@ class Settings(Section):
     shoutouts: ShoutoutSettings = ShoutoutSettings()
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()
+    # Line of each ``roles``/``roster`` entry in the file it was loaded from (for warnings that
+    # name the entry, e.g. "roster.agents[3] (line 40)"); empty for settings built in code.
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def line_of(self, path: str) -> int | None:
+        """The file line of a dotted key path such as ``roster.agents[2]``, when known."""
+        return self._lines.get(path)
 
     @field_validator("timezone")
     @classmethod
@@ -749,6 +773,11 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
         refs = _ENV_REF.findall(raw.get(key, "")) if isinstance(raw, dict) else []
         holder: SecretSection = getattr(loaded, section)
         holder._secret_vars[path] = refs[0][0] if refs else default_var
+    loaded._lines = {
+        _dotted(loc): mark.line
+        for loc, mark in positions.values.items()
+        if loc and loc[0] in ("roles", "roster")
+    }
     return loaded
 
 

@@ -100,6 +100,7 @@ def _register() -> None:
         demo_cmd,
         digest_cmd,
         followups_cmd,
+        people_cmd,
         report_cmd,
         run_cmd,
         sandbox_cmd,
@@ -116,6 +117,7 @@ def _register() -> None:
     app.add_typer(followups_cmd.app, name="followups")
     app.command("health")(run_cmd.health)
     app.add_typer(run_cmd.jobs_app, name="jobs")
+    app.add_typer(people_cmd.app, name="people")
     app.command("report")(report_cmd.report)
     app.command("run")(run_cmd.run)
     app.add_typer(sandbox_cmd.app, name="sandbox")

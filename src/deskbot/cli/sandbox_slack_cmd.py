@@ -27,6 +27,14 @@ def slack(
     quiet: Annotated[
         bool, typer.Option(help="Do not print the bot's messages as they arrive.")
     ] = False,
+    without_scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--without-scope",
+            help="Answer missing_scope where Slack needs this scope (e.g. users:read.email); "
+            "repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Run the local Slack API server until Ctrl-C or SIGTERM, printing what the bot posts."""
     # Imported here so that `deskbot --help` stays fast.
@@ -45,6 +53,8 @@ def slack(
         port=port,
         console=None if quiet else console,
     )
+    for scope in without_scope or ():
+        sandbox.remove_scope(scope)
     try:
         base_url = sandbox.start()
     except OSError as exc:

@@ -38,8 +38,8 @@ from deskbot.domain.csat import (
 )
 from deskbot.errors import DeskbotError
 from deskbot.log import get_logger
-from deskbot.ports import Clock
-from deskbot.settings import FollowupRule, Settings
+from deskbot.ports import Clock, PeopleDirectory
+from deskbot.settings import AgentEntry, FollowupRule, Settings
 
 log = get_logger(__name__)
 
@@ -380,8 +380,12 @@ class FollowupService:
         tickets: TicketWriter | None,
         notifier: FollowupNotifier | None,
         clock: Clock,
+        *,
+        people: PeopleDirectory | None = None,
     ) -> None:
         self.settings = settings
+        self.people = people  # owners and mentions: the directory completes roster.agents
+        self._roster_cache: list[AgentEntry] | None = None
         self.cfg = settings.followups
         self.store = store
         self.ledger = ledger
@@ -394,10 +398,20 @@ class FollowupService:
 
     # -- planning ---------------------------------------------------------------------------
 
+    def _roster(self) -> Sequence[AgentEntry]:
+        """``roster.agents`` (YAML wins) completed by the people directory when there is one."""
+        if self.people is None:
+            return self.settings.roster.agents
+        if self._roster_cache is None:  # one read per service (bootstrap builds one per run)
+            from deskbot.services.people import effective_roster
+
+            self._roster_cache = effective_roster(self.settings, self.people)
+        return self._roster_cache
+
     def _context(self) -> PlanContext:
         return PlanContext(
             settings=self.cfg,
-            roster=self.settings.roster.agents,
+            roster=self._roster(),
             ticket_url_base=self.settings.zendesk.api_root,
             default_channel=(
                 self.settings.slack.channels.alerts if self.settings.slack.enabled else None
@@ -471,7 +485,7 @@ class FollowupService:
             for step in steps:
                 self._begin(step)
             generation = (row.generation if row else 0) + 1
-            owner = csat.resolve_owner(rule, self.settings.roster.agents, facts).slack_user
+            owner = csat.resolve_owner(rule, self._roster(), facts).slack_user
             if self.store.open_generation(
                 facts.rating_id,
                 row.generation if row else None,

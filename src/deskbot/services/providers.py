@@ -17,6 +17,7 @@ from deskbot.domain.commands import AgentRef, GroupRef, Target
 from deskbot.domain.metrics import Window
 
 if TYPE_CHECKING:
+    from deskbot.ports import PeopleDirectory
     from deskbot.services.calibration import CalibrationService
     from deskbot.services.calibration_dispatch import CalibrationDispatcher
     from deskbot.settings import Settings
@@ -165,3 +166,4 @@ class SlackServices:
     calibration: CalibrationService | None = None
     # posts a session's invitations at once (None: the scheduled pass sends them)
     calibration_poster: Callable[[], CalibrationDispatcher | None] | None = None
+    people: PeopleDirectory | None = None  # who is who (roles, whois); deskbot.ports

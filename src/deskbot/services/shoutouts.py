@@ -25,7 +25,8 @@ from deskbot.domain.shoutouts import (
     select,
 )
 from deskbot.log import get_logger
-from deskbot.ports import ActionLedger, KpiSource, Notifier, ShoutoutRenderer
+from deskbot.ports import ActionLedger, KpiSource, Notifier, PeopleDirectory, ShoutoutRenderer
+from deskbot.services.people import slack_ids_by_zendesk
 from deskbot.settings import Settings
 
 log = get_logger(__name__)
@@ -49,15 +50,24 @@ class ShoutoutService:
         ledger: ActionLedger,
         notifier: Notifier,
         renderer: ShoutoutRenderer,
+        *,
+        people: PeopleDirectory | None = None,
     ) -> None:
         self._settings = settings
         self._kpi = kpi
         self._ledger = ledger
         self._notifier = notifier
         self._renderer = renderer
-        self._slack_ids = {
-            a.zendesk_user_id: a.slack_user for a in settings.roster.agents if a.slack_user
-        }
+        self._people = people
+        self._fixed_ids: dict[int, str] | None = (
+            None if people is not None else (slack_ids_by_zendesk(settings, None))
+        )
+
+    def _slack_ids(self) -> dict[int, str]:
+        """Agents' Slack users: the people directory's matches, ``roster.agents`` winning."""
+        if self._fixed_ids is not None:
+            return self._fixed_ids
+        return slack_ids_by_zendesk(self._settings, self._people)
 
     @property
     def channel(self) -> str | None:
@@ -94,8 +104,9 @@ class ShoutoutService:
             return run
         display = self._settings.shoutouts.customer_display
         candidates = []
+        slack_ids = self._slack_ids()
         for praise in self._kpi.praise(now - LOOKBACK, now):
-            candidates.append(rating_shoutout(praise, display, self._slack_ids))
+            candidates.append(rating_shoutout(praise, display, slack_ids))
         return self._deliver(candidates, now, run)
 
     def run_hero_of_the_week(self, now: datetime) -> ShoutoutRun:
@@ -116,7 +127,7 @@ class ShoutoutService:
             title=f"Hero of the week: {name}!",
             agent_id=hero.agent_id,
             agent_name=hero.name,
-            agent_slack_id=self._slack_ids.get(hero.agent_id),
+            agent_slack_id=self._slack_ids().get(hero.agent_id),
             detail=(
                 f"CSAT {format_value('ratio', hero.csat)} over {hero.good + hero.bad} rated "
                 f"tickets and {hero.solved} solved in {week.label}."
@@ -147,7 +158,7 @@ class ShoutoutService:
             title=f"QA hero bonus for {agent_name or f'agent {agent_id}'}!",
             agent_id=agent_id,
             agent_name=agent_name,
-            agent_slack_id=self._slack_ids.get(agent_id),
+            agent_slack_id=self._slack_ids().get(agent_id),
             quote=quote(note) if note else None,
             attribution="the QA reviewer" if note else None,
             ticket_id=ticket_id,

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from deskbot.domain.metrics import FLAG_LABELS, Scope, Window
-from deskbot.ports import ActionLedger, Clock, KpiSource, SyncStore
+from deskbot.ports import ActionLedger, Clock, KpiSource, PeopleDirectory, SyncStore
 from deskbot.services import shoutouts as shoutout_service
+from deskbot.services.people import slack_ids_by_zendesk
 from deskbot.services.providers import (
     BadRating,
     MetricValue,
@@ -140,8 +141,14 @@ class LedgerShoutouts:
     """``ShoutoutsProvider``: shout-outs posted in the last 30 days, newest first."""
 
     def __init__(
-        self, ledger: ActionLedger, kpi: KpiSource, settings: SettingsSource, clock: Clock
+        self,
+        ledger: ActionLedger,
+        kpi: KpiSource,
+        settings: SettingsSource,
+        clock: Clock,
+        people: PeopleDirectory | None = None,
     ) -> None:
+        self._people = people  # agents' Slack users; roster.agents wins
         self._ledger = ledger
         self._kpi = kpi
         self._settings = settings
@@ -155,7 +162,7 @@ class LedgerShoutouts:
         ]
         records.sort(key=lambda r: r.done_at or r.created_at, reverse=True)
         records = records[:limit]
-        slack = {a.zendesk_user_id: a.slack_user for a in self._settings().roster.agents}
+        slack = slack_ids_by_zendesk(self._settings(), self._people)
         agent_ids = {int(r.payload["agent_id"]) for r in records if r.payload.get("agent_id")}
         names = self._kpi.user_names(agent_ids) if agent_ids else {}
         out = []

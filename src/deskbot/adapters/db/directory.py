@@ -1,7 +1,8 @@
 """Agent and group names from the local copy of Zendesk (``services.providers.Directory``).
 
-The Slack app resolves ``/deskbot stats @grace`` or ``stats billing`` against these; Slack user
-IDs are added from the YAML roster by the app, not stored here.
+The Slack app resolves ``/deskbot stats @grace`` or ``stats billing`` against these; each
+agent's Slack user comes from the people directory (``people`` table; ``/deskbot me`` finds the
+caller this way); the app lays the YAML roster over it (the roster wins).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from sqlmodel import col, select
 
 from deskbot.adapters.db.store import Database
-from deskbot.adapters.db.tables import Group, User
+from deskbot.adapters.db.tables import Group, PersonRow, User
 from deskbot.domain.commands import AgentRef, GroupRef
 
 AGENT_ROLES = ("agent", "admin")  # Zendesk roles that can be assigned tickets
@@ -24,7 +25,8 @@ class StoreDirectory:
     def agents(self) -> Sequence[AgentRef]:
         """Active, unsuspended Zendesk agents and admins that have a name, by name."""
         query = (
-            select(User.id, User.name)
+            select(User.id, User.name, PersonRow.slack_user_id)
+            .join(PersonRow, col(PersonRow.zendesk_user_id) == col(User.id), isouter=True)
             .where(col(User.role).in_(AGENT_ROLES))
             .where(col(User.active).is_(True))
             .where(col(User.suspended).is_(False))
@@ -32,7 +34,9 @@ class StoreDirectory:
             .order_by(col(User.name), col(User.id))
         )
         with self._db.session() as session:
-            return [AgentRef(int(uid), str(name)) for uid, name in session.exec(query)]
+            return [
+                AgentRef(int(uid), str(name), slack) for uid, name, slack in session.exec(query)
+            ]
 
     def groups(self) -> Sequence[GroupRef]:
         """Groups that are not deleted, by name."""

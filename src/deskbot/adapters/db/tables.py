@@ -343,3 +343,55 @@ class CalibrationScoreRow(SQLModel, table=True):
     process_integrity: int | None = None
     notes: str | None = Field(default=None, sa_type=Text)
     submitted_at: datetime
+
+
+class PersonRow(SQLModel, table=True):
+    """One person of the people directory (``deskbot.domain.people.Person``): a Zendesk agent,
+    a Slack user, or both when matched. Never deleted: someone who leaves stays with
+    ``active=False`` and the reason, so history keeps their name. ``email`` is stored for
+    matching (lower case, trimmed) and never logged. ``note`` says why an agent is unmatched."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        UniqueConstraint("slack_user_id", name="uq_people_slack"),
+        UniqueConstraint("zendesk_user_id", name="uq_people_zendesk"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SERIAL, primary_key=True))
+    name: str = Field(sa_type=Text)
+    slack_user_id: str | None = Field(default=None, max_length=32)
+    zendesk_user_id: int | None = Field(default=None, sa_type=BigInteger)
+    email: str | None = Field(default=None, sa_type=Text)  # never logged
+    tz: str | None = Field(default=None, max_length=64)
+    lead_slack_id: str | None = Field(default=None, max_length=32)
+    active: bool = True
+    is_bot: bool = False
+    is_guest: bool = False
+    matched_by: str = Field(default="none", max_length=16)  # email/override/lookup/none
+    inactive_reason: str | None = Field(default=None, sa_type=Text)
+    note: str | None = Field(default=None, sa_type=Text)  # e.g. why an agent is unmatched
+    first_seen_at: datetime
+    updated_at: datetime
+
+
+class DepartmentRow(SQLModel, table=True):
+    """A department as last refreshed: from YAML ``members`` and/or a Slack user group."""
+
+    __tablename__ = "departments"
+
+    name: str = Field(primary_key=True, max_length=255)
+    owner_slack_id: str | None = Field(default=None, max_length=32)
+    source: str = Field(default="yaml", max_length=16)  # yaml/usergroup
+    usergroup_id: str | None = Field(default=None, max_length=32)
+    active: bool = True  # false: no longer in the YAML file (kept for history)
+    updated_at: datetime
+
+
+class DepartmentMember(SQLModel, table=True):
+    """Who sits in which department (a person may sit in several)."""
+
+    __tablename__ = "department_members"
+    __table_args__ = (Index("ix_department_members_user", "slack_user_id"),)
+
+    department: str = Field(primary_key=True, max_length=255)
+    slack_user_id: str = Field(primary_key=True, max_length=32)

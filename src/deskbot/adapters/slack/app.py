@@ -22,7 +22,10 @@ from typing import Any, Literal
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from deskbot.adapters.slack import notifier
+from deskbot.adapters.slack import (
+    notifier,
+    people_handlers,  # noqa: F401  # registers /deskbot whois
+)
 from deskbot.adapters.slack.blocks import Message
 from deskbot.adapters.slack.commands import (
     COMMANDS,
@@ -36,6 +39,7 @@ from deskbot.adapters.slack.gate import SlackGate
 from deskbot.adapters.slack.interactions import Interaction, InteractionRegistry, state_values
 from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.domain.commands import CommandError, role_for, split_command
+from deskbot.domain.people import Role
 from deskbot.errors import SlackError
 from deskbot.log import get_logger
 from deskbot.ports import Clock
@@ -144,6 +148,7 @@ class _Listeners:
         user_id = str(command.get("user_id") or context.user_id or "")
         line = split_command(str(command.get("text") or ""))
         role = role_for(user_id, settings.roles.admins, settings.roles.leads)
+        role = max(role, self._directory_role(user_id))
         inv = Invocation(
             user_id=user_id,
             role=role,
@@ -176,6 +181,18 @@ class _Listeners:
             respond(**message.payload())
 
         self.work.submit(f"command:{line.subcommand}", run)
+
+    def _directory_role(self, user_id: str) -> Role:
+        """The people directory's role (team leads and department owners lead too); the YAML
+        ``roles`` alone when there is no directory or it cannot be read right now."""
+        people = self.services.people
+        if people is None:
+            return Role.EMPLOYEE
+        try:
+            return people.actor(user_id).role
+        except Exception:  # a slow or broken database must not cost the acknowledgement
+            log.warning("slack.directory_unavailable", user=user_id, exc_info=True)
+            return Role.EMPLOYEE
 
     def on_action(
         self, ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient

@@ -21,6 +21,7 @@ from typing import Any
 from deskbot.log import get_logger
 from deskbot.sandbox.slack.blockkit import validate_blocks, validate_view
 from deskbot.sandbox.slack.state import (
+    METHOD_SCOPES,
     RESPONSE_URL_MAX_USES,
     RESPONSE_URL_TTL_SECONDS,
     TRIGGER_TTL_SECONDS,
@@ -200,6 +201,7 @@ class WebApi:
                 handler = self._methods.get(method)
                 if handler is None:
                     raise ApiError("unknown_method", extra={"req_method": method})
+                self._check_scope_and_tier(method)
                 body = {"ok": True, **handler(args)}
                 self.state.record_call(method, _redacted(args), 200, None, [])
                 # Slack names the token's scopes on every answer.
@@ -215,6 +217,28 @@ class WebApi:
                 return ApiResponse(exc.status, body, exc.headers)
 
     # ------------------------------------------------------------------ helpers
+
+    def _check_scope_and_tier(self, method: str) -> None:
+        """``missing_scope`` (with ``needed``) for a scope taken away; 429 + ``Retry-After``
+        beyond the method's tier (``state.method_limiter``)."""
+        scope = METHOD_SCOPES.get(method)
+        if scope is not None and scope in self.state.missing_scopes:
+            granted = sorted(set(METHOD_SCOPES.values()) - self.state.missing_scopes)
+            raise ApiError(
+                "missing_scope",
+                extra={"needed": scope, "provided": ",".join(["chat:write", *granted])},
+            )
+        wait = self.state.method_limiter.acquire(method, self.state.now())
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise ApiError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
+
+    def _shown_user(self, user: dict[str, Any]) -> dict[str, Any]:
+        """A user as the token may see them: no e-mail without ``users:read.email``."""
+        if "users:read.email" not in self.state.missing_scopes:
+            return user
+        profile = {k: v for k, v in user.get("profile", {}).items() if k != "email"}
+        return {**user, "profile": profile}
 
     def _channel(self, args: dict[str, Any], key: str = "channel") -> dict[str, Any]:
         ref = str(args.get(key) or "")
@@ -552,13 +576,13 @@ class WebApi:
     def users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         page, cursor = _paginate(list(self.ws.users.values()), args, default_limit=200)
         return {
-            "members": page,
+            "members": [self._shown_user(u) for u in page],
             "cache_ts": int(self.state.now()),
             "response_metadata": {"next_cursor": cursor},
         }
 
     def users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"user": self._user(args)}
+        return {"user": self._shown_user(self._user(args))}
 
     def users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
         email = str(args.get("email") or "").lower()

@@ -353,6 +353,41 @@ class SlackSandbox:
                     channel["num_members"] = len(self.workspace.members[channel_id])
             return copy.deepcopy(user)
 
+    # -- people: scopes, tiers, user groups, deactivation (the people directory's tests) --
+
+    def remove_scope(self, scope: str) -> None:
+        """Answer ``missing_scope`` (``needed: scope``) where Slack needs it; without
+        ``users:read.email`` users come without e-mails, as on Slack."""
+        with self._state.lock:
+            self._state.missing_scopes.add(scope)
+
+    def grant_scope(self, scope: str) -> None:
+        with self._state.lock:
+            self._state.missing_scopes.discard(scope)
+
+    def set_method_limit(self, method: str, per_minute: int | None) -> None:
+        """Calls per minute ``method`` allows before 429 + Retry-After (None: unlimited)."""
+        with self._state.lock:
+            limits = self._state.method_limiter.limits
+            if per_minute is None:
+                limits.pop(method, None)
+            else:
+                limits[method] = per_minute
+
+    def deactivate_user(self, user_id: str) -> None:
+        with self._state.lock:
+            self.workspace.users[user_id]["deleted"] = True
+
+    def add_usergroup(self, handle: str, name: str, user_ids: list[str]) -> dict[str, Any]:
+        with self._state.lock:
+            return copy.deepcopy(self.workspace.add_usergroup(handle, name, list(user_ids)))
+
+    def set_usergroup_members(self, handle: str, user_ids: list[str]) -> None:
+        group_id = self.usergroup_id(handle)
+        with self._state.lock:
+            self.workspace.usergroup_members[group_id] = list(user_ids)
+            self.workspace.usergroups[group_id]["user_count"] = len(user_ids)
+
     def add_channel(self, name: str, **fields: Any) -> dict[str, Any]:
         with self._state.lock:
             return copy.deepcopy(self.workspace.add_channel(name, **fields))

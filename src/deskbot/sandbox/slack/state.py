@@ -83,6 +83,38 @@ class ChannelRateLimiter:
         return (1.0 - tokens) / self.per_second
 
 
+# Calls per minute Slack allows the methods the people directory uses (Tier 2: ~20, Tier 3: ~50).
+METHOD_LIMITS = {"users.list": 20, "usergroups.users.list": 20, "users.lookupByEmail": 50}
+# The OAuth scope each method needs (answered ``missing_scope`` when it is taken away).
+METHOD_SCOPES = {
+    "users.list": "users:read",
+    "users.info": "users:read",
+    "users.lookupByEmail": "users:read.email",
+    "usergroups.list": "usergroups:read",
+    "usergroups.users.list": "usergroups:read",
+}
+
+
+class MethodRateLimiter:
+    """Slack's per-method tiers: at most ``limits[method]`` calls in any 60-second window."""
+
+    def __init__(self, limits: dict[str, int] | None = None) -> None:
+        self.limits = dict(METHOD_LIMITS if limits is None else limits)
+        self._calls: dict[str, list[float]] = {}
+
+    def acquire(self, method: str, now: float) -> float:
+        """0.0 when the call may go now (and counts it), else the seconds to wait."""
+        limit = self.limits.get(method)
+        if limit is None:
+            return 0.0
+        recent = [t for t in self._calls.get(method, []) if now - t < 60.0]
+        self._calls[method] = recent
+        if len(recent) < limit:
+            recent.append(now)
+            return 0.0
+        return max(0.001, 60.0 - (now - recent[0]))
+
+
 @dataclass
 class SandboxState:
     """Everything the sandbox knows; mutate only while holding ``lock``."""
@@ -101,6 +133,8 @@ class SandboxState:
     base_url: str = ""  # "http://127.0.0.1:PORT" once the server listens
     files_dir: Path | None = None
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    method_limiter: MethodRateLimiter = field(default_factory=MethodRateLimiter)
+    missing_scopes: set[str] = field(default_factory=set)  # scopes the app was not granted
     _seq: int = 0
     _last_ts: float = 0.0
 
