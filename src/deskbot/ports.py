@@ -342,6 +342,12 @@ class ZendeskSource(Protocol):
         """One page of ratings in ``[start_time, end_time)``; ``page`` continues a window."""
         ...
 
+    def server_now(self) -> datetime:
+        """Zendesk's current time (its ``Date`` header), never the host's: every window over
+        Zendesk timestamps ends there. Sources without one may omit it (the sync then uses
+        its clock)."""
+        ...
+
 
 class SyncStore(Protocol):
     """Where synced pages land. ``apply_*`` write a page and its stream state atomically."""
