@@ -247,8 +247,9 @@ class SyncService:
             # Without a cursor (first run, or after --full) start from the stored position —
             # a generated_timestamp, safe to re-read — or from sync.start_date.
             start = state.position if state.position is not None else self.start_time
-            # Zendesk refuses a start_time within the last minute (of *its* clock).
-            if not state.cursor:
+            # Zendesk refuses a start_time within the last minute (of *its* clock). A start
+            # a day or more back needs no clamp, whatever the skew (and no request for it).
+            if not state.cursor and start > _epoch(self.clock.now()) - 86400:
                 start = min(start, self._zendesk_now() - 61)
             page = self.source.ticket_page(
                 cursor=state.cursor,
