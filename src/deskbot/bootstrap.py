@@ -131,6 +131,7 @@ def followup_service(
         if notifier is not None
         else (slack_followup_notifier(settings) if settings.slack.enabled else None),
         clock,
+        stop_event=stop_event,
     )
 
 

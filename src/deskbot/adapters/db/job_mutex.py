@@ -28,6 +28,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.tables import JobMutex
-from deskbot.errors import StoreError
+from deskbot.errors import DeskbotError, StoreError
 from deskbot.log import get_logger
 from deskbot.ports import StopEvent
 
@@ -325,3 +327,26 @@ class MutexHolder:
                 self.stop.lost.set()
                 return
             last_ok = time.monotonic()
+
+
+@contextmanager
+def exclusive_run(
+    database: Database, job: str, lease_seconds: float, stop: StopEvent
+) -> Iterator[FencedStop]:
+    """Run a CLI command (``deskbot sync``, ``deskbot followups run``) under ``job``'s mutex,
+    like the daemon's runs: refused with a clear message while a run is in progress anywhere.
+    Yields the stop event to give the work (it also fences a lost mutex)."""
+    mutex = SqlJobMutex(database)
+    holder = MutexHolder(mutex, job, f"cli:{_HOST}:{os.getpid()}", lease_seconds, stop)
+    holder.__enter__()
+    if holder.hold is None:
+        info = mutex.holder(job)
+        where = f" by {info.holder}" if info is not None else ""
+        raise DeskbotError(
+            f"a {job} run is already in progress{where}; nothing was done. Wait for it to "
+            "finish (see 'deskbot jobs history') and run this again"
+        )
+    try:
+        yield holder.stop
+    finally:
+        holder.__exit__()

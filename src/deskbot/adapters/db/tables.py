@@ -314,3 +314,15 @@ class SlackReplayKey(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=128)
     expires_at: float
+
+
+class ActionClaim(SQLModel, table=True):
+    """Who is carrying out a pending action right now (issue 13): a step is claimed before it
+    runs, so two passes (two replicas, a CLI run beside the daemon) never run it together.
+    ``until`` (epoch seconds, the database's clock) frees the claim of a process that died."""
+
+    __tablename__ = "action_claims"
+
+    key: str = Field(primary_key=True, max_length=255)
+    owner: str = Field(max_length=64)
+    until: float

@@ -1,4 +1,4 @@
-"""job mutex (one run of a job at a time across processes) and shared Slack replay keys
+"""job mutex (one run of a job at a time across processes), action claims, shared Slack replay keys
 
 Revision ID: 0005
 Revises: 0003
@@ -35,6 +35,13 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
+    op.create_table(
+        "action_claims",
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=False),
+        sa.Column("until", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
     with op.batch_alter_table("slack_replay_keys", schema=None) as batch_op:
         batch_op.create_index("ix_slack_replay_keys_expires", ["expires_at"], unique=False)
 
@@ -43,4 +50,5 @@ def downgrade() -> None:
     with op.batch_alter_table("slack_replay_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_slack_replay_keys_expires")
     op.drop_table("slack_replay_keys")
+    op.drop_table("action_claims")
     op.drop_table("job_mutex")
