@@ -266,8 +266,21 @@ def start_slack_app(
     interactions = (
         followup_interactions(settings, database, clock, client) if database is not None else None
     )
+    # Replay and retry keys shared by every replica on this database (issue 13).
+    replay_store = None
+    if database is not None:
+        from deskbot.adapters.db.replay_store import SqlReplayStore
+
+        replay_store = SqlReplayStore(database)
     app = build_app(
-        settings, client, services, clock, work=work, interactions=interactions, current=current
+        settings,
+        client,
+        services,
+        clock,
+        work=work,
+        interactions=interactions,
+        current=current,
+        replay_store=replay_store,
     )
     return start_slack(settings, app, host=host, port=port, work=work)
 
