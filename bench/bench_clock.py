@@ -87,7 +87,7 @@ def takeover(url: str, rounds: int) -> None:
                     break
             done = threading.Event()
             survivor = _runner(database, f"survivor-{n}")
-            jobs = {"sync": _job(lambda _ctx: done.set() or {})}
+            jobs = {"sync": _job(lambda _ctx, done=done: done.set() or {})}
             assert [r.outcome for r in survivor.take_over_expired(jobs)] == ["running_elsewhere"]
         finally:
             proc.kill()
