@@ -368,3 +368,63 @@ def test_kill_9_of_the_holder_frees_the_job_at_once(
         if victim.poll() is None:
             victim.kill()
         database.dispose()
+
+
+# -- chained runs and fire times ------------------------------------------------------------------
+
+
+def test_the_pass_chained_after_a_sync_respects_a_pass_running_in_another_process(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deskbot import bootstrap
+    from deskbot.jobs import sync_job
+
+    passes: list[str] = []
+    followups = ScheduledJob(
+        "followups",
+        JobSpec("followups", lambda s: "7 * * * *", lambda ctx: passes.append("x") or {}),
+        "7 * * * *",
+    )
+    runner = _runner(db, clock, "replica-a", jobs=lambda: {"followups": followups})
+    summary = {"ok": True, "stopped": False, "rows": 1, "streams": {}}
+    monkeypatch.setattr(bootstrap, "run_sync", lambda *a, **k: dict(summary))
+    sync = ScheduledJob("sync", JobSpec("sync", lambda s: "*/15 * * * *", sync_job), "*/15 * * * *")
+    # `deskbot followups run` (or replica-b's pass) holds the follow-ups job right now.
+    other = SqlJobMutex(db).acquire("followups", "cli:elsewhere:42", 60)
+    assert other is not None
+    result = runner.run(sync, clock.now())
+    assert result.outcome == "ok" and result.summary is not None
+    assert result.summary["followups"]["outcome"] == "running_elsewhere"
+    assert passes == []
+    SqlJobMutex(db).release(other)
+    result = runner.run(sync, clock.now() + timedelta(minutes=15))
+    assert result.summary is not None and result.summary["followups"]["outcome"] == "ok"
+    assert passes == ["x"]
+
+
+def test_scheduled_runs_are_keyed_by_apschedulers_fire_time_not_the_clock() -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.date import DateTrigger
+
+    from deskbot import fire_time
+    from deskbot.fire_time import FireTimeExecutor
+
+    scheduled = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=20)
+    seen: list[datetime | None] = []
+    ran = threading.Event()
+    scheduler = BackgroundScheduler(
+        executors={"default": FireTimeExecutor(max_workers=2)}, timezone=UTC
+    )
+    scheduler.add_job(
+        lambda: seen.append(fire_time.current()) or ran.set(),
+        DateTrigger(run_date=scheduled),
+        misfire_grace_time=300,
+    )
+    scheduler.start()
+    try:
+        assert ran.wait(10)
+    finally:
+        scheduler.shutdown(wait=True)
+    # Started 20 s late, the run still stands for its scheduled time (the same on every replica).
+    assert seen == [scheduled]
+    assert fire_time.current() is None  # only inside a scheduled run
