@@ -91,7 +91,9 @@ def test_two_replicas_run_each_trigger_of_a_day_exactly_once(postgres_url: str) 
     per_job = Counter(job for job, _key in executed)
     assert per_job == expected
     assert set(executed.values()) == {1}, "a trigger ran twice"
-    assert outcomes == {"ok": len(fires), "claimed_elsewhere": len(fires)}
+    # The other replica found the trigger done, or the job running (its mutex): never twice.
+    assert outcomes["ok"] == len(fires)
+    assert outcomes["claimed_elsewhere"] + outcomes["running_elsewhere"] == len(fires)
     runs = SqlJobLedger(database).recent_runs(limit=1000)
     assert Counter(r.job for r in runs) == expected
     assert {r.outcome for r in runs} == {"ok"}

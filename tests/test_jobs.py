@@ -10,9 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from deskbot.adapters.db.job_ledger import SqlJobLedger
+from deskbot.adapters.db.job_mutex import SqlJobMutex
 from deskbot.adapters.db.store import Database
 from deskbot.errors import DeskbotError
 from deskbot.jobs import (
@@ -345,7 +347,8 @@ def test_a_dead_replicas_trigger_is_taken_over_after_its_lease_expires(
     shared = job("followups", lambda ctx: calls.append(ctx.trigger_key) or {})
     fire = clock.now()
     key = trigger_key(shared.cron, fire, ZoneInfo("UTC"))
-    # replica-a claims the trigger, starts its run ... and dies without finishing.
+    # replica-a takes the job's mutex, claims the trigger, starts its run ... and dies.
+    assert SqlJobMutex(db).acquire("followups", "replica-a", 60) is not None
     dead = ledger.claim(
         "followups",
         key,
@@ -356,9 +359,11 @@ def test_a_dead_replicas_trigger_is_taken_over_after_its_lease_expires(
     )
     assert dead is not None
     b = make_runner(db, clock, instance="replica-b")
-    assert b.run(shared, fire).outcome == "claimed_elsewhere"
-    assert b.take_over_expired({"followups": shared}) == []  # lease still valid
-    clock.advance(seconds=61)
+    assert b.run(shared, fire).outcome == "running_elsewhere"
+    # Its mutex is still valid (by the database's clock): nothing is taken over.
+    assert [r.outcome for r in b.take_over_expired({"followups": shared})] == ["running_elsewhere"]
+    with db.engine.begin() as conn:  # the database's clock passes the mutex's expiry
+        conn.execute(text("UPDATE job_mutex SET expires_at = 0"))
     [result] = b.take_over_expired({"followups": shared})
     assert result.outcome == "ok"
     assert result.trigger_key == key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,11 @@ def test_a_whole_account_backfill_reports_progress_from_what_it_knows(tmp_path: 
     from deskbot.services.sync import Progress
 
     day = 86_400
-    tickets = [make_ticket(i, T0 + i * day) for i in range(1, 201)]  # 200 days of history
-    clock = FakeClock(datetime.fromtimestamp(T0 + 201 * day, UTC))
+    # 200 days of history up to yesterday: progress is measured against Zendesk's now (the
+    # fake's Date header, real time), so the history must end before it.
+    end = int(time.time()) - day
+    tickets = [make_ticket(i, end - (200 - i) * day) for i in range(1, 201)]
+    clock = FakeClock(datetime.fromtimestamp(end + day, UTC))
     reports: list[Progress] = []
     fake = FakeZendesk(tickets, [])
     with running(fake) as url:

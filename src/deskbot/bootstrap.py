@@ -135,6 +135,7 @@ def followup_service(
         if notifier is not None
         else (slack_followup_notifier(settings) if settings.slack.enabled else None),
         clock,
+        stop_event=stop_event,
         people=people_directory(settings, database),
     )
 
@@ -298,8 +299,21 @@ def start_slack_app(
     interactions = (
         followup_interactions(settings, database, clock, client) if database is not None else None
     )
+    # Replay and retry keys shared by every replica on this database (issue 13).
+    replay_store = None
+    if database is not None:
+        from deskbot.adapters.db.replay_store import SqlReplayStore
+
+        replay_store = SqlReplayStore(database)
     app = build_app(
-        settings, client, services, clock, work=work, interactions=interactions, current=current
+        settings,
+        client,
+        services,
+        clock,
+        work=work,
+        interactions=interactions,
+        current=current,
+        replay_store=replay_store,
     )
     return start_slack(settings, app, host=host, port=port, work=work)
 

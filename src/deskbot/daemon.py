@@ -29,12 +29,12 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from deskbot import metrics_registry as metrics
 from deskbot.errors import ConfigError, DeskbotError
+from deskbot.fire_time import FireTimeExecutor
 from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
 from deskbot.log import configure_logging, get_logger
 from deskbot.ports import AdminNotifier, Clock, JobLedger, SystemClock
@@ -113,7 +113,7 @@ class Daemon:
         }
         self.scheduler = BackgroundScheduler(
             timezone=settings.tz,
-            executors={"default": ThreadPoolExecutor(max_workers=20)},
+            executors={"default": FireTimeExecutor(max_workers=20)},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -145,7 +145,9 @@ class Daemon:
         ``paused`` computes next fire times without running anything (tests).
         """
         self._apply_schedule(self.jobs, previous={})
-        sweep = max(5.0, self.settings.daemon.lease_seconds / 2)
+        # Frequent and cheap: a dead holder's job mutex is free at once (issue 13), so the
+        # sweep interval bounds how long a take-over after kill -9 waits.
+        sweep = min(5.0, max(1.0, self.settings.daemon.lease_seconds / 4))
         self.scheduler.add_job(
             self._sweep, IntervalTrigger(seconds=sweep), id=_SWEEP_ID, name="lease sweep"
         )

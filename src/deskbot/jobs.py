@@ -42,8 +42,10 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from deskbot import fire_time as scheduled
 from deskbot import metrics_registry as metrics
 from deskbot.adapters.db.job_ledger import SqlJobLedger
+from deskbot.adapters.db.job_mutex import FencedStop, MutexHolder, SqlJobMutex
 from deskbot.adapters.db.maintenance import optimize
 from deskbot.adapters.db.store import Database
 from deskbot.errors import DeskbotError, StoreError
@@ -85,6 +87,10 @@ class JobContext:
     def check_stop(self) -> None:
         """Raise ``JobInterrupted`` if shutdown was requested (call between units of work)."""
         if self.stop.is_set():
+            if isinstance(self.stop, FencedStop) and self.stop.lost.is_set():
+                raise JobInterrupted(
+                    f"{self.job} stopped: it lost its job mutex (another process took it over)"
+                )
             raise JobInterrupted(f"{self.job} stopped: the daemon is shutting down")
 
 
@@ -234,8 +240,11 @@ class JobRunner:
         heartbeat: bool = True,
         heartbeat_seconds: float | None = None,
         jobs: Callable[[], Mapping[str, ScheduledJob]] | None = None,
+        mutex: SqlJobMutex | None = None,
     ) -> None:
         self.settings = settings
+        # One run of a job at a time across processes (issue 13), on the database's clock.
+        self.mutex = mutex or SqlJobMutex(database)
         self._jobs = jobs  # the scheduled jobs in force (for ``JobContext.run_job``)
         self.database = database
         self.ledger = ledger
@@ -267,10 +276,13 @@ class JobRunner:
 
     def run_scheduled(self, job: ScheduledJob) -> RunResult:
         """Called by the scheduler when ``job`` fires: works out which fire this is, runs it."""
-        tz = self.settings.tz
-        fire = scheduled_fire_time(
-            job.trigger(tz), self.clock.now(), self.settings.daemon.misfire_grace_seconds
-        )
+        fire = scheduled.current()  # APScheduler's scheduled_run_time: the same on every replica
+        if fire is None:  # called outside the scheduler's executor: work it out from the clock
+            fire = scheduled_fire_time(
+                job.trigger(self.settings.tz),
+                self.clock.now(),
+                self.settings.daemon.misfire_grace_seconds,
+            )
         return self.run(job, fire)
 
     def run_now(self, job: ScheduledJob) -> RunResult:
@@ -285,19 +297,31 @@ class JobRunner:
         return self.run_now(job) if job is not None else None
 
     def take_over_expired(self, jobs: Mapping[str, ScheduledJob]) -> list[RunResult]:
-        """Run triggers whose holder died or was stopped before finishing (lease expired)."""
+        """Run triggers whose holder died or was stopped before finishing.
+
+        Every unfinished trigger is a candidate; the job mutex decides: a live holder (by the
+        database's clock, or its process still there) keeps it, and the candidate is left
+        alone (``running_elsewhere``). A holder killed with -9 frees the mutex at once."""
         results = []
         now = self.clock.now()
-        for job_id, key, fire_time in self.ledger.expired_leases(now, now - TAKEOVER_WINDOW):
+        mine = {(c.job, c.trigger_key) for c in self.active_runs()}
+        for job_id, key, fire_time in self.ledger.unfinished_leases(now - TAKEOVER_WINDOW):
             job = jobs.get(job_id)
-            if job is None or self.stop.is_set():
+            if job is None or self.stop.is_set() or (job_id, key) in mine:
                 continue
-            results.append(self.run(job, fire_time, key))
+            results.append(self.run(job, fire_time, key, sweep=True))
         return results
 
-    def run(self, job: ScheduledJob, fire_time: datetime, key: str | None = None) -> RunResult:
-        """Run ``job`` for one trigger, unless another replica has it or it is already running
-        here (one instance of a job at a time per process)."""
+    def run(
+        self,
+        job: ScheduledJob,
+        fire_time: datetime,
+        key: str | None = None,
+        *,
+        sweep: bool = False,
+    ) -> RunResult:
+        """Run ``job`` for one trigger, unless another replica has it or the job is already
+        running here or in any other process (its job mutex, issue 13)."""
         key = key or trigger_key(job.cron, fire_time, self.settings.tz)
         if self.stop.is_set():
             return RunResult(job.id, key, "stopping")
@@ -308,13 +332,43 @@ class JobRunner:
             metrics.JOB_SKIPPED.labels(job=job.id).inc()
             return RunResult(job.id, key, "busy")
         try:
-            return self._run_claimed(job, fire_time, key)
+            return self._run_exclusive(job, fire_time, key, sweep)
         finally:
             job_lock.release()
 
+    def _run_exclusive(
+        self, job: ScheduledJob, fire_time: datetime, key: str, sweep: bool
+    ) -> RunResult:
+        """Under the job's mutex: one run of the job at a time across every process."""
+        holder = MutexHolder(
+            self.mutex,
+            job.id,
+            self.instance,
+            self.settings.daemon.lease_seconds,
+            self.stop,
+            renew_seconds=self._heartbeat_seconds,
+            beat=self._heartbeat_enabled,
+        )
+        try:
+            holder.__enter__()
+        except StoreError as exc:
+            self._store_trouble(job.id, exc)
+            return RunResult(job.id, key, "store_unavailable", error=str(exc))
+        if holder.hold is None:
+            (log.debug if sweep else log.info)("job.running_elsewhere", job=job.id, trigger=key)
+            if not sweep:
+                metrics.JOB_SKIPPED.labels(job=job.id).inc()
+            return RunResult(job.id, key, "running_elsewhere")
+        try:
+            return self._run_claimed(job, fire_time, key, holder.stop)
+        finally:
+            holder.__exit__()
+
     # -- the run itself ---------------------------------------------------------------------
 
-    def _run_claimed(self, job: ScheduledJob, fire_time: datetime, key: str) -> RunResult:
+    def _run_claimed(
+        self, job: ScheduledJob, fire_time: datetime, key: str, stop: FencedStop
+    ) -> RunResult:
         claim = self._claim(job, fire_time, key)
         if isinstance(claim, RunResult):
             return claim
@@ -335,14 +389,14 @@ class JobRunner:
             settings=self.settings,
             database=self.database,
             clock=self.clock,
-            stop=self.stop,
+            stop=stop,
             fire_time=fire_time,
             trigger_key=key,
             notifier=self.notifier,
             run_job=self._run_follow_on if self._jobs is not None else None,
         )
         try:
-            outcome, summary, error, failure = self._execute(job, context)
+            outcome, summary, error, failure = self._execute(job, context, stop)
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: record, then let it go
             active.done.set()
             self._record(claim, "abandoned", f"interrupted by {type(exc).__name__}", None)
@@ -374,6 +428,8 @@ class JobRunner:
                 instance=self.instance,
                 now=now,
                 expires_at=now + self.lease,
+                # We hold the job's mutex: whoever else left this trigger unfinished is gone.
+                takeover=True,
             )
         except StoreError as exc:
             self._store_trouble(job.id, exc)
@@ -420,7 +476,7 @@ class JobRunner:
         return "lease_lost"
 
     def _execute(
-        self, job: ScheduledJob, context: JobContext
+        self, job: ScheduledJob, context: JobContext, stop: StopEvent
     ) -> tuple[str, Mapping[str, Any] | None, str | None, Exception | None]:
         """(outcome, summary, error text, exception) of one call of the job's function."""
         try:
@@ -430,7 +486,7 @@ class JobRunner:
         except Exception as exc:  # any failure of a job is recorded, never fatal to the daemon
             error = redact_text(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR_CHARS]
             # A failure caused by shutdown (closed connection, cancelled wait) is not the job's.
-            return ("abandoned" if self.stop.is_set() else "failed"), None, error, exc
+            return ("abandoned" if stop.is_set() else "failed"), None, error, exc
 
     def _store_trouble(self, job: str, exc: StoreError) -> None:
         """The database is away: said once (per job) until it answers again."""

@@ -64,6 +64,11 @@ SYNC_LAG = Gauge(
     ["stream"],
     registry=REGISTRY,
 )
+ZENDESK_CLOCK_SKEW = Gauge(
+    "deskbot_zendesk_clock_skew_seconds",
+    "Zendesk's clock minus this host's, from the last response's Date header.",
+    registry=REGISTRY,
+)
 ZENDESK_RATE_LIMITED = Counter(
     "deskbot_zendesk_rate_limited",
     "HTTP 429 answers received from Zendesk.",

@@ -112,8 +112,12 @@ class JobLedger(Protocol):
         instance: str,
         now: datetime,
         expires_at: datetime,
+        takeover: bool = False,
     ) -> JobClaim | None:
-        """Start a run of ``job`` for ``trigger_key``, or ``None`` if another holds or did it."""
+        """Start a run of ``job`` for ``trigger_key``, or ``None`` if another holds or did it.
+
+        ``takeover``: the caller holds the job's mutex (``job_mutex``), so an unfinished claim
+        by anyone else is dead and is taken over at once, whatever its lease says."""
         ...
 
     def renew(self, job: str, trigger_key: str, instance: str, expires_at: datetime) -> bool:
@@ -150,6 +154,10 @@ class JobLedger(Protocol):
     ) -> list[tuple[str, str, datetime]]:
         """Triggers fired since ``fired_since`` whose holder stopped renewing before finishing:
         (job, trigger_key, fire_time), oldest first. Any replica may claim them again."""
+        ...
+
+    def unfinished_leases(self, fired_since: datetime) -> list[tuple[str, str, datetime]]:
+        """Triggers fired since ``fired_since`` that no run finished (job, key, fire_time)."""
         ...
 
     def prune(self, finished_before: datetime) -> tuple[int, int]:
@@ -340,6 +348,12 @@ class ZendeskSource(Protocol):
         self, *, start_time: int, end_time: int, page: str | None, per_page: int
     ) -> RatingPage:
         """One page of ratings in ``[start_time, end_time)``; ``page`` continues a window."""
+        ...
+
+    def server_now(self) -> datetime:
+        """Zendesk's current time (its ``Date`` header), never the host's: every window over
+        Zendesk timestamps ends there. Sources without one may omit it (the sync then uses
+        its clock)."""
         ...
 
 

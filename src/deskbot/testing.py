@@ -84,6 +84,7 @@ class LedgerRow:
     attempts: int = 0
     result: dict[str, Any] | None = None
     error: str | None = None
+    new: bool = False  # this ``begin`` inserted the row (as ``ActionRecord.new``)
 
 
 class InMemoryLedger:
@@ -96,6 +97,7 @@ class InMemoryLedger:
 
     def __init__(self, crash: Callable[[str, str, str], None] | None = None) -> None:
         self.rows: dict[str, LedgerRow] = {}
+        self.claims: dict[str, str] = {}
         self.crash = crash
         self._lock = threading.Lock()
 
@@ -107,11 +109,27 @@ class InMemoryLedger:
         self._hook("begin", key, "before")
         with self._lock:
             row = self.rows.get(key)
+            inserted = row is None
             if row is None:
                 row = LedgerRow(key, kind, subject, json.loads(json.dumps(payload)))
                 self.rows[key] = row
+            out = copy.deepcopy(row)
         self._hook("begin", key, "after")
-        return copy.deepcopy(row)
+        out.new = inserted
+        return out
+
+    def claim(self, key: str, owner: str, seconds: float) -> bool:
+        """As ``SqlActionLedger.claim`` (no expiry: a claim lives until released)."""
+        with self._lock:
+            row = self.rows.get(key)
+            if row is None or row.status != "pending":
+                return False
+            return self.claims.setdefault(key, owner) == owner
+
+    def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            if self.claims.get(key) == owner:
+                del self.claims[key]
 
     def complete(self, key: str, result: dict[str, Any]) -> None:
         self._hook("complete", key, "before")

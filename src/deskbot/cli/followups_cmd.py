@@ -66,7 +66,20 @@ def run(
     settings = bootstrap.load(state(ctx).config_path)
     database = bootstrap.open_database(settings)
     try:
-        summary = bootstrap.run_followups(settings, database, SystemClock(), dry_run=dry_run)
+        if dry_run:  # reads only: no need to wait for a pass in progress
+            summary = bootstrap.run_followups(settings, database, SystemClock(), dry_run=True)
+        else:
+            import threading
+
+            from deskbot.adapters.db.job_mutex import exclusive_run
+
+            # One pass at a time with the daemon's (scheduled or after a sync) on any replica.
+            stop = threading.Event()
+            lease = settings.daemon.lease_seconds
+            with exclusive_run(database, "followups", lease, stop) as fenced:
+                summary = bootstrap.run_followups(
+                    settings, database, SystemClock(fenced), stop_event=fenced
+                )
     finally:
         database.dispose()
     if as_json:

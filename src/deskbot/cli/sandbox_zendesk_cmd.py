@@ -34,6 +34,13 @@ def zendesk(
         str | None,
         typer.Option(help="Sandbox clock at start, ISO 8601 with a timezone (default: now)."),
     ] = None,
+    clock_offset: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the sandbox's clock runs ahead of this host's (negative: behind); "
+            "for testing clock skew.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run the local Zendesk API server (Ctrl-C or SIGTERM stops it).
 
@@ -67,6 +74,7 @@ def zendesk(
         host=host,
         port=port,
         live_clock=True,
+        clock_offset_seconds=clock_offset,
     )
     stop = threading.Event()
 

@@ -151,14 +151,26 @@ def sync(
     stop = threading.Event()
     clock = SystemClock(stop)
     terminal = sys.stderr.isatty()
-    with _stop_on_signals(stop):
-        # A progress bar on a terminal, structured progress logs otherwise.
-        progress = bar_progress() if terminal else nullcontext(_log_progress())
-        with progress as report:
-            summary = bootstrap.run_sync(
-                settings, database, clock, stop, full=full, progress=report, raise_on_error=False
-            )
-    database.dispose()
+    from deskbot.adapters.db.job_mutex import exclusive_run
+
+    lease = settings.daemon.lease_seconds
+    try:
+        # One sync at a time with the daemon's runs on every replica (the job mutex).
+        with _stop_on_signals(stop), exclusive_run(database, "sync", lease, stop) as fenced:
+            # A progress bar on a terminal, structured progress logs otherwise.
+            progress = bar_progress() if terminal else nullcontext(_log_progress())
+            with progress as report:
+                summary = bootstrap.run_sync(
+                    settings,
+                    database,
+                    clock,
+                    fenced,
+                    full=full,
+                    progress=report,
+                    raise_on_error=False,
+                )
+    finally:
+        database.dispose()
     for name, stream in summary["streams"].items():
         line = f"{name}: {stream['rows']:,} rows in {stream['pages']} pages"
         if stream["error"]:

@@ -22,6 +22,7 @@ whose first attempt may have gone through.
 from __future__ import annotations
 
 import statistics
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,7 +39,7 @@ from deskbot.domain.csat import (
 )
 from deskbot.errors import DeskbotError
 from deskbot.log import get_logger
-from deskbot.ports import Clock, PeopleDirectory
+from deskbot.ports import Clock, PeopleDirectory, StopEvent
 from deskbot.settings import AgentEntry, FollowupRule, Settings
 
 log = get_logger(__name__)
@@ -371,6 +372,15 @@ class PermanentStepError(DeskbotError):
     """A step that can never succeed (ticket deleted, channel archived): marked failed."""
 
 
+class StepStopped(DeskbotError):
+    """The pass is stopping (shutdown, or its job mutex was lost): the step stays pending and
+    the next run does it, paced as usual."""
+
+
+# How long a step's claim lasts (database clock) if its process dies without releasing it.
+STEP_CLAIM_SECONDS = 600.0
+
+
 class FollowupService:
     def __init__(
         self,
@@ -380,10 +390,13 @@ class FollowupService:
         tickets: TicketWriter | None,
         notifier: FollowupNotifier | None,
         clock: Clock,
+        stop_event: StopEvent | None = None,
         *,
         people: PeopleDirectory | None = None,
     ) -> None:
         self.settings = settings
+        self.stop_event = stop_event
+        self._owner = uuid.uuid4().hex  # this pass's name on the steps it claims
         self.people = people  # owners and mentions: the directory completes roster.agents
         self._roster_cache: list[AgentEntry] | None = None
         self.cfg = settings.followups
@@ -529,9 +542,32 @@ class FollowupService:
         return summary
 
     def _begin(self, step: Step) -> None:
-        if self.ledger.get(step.key) is None:
+        # Fresh only if *this* insert created the intent (ON CONFLICT DO NOTHING said so): no
+        # earlier run can have acted on it, so posting needs no search first. A read before
+        # the insert (check-then-act) let two passes both believe they were first.
+        record = self.ledger.begin(step.key, step.kind, step.subject, step.payload)
+        if getattr(record, "new", False):
             self._fresh.add(step.key)
-        self.ledger.begin(step.key, step.kind, step.subject, step.payload)
+
+    def _stopping(self) -> bool:
+        return self.stop_event is not None and self.stop_event.is_set()
+
+    def _pace(self, pacer: Pacer, key: str = "") -> None:
+        """Wait for the pacer, then make sure we may still write: a stop wakes the wait
+        early, and the write must then *not* go out (remaining writes wait for the next run
+        instead of firing back to back)."""
+        pacer.wait(key)
+        if self._stopping():
+            raise StepStopped("stopping: the step is left for the next run")
+
+    def _claim(self, key: str) -> bool:
+        claim = getattr(self.ledger, "claim", None)
+        return True if claim is None else bool(claim(key, self._owner, STEP_CLAIM_SECONDS))
+
+    def _release(self, key: str) -> None:
+        release = getattr(self.ledger, "release", None)
+        if release is not None:
+            release(key, self._owner)
 
     def _describe(
         self,
@@ -592,12 +628,31 @@ class FollowupService:
         }
         for kind in csat.KINDS:
             for rec in list(self.ledger.pending(kind)):
-                current = self.ledger.get(rec.key)  # an earlier step may have completed it
-                if current is None or current.status != "pending":
+                if self._stopping():  # between steps: the rest waits for the next run
+                    summary.steps_left_pending += 1
                     continue
-                self._run_step(current, handlers[kind], summary)
+                self._run_step(rec, handlers[kind], summary)
 
     def _run_step(
+        self,
+        rec: LedgerRecord,
+        handler: Callable[[LedgerRecord], dict[str, Any]],
+        summary: RunSummary,
+    ) -> None:
+        """Claim the step (atomically, in the ledger), run it, release it. A step another
+        pass holds is skipped: that pass does it."""
+        if not self._claim(rec.key):
+            log.info("followups.step_claimed_elsewhere", key=rec.key)
+            return
+        try:
+            current = self.ledger.get(rec.key)  # an earlier step may have completed it
+            if current is None or current.status != "pending":
+                return
+            self._run_claimed_step(current, handler, summary)
+        finally:
+            self._release(rec.key)
+
+    def _run_claimed_step(
         self,
         rec: LedgerRecord,
         handler: Callable[[LedgerRecord], dict[str, Any]],
@@ -629,8 +684,12 @@ class FollowupService:
 
     def _exec_ticket(self, rec: LedgerRecord) -> dict[str, Any]:
         p = rec.payload
-        if self._still_current(p["rating_id"], p["generation"]) is None:
+        row = self._still_current(p["rating_id"], p["generation"])
+        if row is None:
             return {"skipped": "rating no longer bad before the follow-up was opened"}
+        if row.generation != p["generation"]:
+            # A newer generation (bad → good → bad) has its own ticket step: not this note.
+            return {"skipped": f"superseded by generation {row.generation}"}
         if self.tickets is None:
             raise DeskbotError("no Zendesk writer configured")
         ticket_id = int(p["ticket_id"])
@@ -647,7 +706,7 @@ class FollowupService:
                 return self._followup_ticket(p, ticket)
             if not self._needs_update(p, ticket):
                 return {"ticket_id": ticket_id, "already_applied": True}
-            self._zendesk_pacer.wait()
+            self._pace(self._zendesk_pacer)
             try:
                 self.tickets.update_ticket(
                     ticket_id,
@@ -688,7 +747,7 @@ class FollowupService:
         existing = self.tickets.find_followup_ticket(ticket.id, p["external_id"], p["marker"])
         if existing is not None:
             return {"ticket_id": ticket.id, "followup_ticket_id": existing, "already_applied": True}
-        self._zendesk_pacer.wait()
+        self._pace(self._zendesk_pacer)
         subject = p.get("subject") or ticket.subject or f"ticket #{ticket.id}"
         note = p.get("note") or (
             f"Follow-up on a bad CSAT rating of closed ticket #{ticket.id}.\n\n{p['marker']}"
@@ -722,7 +781,7 @@ class FollowupService:
             if found is not None:
                 log.info("followups.slack_found_existing", key=rec.key)
                 return found
-        self._slack_pacer.wait(channel)
+        self._pace(self._slack_pacer, channel)
         return post()
 
     def _exec_burst(self, rec: LedgerRecord) -> dict[str, Any]:
@@ -742,7 +801,9 @@ class FollowupService:
         row = self._still_current(p["rating_id"], p["generation"])
         if row is None:
             return {"skipped": "rating no longer bad before the follow-up was opened"}
-        if row.generation == p["generation"] and row.slack_ts and row.slack_channel:
+        if row.generation != p["generation"]:
+            return {"skipped": f"superseded by generation {row.generation}"}
+        if row.slack_ts and row.slack_channel:
             return {"channel": row.slack_channel, "ts": row.slack_ts}
         if self.notifier is None:
             raise DeskbotError("no Slack client configured")
@@ -755,7 +816,7 @@ class FollowupService:
                 channel, thread_ts = burst.result["channel"], burst.result["ts"]
             # A summary that failed for good: the alert goes to the channel on its own.
         notifier = self.notifier
-        status = row.status() if row.generation == p["generation"] else AlertStatus("open")
+        status = row.status()
         posted = self._find_or_post(
             rec,
             channel,
@@ -811,6 +872,9 @@ class FollowupService:
                 )
                 self._begin(step)
                 rec = self.ledger.get(step.key)
+                if self._stopping():
+                    summary.steps_left_pending += 1
+                    continue
                 if rec is not None and rec.status == "pending":
                     before = summary.steps_done
                     self._run_step(rec, self._exec_nudge, summary)

@@ -47,6 +47,7 @@ from deskbot.ports import Clock, StopEvent, SyncStore, ZendeskSource
 log = get_logger(__name__)
 
 RATINGS_MAX_PAGE = 100  # Zendesk's page[size] ceiling for list endpoints
+_skew_warned = False  # ``sync.clock_skew`` is logged once per process
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,28 @@ class SyncService:
     def _stopping(self) -> bool:
         return self.stop_event is not None and self.stop_event.is_set()
 
+    def _zendesk_now(self) -> int:
+        """Now on Zendesk's clock (epoch seconds): where windows over its timestamps end.
+
+        The host's clock is never used when the source knows Zendesk's: 30 minutes ahead, a
+        ratings window ending at the host's now skips for good every rating written in
+        Zendesk's next ``overlap`` minutes. A skew above half the overlap is warned once."""
+        server_now = getattr(self.source, "server_now", None)
+        local = self.clock.now()
+        zendesk = server_now() if callable(server_now) else local
+        skew = (zendesk - local).total_seconds()
+        global _skew_warned  # noqa: PLW0603 (once per process, not per pass)
+        if abs(skew) > self.overlap_seconds / 2 and not _skew_warned:
+            _skew_warned = True
+            log.warning(
+                "sync.clock_skew",
+                skew_seconds=round(skew),
+                overlap_seconds=self.overlap_seconds,
+                hint="this host's clock disagrees with Zendesk's; deskbot follows Zendesk's, "
+                "but fix NTP on this host (logs and schedules use its clock)",
+            )
+        return _epoch(zendesk)
+
     def reset(self, streams: Sequence[str] = STREAMS) -> None:
         """Forget the streams' cursors so the next pass re-backfills (rows are kept)."""
         for stream in streams:
@@ -227,8 +250,10 @@ class SyncService:
             # Without a cursor (first run, or after --full) start from the stored position —
             # a generated_timestamp, safe to re-read — or from sync.start_date.
             start = state.position if state.position is not None else self.start_time
-            # Zendesk refuses a start_time within the last minute.
-            start = min(start, _epoch(self.clock.now()) - 61)
+            # Zendesk refuses a start_time within the last minute (of *its* clock). A start
+            # a day or more back needs no clamp, whatever the skew (and no request for it).
+            if not state.cursor and start > _epoch(self.clock.now()) - 86400:
+                start = min(start, self._zendesk_now() - 61)
             page = self.source.ticket_page(
                 cursor=state.cursor,
                 start_time=None if state.cursor else start,
@@ -268,7 +293,7 @@ class SyncService:
                         outcome.rows,
                         state.position,
                         known_start,
-                        _epoch(self.clock.now()),
+                        self._zendesk_now(),  # progress against Zendesk's now, not the host's
                         page.end_of_stream,
                         self.clock.monotonic() - began,
                     )
@@ -283,7 +308,13 @@ class SyncService:
         if window is None:
             base = state.position if state.position is not None else self.start_time
             start = max(0, base - self.overlap_seconds) if state.position is not None else base
-            window = {"start": start, "end": _epoch(self.clock.now()), "page": None}
+            end = self._zendesk_now()
+            # A position past Zendesk's now (left by a host clock that ran ahead): re-read.
+            window = {
+                "start": min(start, max(0, end - self.overlap_seconds)),
+                "end": end,
+                "page": None,
+            }
         known_start: int | None = window["start"] or None
         while not self._stopping():
             page = self.source.rating_page(

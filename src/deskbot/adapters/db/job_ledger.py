@@ -75,6 +75,7 @@ class SqlJobLedger:
         instance: str,
         now: datetime,
         expires_at: datetime,
+        takeover: bool = False,
     ) -> JobClaim | None:
         dialect: Any = postgresql if self.database.dialect == "postgresql" else sqlite
         with self.database.engine.begin() as conn:
@@ -97,7 +98,13 @@ class SqlJobLedger:
             took_over: str | None = None
             if inserted is None:
                 took_over = self._take_over(
-                    conn, job, trigger_key, instance=instance, now=now, expires_at=expires_at
+                    conn,
+                    job,
+                    trigger_key,
+                    instance=instance,
+                    now=now,
+                    expires_at=expires_at,
+                    force=takeover,
                 )
                 if took_over is None:
                     return None
@@ -128,23 +135,28 @@ class SqlJobLedger:
         instance: str,
         now: datetime,
         expires_at: datetime,
+        force: bool = False,
     ) -> str | None:
+        """Take an unfinished trigger over: once its lease expired, or at once (``force``)
+        when the caller holds the job's mutex, which a live holder of the trigger would."""
         row = conn.execute(
             select(
                 _LEASES.c.instance, _LEASES.c.run_id, _LEASES.c.done, _LEASES.c.expires_at
             ).where(_LEASES.c.job == job, _LEASES.c.trigger_key == trigger_key)
         ).one_or_none()
-        if row is None or row.done or row.expires_at > now:
+        if row is None or row.done or (row.expires_at > now and not force):
             return None
+        guards = [
+            _LEASES.c.job == job,
+            _LEASES.c.trigger_key == trigger_key,
+            _LEASES.c.done.is_(False),
+            _LEASES.c.instance == row.instance,
+        ]
+        if not force:
+            guards.append(_LEASES.c.expires_at <= now)
         won = conn.execute(
             update(_LEASES)
-            .where(
-                _LEASES.c.job == job,
-                _LEASES.c.trigger_key == trigger_key,
-                _LEASES.c.done.is_(False),
-                _LEASES.c.instance == row.instance,
-                _LEASES.c.expires_at <= now,
-            )
+            .where(*guards)
             .values(instance=instance, expires_at=expires_at, updated_at=now)
         )
         if won.rowcount != 1:
@@ -251,6 +263,18 @@ class SqlJobLedger:
                     _LEASES.c.expires_at <= now,
                     _LEASES.c.fire_time >= fired_since,
                 )
+                .order_by(_LEASES.c.fire_time)
+            ).all()
+        return [(r.job, r.trigger_key, r.fire_time) for r in rows]
+
+    @_store_errors
+    def unfinished_leases(self, fired_since: datetime) -> list[tuple[str, str, datetime]]:
+        """Triggers fired since ``fired_since`` that no run finished, whatever their lease
+        says (the job mutex, on the database's clock, decides who may take one over)."""
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(
+                select(_LEASES.c.job, _LEASES.c.trigger_key, _LEASES.c.fire_time)
+                .where(_LEASES.c.done.is_(False), _LEASES.c.fire_time >= fired_since)
                 .order_by(_LEASES.c.fire_time)
             ).all()
         return [(r.job, r.trigger_key, r.fire_time) for r in rows]

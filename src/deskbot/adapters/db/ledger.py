@@ -12,16 +12,18 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from deskbot.adapters.db.job_mutex import db_now
 from deskbot.adapters.db.store import Database
-from deskbot.adapters.db.tables import Action
+from deskbot.adapters.db.tables import Action, ActionClaim
 from deskbot.errors import StoreError
 from deskbot.ports import ActionRecord, Clock, SystemClock
 
 _ACTIONS: Table = Action.__table__  # type: ignore[attr-defined]
+_CLAIMS: Table = ActionClaim.__table__  # type: ignore[attr-defined]
 _STATUSES = ("pending", "done", "failed", "skipped")
 
 
@@ -129,6 +131,34 @@ class SqlActionLedger:
         )
         with self._db.engine.connect() as conn:
             return [_record(r) for r in conn.execute(query).mappings()]
+
+    # -- claims (issue 13): one executor per pending step ------------------------------------
+
+    def claim(self, key: str, owner: str, seconds: float) -> bool:
+        """Claim the pending action ``key`` for ``owner`` for ``seconds`` (database clock):
+        ``True`` for exactly one of any number of racers, until the claim is released or
+        expires. Taken again by its owner (a renewal). A finished action is not claimable."""
+        now = db_now(self._db)
+        dialect: Any = postgresql if self._db.dialect == "postgresql" else sqlite
+        stmt = dialect.insert(_CLAIMS).values(key=key, owner=owner, until=now + seconds)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"owner": stmt.excluded.owner, "until": stmt.excluded.until},
+            where=or_(_CLAIMS.c.until <= now, _CLAIMS.c.owner == stmt.excluded.owner),
+        ).returning(_CLAIMS.c.key)
+        with self._db.engine.begin() as conn:
+            won = conn.execute(stmt).first() is not None
+            if won:
+                row = self._read(conn, key)
+                if row is None or row["status"] != "pending":
+                    conn.execute(delete(_CLAIMS).where(_CLAIMS.c.key == key))
+                    return False
+        return won
+
+    def release(self, key: str, owner: str) -> None:
+        """Give a claim up (the step finished, or stays pending for the next run)."""
+        with self._db.engine.begin() as conn:
+            conn.execute(delete(_CLAIMS).where(_CLAIMS.c.key == key, _CLAIMS.c.owner == owner))
 
     def recent(self, kind: str, since: datetime) -> list[ActionRecord]:
         query = (

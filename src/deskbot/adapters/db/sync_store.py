@@ -9,6 +9,7 @@ page (after a crash before the commit was acknowledged) changes nothing.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,55 @@ def _aware(when: datetime | None) -> datetime | None:
 _STATE_TABLE: Any = SyncState.__table__  # type: ignore[attr-defined]
 _TAGS_TABLE: Any = TicketTag.__table__  # type: ignore[attr-defined]
 _RATINGS_TABLE: Any = SatisfactionRating.__table__  # type: ignore[attr-defined]
+# Scores worth a row before the ratings endpoint brings it: what KPIs and follow-ups read.
+_CREATABLE = frozenset({"good", "bad", "good_with_comment", "bad_with_comment"})
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _merged_raw(raw: str | None, change: dict[str, Any], changed_at: datetime | None) -> str:
+    """The stored rating JSON with the ticket's newer values (as the endpoint would send)."""
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    body.update({k: change[k] for k in ("score", "comment", "reason")})
+    if changed_at is not None:
+        body["updated_at"] = _iso(changed_at)
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def _rating_from_ticket(change: dict[str, Any]) -> dict[str, Any]:
+    at = change["changed_at"]
+    raw = {
+        **change["embedded"],
+        "ticket_id": change["ticket_id"],
+        "assignee_id": change["assignee_id"],
+        "group_id": change["group_id"],
+        "requester_id": change["requester_id"],
+        "created_at": _iso(at),
+        "updated_at": _iso(at),
+        "deskbot_source": "ticket_export",  # replaced by the ratings endpoint's own row
+    }
+    return {
+        "id": change["rating_id"],
+        "ticket_id": change["ticket_id"],
+        "score": change["score"],
+        "assignee_id": change["assignee_id"],
+        "group_id": change["group_id"],
+        "requester_id": change["requester_id"],
+        "comment": change["comment"],
+        "reason": change["reason"],
+        "reason_code": None,
+        "created_at": at,
+        "updated_at": at,
+        "raw": json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str),
+        "synced_at": datetime.now(UTC),
+    }
 
 
 class SqlSyncStore:
@@ -100,6 +150,63 @@ class SqlSyncStore:
         db.upsert(conn, Organization, records.organizations)
         db.upsert(conn, SatisfactionRating, records.ratings)
         if records.rating_changes:
+            self._apply_rating_changes(conn, records)
+
+    def _apply_rating_changes(self, conn: Connection, records: PageRecords) -> None:
+        """A ticket's embedded rating, applied like a ratings page would (issue 13).
+
+        A changed rating gets its new score/comment/reason, ``updated_at`` (when the ticket
+        changed with it) and ``raw``, so follow-ups see the change. A good/bad rating not
+        stored (the ratings window missed it, e.g. under clock skew) is created from the
+        ticket; the ratings endpoint's own row replaces it whenever a window covers it.
+        Ratings on this very page (from the ratings endpoint) win over the ticket's copy.
+        """
+        own = {r["id"] for r in records.ratings}
+        changes = {c["rating_id"]: c for c in records.rating_changes if c["rating_id"] not in own}
+        if not changes:
+            return
+        stored = {
+            r.id: r
+            for r in conn.execute(
+                select(
+                    _RATINGS_TABLE.c.id,
+                    _RATINGS_TABLE.c.score,
+                    _RATINGS_TABLE.c.comment,
+                    _RATINGS_TABLE.c.reason,
+                    _RATINGS_TABLE.c.updated_at,
+                    _RATINGS_TABLE.c.raw,
+                ).where(_RATINGS_TABLE.c.id.in_(list(changes)))
+            )
+        }
+        updates: list[dict[str, Any]] = []
+        created: list[dict[str, Any]] = []
+        for rating_id, change in changes.items():
+            row = stored.get(rating_id)
+            if row is None:
+                if change["score"] in _CREATABLE and change["changed_at"] is not None:
+                    created.append(_rating_from_ticket(change))
+                continue
+            if (row.score, row.comment, row.reason) == (
+                change["score"],
+                change["comment"],
+                change["reason"],
+            ):
+                continue
+            changed_at = change["changed_at"] or _aware(row.updated_at)
+            previous = _aware(row.updated_at)
+            if previous is not None and changed_at is not None and changed_at < previous:
+                changed_at = previous  # never move updated_at backwards
+            updates.append(
+                {
+                    "rating_id": rating_id,
+                    "score": change["score"],
+                    "comment": change["comment"],
+                    "reason": change["reason"],
+                    "new_updated_at": changed_at,
+                    "new_raw": _merged_raw(row.raw, change, changed_at),
+                }
+            )
+        if updates:
             conn.execute(
                 update(_RATINGS_TABLE)
                 .where(_RATINGS_TABLE.c.id == bindparam("rating_id"))
@@ -107,9 +214,13 @@ class SqlSyncStore:
                     score=bindparam("score"),
                     comment=bindparam("comment"),
                     reason=bindparam("reason"),
+                    updated_at=bindparam("new_updated_at"),
+                    raw=bindparam("new_raw"),
                 ),
-                records.rating_changes,
+                updates,
             )
+        if created:
+            self.database.upsert(conn, SatisfactionRating, created, update=())
 
     def _write_state(self, conn: Connection, state: StreamState) -> None:
         """Write the stream's state if nobody else advanced it since we read it.

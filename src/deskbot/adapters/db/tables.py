@@ -395,3 +395,48 @@ class DepartmentMember(SQLModel, table=True):
 
     department: str = Field(primary_key=True, max_length=255)
     slack_user_id: str = Field(primary_key=True, max_length=32)
+
+
+class JobMutex(SQLModel, table=True):
+    """One row per job: who runs it right now, in any process (issue 13).
+
+    Taken by scheduled runs, chained runs and CLI commands alike, so a job never runs twice
+    at once across replicas. ``expires_at`` is epoch seconds on the *database's* clock (every
+    replica compares it with the same clock); ``token`` identifies one hold, so a holder that
+    lost it (expired, taken over) cannot renew or release someone else's. ``host``/``pid`` and
+    ``backend_pid`` (PostgreSQL) let a replica see at once that the holder died.
+    """
+
+    __tablename__ = "job_mutex"
+
+    job: str = Field(primary_key=True, max_length=64)
+    token: str | None = Field(default=None, max_length=64)
+    holder: str | None = Field(default=None, max_length=128)
+    host: str | None = Field(default=None, max_length=255)
+    pid: int | None = None
+    backend_pid: int | None = None
+    acquired_at: float | None = None  # database clock, epoch seconds
+    expires_at: float = 0.0  # database clock, epoch seconds
+
+
+class SlackReplayKey(SQLModel, table=True):
+    """Slack request signatures and retried deliveries already seen, shared by every replica
+    (issue 13): ``key`` is inserted once; ``expires_at`` (epoch seconds) lets old keys go."""
+
+    __tablename__ = "slack_replay_keys"
+    __table_args__ = (Index("ix_slack_replay_keys_expires", "expires_at"),)
+
+    key: str = Field(primary_key=True, max_length=128)
+    expires_at: float
+
+
+class ActionClaim(SQLModel, table=True):
+    """Who is carrying out a pending action right now (issue 13): a step is claimed before it
+    runs, so two passes (two replicas, a CLI run beside the daemon) never run it together.
+    ``until`` (epoch seconds, the database's clock) frees the claim of a process that died."""
+
+    __tablename__ = "action_claims"
+
+    key: str = Field(primary_key=True, max_length=255)
+    owner: str = Field(max_length=64)
+    until: float

@@ -35,7 +35,7 @@ from deskbot.adapters.slack.commands import (
     failure_message,
     refusal,
 )
-from deskbot.adapters.slack.gate import SlackGate
+from deskbot.adapters.slack.gate import ReplayStore, SlackGate
 from deskbot.adapters.slack.interactions import Interaction, InteractionRegistry, state_values
 from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.domain.commands import CommandError, role_for, split_command
@@ -89,6 +89,7 @@ def build_app(
     mode: Literal["socket", "http"] | None = None,
     token_verification_enabled: bool = True,
     current: CurrentSettings | None = None,
+    replay_store: ReplayStore | None = None,
 ) -> App:
     """The Slack app for these settings. ``token_verification_enabled=False`` skips the
     eager ``auth.test`` call (tests, sandbox); ``mode`` overrides ``settings.slack.mode``.
@@ -113,7 +114,7 @@ def build_app(
         token_verification_enabled=token_verification_enabled,
         # bolt's RequestVerification, with our clock, replay and retry handling: SlackGate.
         request_verification_enabled=False,
-        before_authorize=SlackGate(signing_secret, clock),
+        before_authorize=SlackGate(signing_secret, clock, replay_store),
         process_before_response=http,
     )
     listeners = _Listeners(

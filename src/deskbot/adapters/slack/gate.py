@@ -20,7 +20,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.middleware.request_verification import RequestVerification
 from slack_bolt.request import BoltRequest
@@ -85,6 +85,21 @@ class RecentKeys:
             return len(self._keys)
 
 
+class SeenKeys(Protocol):
+    """Where the gate remembers keys: ``RecentKeys`` (this process) or, shared by every
+    replica, ``deskbot.adapters.db.replay_store.SharedKeys``."""
+
+    def add(self, key: str) -> bool:
+        """Remember ``key``; False when it was already there (a duplicate)."""
+        ...
+
+
+class ReplayStore(Protocol):
+    """Makes the gate's two key memories (see ``SqlReplayStore``)."""
+
+    def keys(self, namespace: str, ttl_seconds: float) -> SeenKeys: ...
+
+
 def idempotency_key(body: dict[str, Any]) -> str:
     """What identifies one logical request across retries and duplicate deliveries."""
     kind = str(body.get("type") or ("slash_command" if "command" in body else "unknown"))
@@ -108,12 +123,23 @@ class SlackGate(RequestVerification):
     the gate fails closed if such an app is ever served over HTTP.
     """
 
-    def __init__(self, signing_secret: str | None, clock: Clock) -> None:
+    def __init__(
+        self, signing_secret: str | None, clock: Clock, replay_store: ReplayStore | None = None
+    ) -> None:
         super().__init__(signing_secret or "no-signing-secret")
         self._has_secret = bool(signing_secret)
         self._verifier = SignatureVerifier(signing_secret or "-", clock=_EpochClock(clock))
-        self._signatures = RecentKeys(clock, ttl_seconds=600.0)
-        self._requests = RecentKeys(clock)
+        # With a replay store (the database), every replica shares the keys (issue 13).
+        self._signatures: SeenKeys = (
+            replay_store.keys("signature", 600.0)
+            if replay_store is not None
+            else RecentKeys(clock, ttl_seconds=600.0)
+        )
+        self._requests: SeenKeys = (
+            replay_store.keys("request", DEDUPE_TTL_SECONDS)
+            if replay_store is not None
+            else RecentKeys(clock)
+        )
 
     def process(
         self,

@@ -332,3 +332,23 @@ class ZendeskClient:
 
     def _synced_at(self) -> datetime:
         return self._clock.now()
+
+    # -- Zendesk's clock ----------------------------------------------------------------------
+
+    def server_now(self) -> datetime:
+        """Zendesk's current time (``PacedSession.server_clock``). Before any response carried
+        a ``Date`` header, one small request (``users/me``) asks for it; a server that sends
+        none leaves the host's clock, said once in the log."""
+        now = self.session.server_clock.now()
+        if now is None:
+            self.call("server time", self.zenpy.users.me)
+            now = self.session.server_clock.now()
+        if now is None:
+            log.warning("zendesk.no_date_header", hint="windows fall back to the host's clock")
+            now = self._clock.now()
+        return now
+
+    @property
+    def clock_skew_seconds(self) -> float | None:
+        """Zendesk's clock minus ours at the last response (``None`` before one)."""
+        return self.session.server_clock.skew_seconds

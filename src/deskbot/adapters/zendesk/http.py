@@ -26,6 +26,8 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -166,6 +168,49 @@ def retry_after_seconds(headers: Any) -> float | None:
     return max(value, 0.0) if value is not None else None
 
 
+class ServerClock:
+    """Zendesk's clock, read from every response's ``Date`` header (issue 13).
+
+    Windows over Zendesk timestamps (the ratings window's end, the export's first
+    ``start_time``) must end at *Zendesk's* now: with the host's clock ahead, a window ending
+    in Zendesk's future skips every rating written in between for good. ``now()`` is the last
+    ``Date`` seen plus the monotonic time since (``Date`` has one-second resolution, so it may
+    be up to a second behind: on the safe side of a window's end). ``skew_seconds`` is
+    Zendesk's clock minus ours at the last response.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: tuple[datetime, float] | None = None
+        self.skew_seconds: float | None = None
+
+    def observe(self, header: str | None) -> None:
+        if not header:
+            return
+        try:
+            server = parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            return
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        local = self._clock.now()
+        with self._lock:
+            self._seen = (server, self._clock.monotonic())
+            # Date truncates to the second: add half of it back for an unbiased estimate.
+            self.skew_seconds = (server - local).total_seconds() + 0.5
+        metrics.ZENDESK_CLOCK_SKEW.set(self.skew_seconds)
+
+    def now(self) -> datetime | None:
+        """Zendesk's current time, or ``None`` before the first response with a ``Date``."""
+        with self._lock:
+            seen = self._seen
+        if seen is None:
+            return None
+        server, at = seen
+        return server + timedelta(seconds=max(0.0, self._clock.monotonic() - at))
+
+
 class PacedSession(BaseUrlSession):
     """The session zenpy is given (see the module docstring); the base-URL rewrite is
     ``BaseUrlSession``'s, pacing and typed errors are added here."""
@@ -184,6 +229,7 @@ class PacedSession(BaseUrlSession):
         self._clock = clock
         self.timeout = timeout
         self.counters: Counter[str] = Counter()
+        self.server_clock = ServerClock(clock)
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
@@ -195,6 +241,7 @@ class PacedSession(BaseUrlSession):
         kwargs.setdefault("timeout", self.timeout)
         self.counters["requests"] += 1
         response = super().request(method, url, *args, **kwargs)
+        self.server_clock.observe(response.headers.get("Date"))
         self._observe(response, limiters)
         if response.status_code == 429:
             self.counters["rate_limited"] += 1

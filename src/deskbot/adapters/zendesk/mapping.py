@@ -208,21 +208,32 @@ def map_ticket_metric(metric: Any, path: str = "metric_set", ticket_id: int | No
 
 
 def map_rating_change(ticket: Mapping[str, Any], path: str) -> Row | None:
-    """The rating embedded in a ticket (``satisfaction_rating``), when it names a stored one.
+    """The rating embedded in a ticket (``satisfaction_rating``), as a change to apply.
 
-    Zendesk bumps the ticket when its customer changes the rating, so the ticket export sees
-    the change even when the ratings window has moved on. Only the rating's own fields are
-    taken; ``assignee_id``/``group_id`` at rating time come from the ratings endpoint.
+    Zendesk bumps the ticket when its customer rates or changes the rating, so the ticket
+    export sees the change even when the ratings window has moved on (or, with the clocks in
+    disagreement, never covered it). The sync store applies it like a ratings page would: a
+    stored rating whose score, comment or reason differ gets them, ``updated_at`` (the
+    ticket's) and a ``raw`` with the new values; a good/bad rating not stored yet is created
+    from the ticket (``assignee_id``/``group_id`` the ticket's at that moment) until the
+    ratings endpoint brings its own row.
     """
     value = ticket.get("satisfaction_rating")
     if not isinstance(value, dict) or value.get("id") is None or not value.get("score"):
         return None
     where = _where(path, "satisfaction_rating")
+    changed_at = parse_time(ticket.get("updated_at"), _where(path, "updated_at"))
     return {
         "rating_id": _req_int(value.get("id"), _where(where, "id")),
         "score": _str(value.get("score"), _where(where, "score")),
         "comment": _str(value.get("comment"), _where(where, "comment")),
         "reason": _str(value.get("reason"), _where(where, "reason")),
+        "ticket_id": _int(ticket.get("id"), _where(path, "id")),
+        "assignee_id": _int(ticket.get("assignee_id"), _where(path, "assignee_id")),
+        "group_id": _int(ticket.get("group_id"), _where(path, "group_id")),
+        "requester_id": _int(ticket.get("requester_id"), _where(path, "requester_id")),
+        "changed_at": changed_at,
+        "embedded": dict(value),
     }
 
 

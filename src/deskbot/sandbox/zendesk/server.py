@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -100,6 +100,7 @@ class ZendeskSandbox:
         live_clock: bool = False,
         email: str = "admin@example.com",
         token: str | None = None,
+        clock_offset_seconds: float = 0.0,
     ) -> None:
         if start is not None and start.tzinfo is None:
             raise ValueError(
@@ -111,7 +112,12 @@ class ZendeskSandbox:
             )
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
-        when = start or datetime.now(UTC).replace(second=0, microsecond=0)
+        # ``clock_offset_seconds`` puts Zendesk's clock ahead of (> 0) or behind (< 0) the
+        # host's: the generated times, the export and the ``Date`` header all follow it.
+        when = (start or datetime.now(UTC).replace(second=0, microsecond=0)) + timedelta(
+            seconds=clock_offset_seconds
+        )
+        self.clock_offset_seconds = clock_offset_seconds
         self.seed = seed
         self.time_scale = time_scale
         self.host = host
@@ -898,6 +904,12 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header on the sandbox's clock (which may be offset from the host's)."""
+        if timestamp is None:
+            timestamp = self.server.sandbox.now.timestamp()
+        return super().date_time_string(timestamp)
 
     def setup(self) -> None:
         super().setup()
