@@ -15,6 +15,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -637,7 +638,10 @@ def _scrub(issue: ConfigIssue, from_env: set[str]) -> ConfigIssue:
 
 
 def _pydantic_issues(
-    exc: ValidationError, positions: _Positions, file: str, referenced: set[str] = frozenset()
+    exc: ValidationError,
+    positions: _Positions,
+    file: str,
+    referenced: AbstractSet[str] = frozenset(),
 ) -> Iterator[ConfigIssue]:
     for err in exc.errors():
         loc: Loc = tuple(err["loc"])
