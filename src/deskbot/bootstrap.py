@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
     from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
+    from deskbot.ports import PeopleDirectory
     from deskbot.services.followups import (
         FollowupNotifier,
         FollowupService,
@@ -177,6 +178,23 @@ def run_followups(
     return service.run(dry_run=dry_run).as_dict()
 
 
+def people_directory(settings: Settings, database: Database) -> PeopleDirectory:
+    """Who is who, for roles and owners: the one place the directory is chosen.
+
+    Until the synced directory lands, the YAML roster alone (``roles``, ``roster``)."""
+    from deskbot.services.roster_directory import roster_directory
+
+    del database  # the synced directory will read it
+    return roster_directory(settings)
+
+
+def current_people(current: Callable[[], Settings], database: Database) -> PeopleDirectory:
+    """A directory that follows configuration reloads: ``people_directory`` at every call."""
+    from deskbot.services.authz import CurrentPeople
+
+    return CurrentPeople(lambda: people_directory(current(), database))
+
+
 def slack_services(
     database: Database,
     settings: Settings | None = None,
@@ -195,8 +213,15 @@ def slack_services(
     default: ``settings``."""
     from deskbot.services.slack_providers import StoreSyncStatus
 
+    people: PeopleDirectory | None = None
+    if current is not None:
+        people = current_people(current, database)
+    elif settings is not None:
+        loaded = settings
+        people = current_people(lambda: loaded, database)
     services = SlackServices(
         directory=StoreDirectory(database),
+        people=people,
         config_reloader=reloader,
         sync_status=StoreSyncStatus(SqlSyncStore(database), sync_running),
         sync_trigger=sync_trigger,
@@ -217,10 +242,15 @@ def slack_services(
 
 
 def followup_interactions(
-    settings: Settings, database: Database, clock: Clock, client: WebClient
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    client: WebClient,
+    people: PeopleDirectory | None = None,
 ) -> InteractionRegistry:
     """The app's button and modal handlers: follow-up Claim / Handled (always registered; a
-    click on an alert is answered even when follow-ups have since been switched off)."""
+    click on an alert is answered even when follow-ups have since been switched off).
+    ``people`` resolves the clicking users (default: ``people_directory(settings, …)``)."""
     from deskbot.adapters.db.followups_store import SqlFollowupStore
     from deskbot.adapters.slack.followup_handlers import register_followup_handlers
     from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
@@ -236,7 +266,9 @@ def followup_interactions(
         clock,
     )
     registry = InteractionRegistry()
-    register_followup_handlers(registry, service)
+    register_followup_handlers(
+        registry, service, people if people is not None else people_directory(settings, database)
+    )
     return registry
 
 
@@ -262,13 +294,19 @@ def start_slack_app(
     clock = clock or SystemClock()
     work = work or BackgroundWork()
     client = make_client(settings)
+    people = services.people
+    if people is None and database is not None:
+        held = current
+        people = current_people(held.get if held is not None else (lambda: settings), database)
     interactions = (
-        followup_interactions(settings, database, clock, client) if database is not None else None
+        followup_interactions(settings, database, clock, client, people)
+        if database is not None
+        else None
     )
     app = build_app(
         settings, client, services, clock, work=work, interactions=interactions, current=current
     )
-    return start_slack(settings, app, host=host, port=port, work=work)
+    return start_slack(settings, app, host=host, port=port, work=work, clock=clock)
 
 
 def attach_slack_app(

@@ -17,6 +17,7 @@ from deskbot.domain.commands import AgentRef, GroupRef, Target
 from deskbot.domain.metrics import Window
 
 if TYPE_CHECKING:
+    from deskbot.ports import PeopleDirectory
     from deskbot.settings import Settings
 
 
@@ -154,6 +155,8 @@ class SlackServices:
     """Everything the Slack app may call. ``None``: the feature is not wired in this process."""
 
     directory: Directory | None = None
+    # who is who, for roles (``deskbot.domain.authz``); None: the YAML roster in force
+    people: PeopleDirectory | None = None
     stats: StatsProvider | None = None
     csat: CsatProvider | None = None
     shoutouts: ShoutoutsProvider | None = None

@@ -23,23 +23,25 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from deskbot.adapters.slack import notifier
+from deskbot.adapters.slack.authz_checks import RequestCheck
 from deskbot.adapters.slack.blocks import Message
 from deskbot.adapters.slack.commands import (
     COMMANDS,
     CommandTable,
     Invocation,
-    PermissionDenied,
     failure_message,
     refusal,
 )
 from deskbot.adapters.slack.gate import SlackGate
 from deskbot.adapters.slack.interactions import Interaction, InteractionRegistry, state_values
 from deskbot.adapters.slack.work import BackgroundWork
-from deskbot.domain.commands import CommandError, role_for, split_command
+from deskbot.domain.authz import Forbidden
+from deskbot.domain.commands import CommandError, split_command
 from deskbot.errors import SlackError
 from deskbot.log import get_logger
-from deskbot.ports import Clock
+from deskbot.ports import Clock, PeopleDirectory
 from deskbot.services.providers import SlackServices
+from deskbot.services.roster_directory import roster_directory
 from deskbot.settings import Settings
 
 log = get_logger(__name__)
@@ -120,6 +122,9 @@ def build_app(
         registry=interactions if interactions is not None else InteractionRegistry(),
         work=work if work is not None else BackgroundWork(),
     )
+    # What a verified request may ask for (known ids, the right view, the right record):
+    # refused with 400 before any listener acknowledges it.
+    app.use(RequestCheck(listeners.registry, lambda: listeners.current.get().slack.command))
     app.command(settings.slack.command)(listeners.on_command)
     app.action(_ANY)(listeners.on_action)
     app.view(_ANY)(listeners.on_view)
@@ -137,14 +142,22 @@ class _Listeners:
     registry: InteractionRegistry
     work: BackgroundWork
 
+    def people(self) -> PeopleDirectory:
+        """The people directory in force: the services' (synced) one, else the YAML roster."""
+        if self.services.people is not None:
+            return self.services.people
+        return roster_directory(self.current.get())
+
     def on_command(
         self, ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext
     ) -> None:
         settings = self.current.get()
         user_id = str(command.get("user_id") or context.user_id or "")
         line = split_command(str(command.get("text") or ""))
-        role = role_for(user_id, settings.roles.admins, settings.roles.leads)
+        actor = self.people().actor(user_id)
+        role = actor.role
         inv = Invocation(
+            actor=actor,
             user_id=user_id,
             role=role,
             line=line,
@@ -167,7 +180,7 @@ class _Listeners:
         def run() -> None:
             try:
                 message = reply().shared(line.share)
-            except (CommandError, PermissionDenied) as exc:
+            except (CommandError, Forbidden) as exc:
                 message = refusal(exc, inv, sub)
             except Exception:
                 error_id = uuid.uuid4().hex[:8]
