@@ -233,7 +233,9 @@ def test_followup_alert_claim_and_handled(
 
         handle, url, work = serve(settings, db, clock)
         try:
-            sam = slack.user_id("sam.reyes")
+            sam = slack.user_id("sam.reyes")  # Ada, the agent who was rated
+            lucas = slack.user_id("lucas.ferreira")  # her lead, the follow-up's owner
+            # The rated agent may not claim her own bad rating: told privately, nothing changes.
             status, _ = slack.click_button(
                 url,
                 message_ts=alert["ts"],
@@ -242,8 +244,20 @@ def test_followup_alert_claim_and_handled(
                 user_id="sam.reyes",
             )
             assert status == 200 and work.wait_idle(10)
+            [unchanged] = [m for m in slack.messages("#csat-alerts") if m["ts"] == alert["ts"]]
+            assert "Claimed by" not in json.dumps(unchanged["blocks"])
+            assert any("never the agent who was rated" in t for t in texts(slack, "#csat-alerts"))
+
+            status, _ = slack.click_button(
+                url,
+                message_ts=alert["ts"],
+                channel="#csat-alerts",
+                action_id="followup_claim",
+                user_id="lucas.ferreira",
+            )
+            assert status == 200 and work.wait_idle(10)
             [updated] = [m for m in slack.messages("#csat-alerts") if m["ts"] == alert["ts"]]
-            assert f"Claimed by <@{sam}>" in json.dumps(updated["blocks"])
+            assert f"Claimed by <@{lucas}>" in json.dumps(updated["blocks"])
             assert any("You own this follow-up now." in t for t in texts(slack, "#csat-alerts"))
 
             slack.click_button(
@@ -251,7 +265,7 @@ def test_followup_alert_claim_and_handled(
                 message_ts=alert["ts"],
                 channel="#csat-alerts",
                 action_id="followup_handled",
-                user_id="sam.reyes",
+                user_id="lucas.ferreira",
             )
             assert work.wait_idle(10)
             assert [v["view"]["callback_id"] for v in slack.views] == ["followup_handled_modal"]
@@ -259,11 +273,11 @@ def test_followup_alert_claim_and_handled(
                 url,
                 callback_id="followup_handled_modal",
                 values={"followup_note": {"note": "Called the customer, refunded"}},
-                user_id="sam.reyes",
+                user_id="lucas.ferreira",
             )
             assert status == 200 and work.wait_idle(10)
             [done] = [m for m in slack.messages("#csat-alerts") if m["ts"] == alert["ts"]]
-            assert f"Handled by <@{sam}>" in json.dumps(done["blocks"])
+            assert f"Handled by <@{lucas}>" in json.dumps(done["blocks"])
             assert any("Marked handled" in t for t in texts(slack, "#csat-alerts"))
 
             # /deskbot csat shows the rating with its follow-up's state and owner
@@ -271,7 +285,7 @@ def test_followup_alert_claim_and_handled(
             slack.send_slash_command(url, text="csat", user_id="lucas.ferreira")
             assert work.wait_idle(10)
             [listed] = [t for t in texts(slack, "#support-leads") if "Bad CSAT ratings" in t]
-            assert f"#{tid}" in listed and f"Follow-up: *handled* by <@{sam}>" in listed
+            assert f"#{tid}" in listed and f"Follow-up: *handled* by <@{lucas}>" in listed
         finally:
             handle.stop()
 
