@@ -233,8 +233,8 @@ def test_followup_alert_claim_and_handled(
 
         handle, url, work = serve(settings, db, clock)
         try:
-            sam = slack.user_id("sam.reyes")  # Ada, the agent who was rated
-            lucas = slack.user_id("lucas.ferreira")  # her lead, the follow-up's owner
+            # sam.reyes is Ada, the agent who was rated; lucas.ferreira her lead
+            lucas = slack.user_id("lucas.ferreira")
             # The rated agent may not claim her own bad rating: told privately, nothing changes.
             status, _ = slack.click_button(
                 url,

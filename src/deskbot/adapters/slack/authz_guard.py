@@ -220,6 +220,9 @@ class RequestVerifier:
 
         def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != path:
+                reject(
+                    404, "not the Slack endpoint", method=str(environ.get("REQUEST_METHOD"))[:10]
+                )
                 return _answer(start_response, 404, "not found")
             try:
                 raw = self._read(environ)
