@@ -11,6 +11,7 @@ slash commands.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -155,7 +156,9 @@ class Env:
             for name, value in out.items():
                 conn.putheader(name, value)
             conn.endheaders()
-            conn.send(body)
+            # the server may answer (413) without reading it all: then read that answer
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                conn.send(body)
             response = conn.getresponse()
             return Reply(response.status, response.read())
         finally:
