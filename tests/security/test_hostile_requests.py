@@ -211,6 +211,7 @@ CASES = [
     Case("payload a JSON string", 400, _payload("block_actions")),
     Case("payload JSON null", 400, _payload(None)),
     Case("payload nested 10,000 deep", 400, _body(_deep(10_000))),
+    Case("payload nested 40 deep", 400, _body(_deep(40))),
     Case("payload with a 200 kB string", 400, _huge_json_string),
     Case("content type text/plain", 400, _body(b"command=/deskbot&user_id=U1", "text/plain")),
     Case("content type multipart", 400, _body(b"--x--", "multipart/form-data; boundary=x")),
@@ -301,7 +302,7 @@ def test_hostile_request_is_refused_and_changes_nothing(
 
 def test_the_suite_is_as_large_as_the_docs_say() -> None:
     # docs/SECURITY.md quotes this count; keep them in step
-    assert len(CASES) == 64
+    assert len(CASES) == 65
 
 
 def test_a_genuine_click_passes_every_door(env: Env) -> None:
@@ -324,3 +325,13 @@ def test_a_slack_retry_is_acknowledged_and_never_processed(env: Env) -> None:
 
 def test_the_alert_channel_constant_is_the_one_alerts_use(env: Env) -> None:
     assert env.row(RATING).slack_channel == ALERTS
+
+
+def test_brackets_inside_strings_are_not_nesting(env: Env) -> None:
+    """A customer comment full of brackets, carried in the clicked message, is no attack."""
+    body = env.click("followup_claim", f"{RATING}:1", LEAD)
+    payload = json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])
+    payload["message"] = {"text": "[[[[{{{{" * 20 + ' \\" ]]', "blocks": []}
+    assert env.post(form_payload(payload)).status == 200
+    env.settle()
+    assert env.row(RATING).claimed_by == LEAD

@@ -283,13 +283,22 @@ def _answer(start_response: Callable[..., Any], status: int, text: str) -> list[
     return [data]
 
 
-def _nesting(text: str) -> int:
-    """An upper bound of the JSON nesting depth (brackets inside strings count too)."""
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _nesting(text: str, limit: int = MAX_JSON_DEPTH) -> int:
+    """The JSON nesting depth of ``text`` (brackets inside strings do not count), counted up
+    to just past ``limit``."""
+    if text.count("[") + text.count("{") <= limit:
+        return 0 if "[" not in text and "{" not in text else 1
     depth = deepest = 0
-    for char in text:
+    for token in _JSON_TOKENS.finditer(text):
+        char = token.group()
         if char in "[{":
             depth += 1
             deepest = max(deepest, depth)
+            if deepest > limit:
+                break
         elif char in "]}":
             depth -= 1
     return deepest
