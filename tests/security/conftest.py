@@ -3,7 +3,6 @@ cost more than the cases. Each case resets the follow-ups it may touch (``Env.re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -32,16 +31,3 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 @pytest.fixture(autouse=True)
 def _fresh(env: Env) -> None:
     env.reset()
-
-
-def events(captured: str) -> list[dict[str, object]]:
-    """The structured log lines in captured stderr (anything else is kept as ``raw``)."""
-    out: list[dict[str, object]] = []
-    for line in captured.splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            out.append({"raw": line})
-            continue
-        out.append(value if isinstance(value, dict) else {"raw": line})
-    return out

@@ -359,3 +359,16 @@ def start(db: Database, clock: FakeClock, api: FakeSlackApi) -> Env:
     env.sync_status = sync_status
     env.reset()
     return env
+
+
+def events(captured: str) -> list[dict[str, object]]:
+    """The structured log lines in captured stderr (anything else is kept as ``raw``)."""
+    out: list[dict[str, object]] = []
+    for line in captured.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            out.append({"raw": line})
+            continue
+        out.append(value if isinstance(value, dict) else {"raw": line})
+    return out

@@ -24,11 +24,10 @@ from security_env import (
     SECRET,
     Env,
     Reply,
+    events,
     form_payload,
     sign,
 )
-
-from conftest import events
 
 
 @dataclass(frozen=True)
