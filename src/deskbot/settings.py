@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from deskbot.errors import ConfigError, ConfigIssue, MissingSecretError
-from deskbot.log import register_secret
+from deskbot.log import redact_text, register_secret
 
 # --------------------------------------------------------------------------------------------
 # Field types
@@ -628,12 +628,15 @@ def _substitute_env(
 
 
 def _scrub(issue: ConfigIssue, from_env: set[str]) -> ConfigIssue:
-    """An issue whose message no longer contains any value taken from the environment."""
+    """An issue whose message contains no value taken from the environment, no value of a
+    secret variable (even typed literally into the wrong key) and nothing shaped like a
+    credential."""
     message = issue.message
     for value in sorted(from_env, key=len, reverse=True):
         message = message.replace(repr(value), "[value from the environment]")
         if len(value) >= 4:
             message = message.replace(value, "[value from the environment]")
+    message = redact_text(message)
     return replace(issue, message=message) if message != issue.message else issue
 
 
@@ -744,7 +747,8 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, positions, file, referenced))
     if issues or settings is None:
-        issues = [_scrub(issue, from_env) for issue in issues]
+        secret_values = {os.environ[v] for v in SECRET_ENV.values() if os.environ.get(v)}
+        issues = [_scrub(issue, from_env | secret_values) for issue in issues]
         raise ConfigError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
     loaded = _with_env_secrets(settings)
     register_secrets(loaded)

@@ -73,6 +73,16 @@ def test_a_value_from_a_harmless_variable_is_still_not_echoed(
     assert "comes from an environment variable" in str(caught.value)
 
 
+@pytest.mark.parametrize("secret", [ZENDESK_TOKEN, BOT_TOKEN, SIGNING_SECRET])
+def test_a_secret_typed_literally_into_the_wrong_key_is_not_echoed(
+    secrets_in_env: None, secret: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(_config(f"slack:\n  channels:\n    alerts: {secret}\n"))
+    assert secret not in str(caught.value)
+    assert "slack.channels.alerts" in str(caught.value)
+
+
 def test_a_literal_typo_is_still_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings(_config("timezone: Europe/Berlinn\n"))
