@@ -9,6 +9,7 @@ exactly one structured ``slack.request.rejected`` log line, and no traceback on 
 from __future__ import annotations
 
 import json
+import socket
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -334,3 +335,36 @@ def test_brackets_inside_strings_are_not_nesting(env: Env) -> None:
     assert env.post(form_payload(payload)).status == 200
     env.settle()
     assert env.row(RATING).claimed_by == LEAD
+
+
+def _abandon(env: Env, data: bytes) -> None:
+    host, port = env.handle.server.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=5) as sock:
+        sock.sendall(data)  # and close without reading: the client is gone
+
+
+CONNECTION_GARBAGE = {
+    "client gone mid-body": b"POST /slack/events HTTP/1.1\r\nContent-Length: 5000\r\n\r\nabc",
+    "client gone after headers": b"POST /slack/events HTTP/1.1\r\nContent-Length: 10\r\n\r\n",
+    "not HTTP at all": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64 + b"\r\n\r\n",
+    "request line too long": b"POST /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
+    "header too long": b"POST /slack/events HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+    "200 headers": b"POST /slack/events HTTP/1.1\r\n"
+    + b"".join(b"X-H%d: 1\r\n" % i for i in range(200))
+    + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("data", list(CONNECTION_GARBAGE.values()), ids=list(CONNECTION_GARBAGE))
+def test_connection_garbage_never_prints_a_traceback_and_the_server_keeps_serving(
+    env: Env, data: bytes, capfd: pytest.CaptureFixture[str]
+) -> None:
+    before = env.snapshot()
+    capfd.readouterr()
+    _abandon(env, data)
+    # the next genuine request is still served (the thread that saw the garbage is done)
+    assert env.post(env.command("help", LEAD)).status == 200
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    after = env.snapshot()
+    assert after["followups"] == before["followups"] and after["ledger"] == before["ledger"]

@@ -11,6 +11,7 @@ everything else is 404. The same WSGI callable (``wsgi_app``) can be served by g
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
@@ -42,12 +43,39 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed outside the app (a client gone mid-request…): one
+        structured line instead of socketserver's traceback on stderr."""
+        error = sys.exc_info()[1]
+        log.warning("slack.http.connection_failed", error=type(error).__name__)
+
+
+class _LogStream:
+    """``wsgi.errors`` / the handler's stderr: whatever wsgiref would print goes to the
+    structured log instead (never a raw traceback on stderr)."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            log.error("slack.http.stderr", text=text.strip()[-500:])
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
 
 class _QuietHandler(WSGIRequestHandler):
-    """Access lines go to structlog at debug level instead of stderr."""
+    """Access lines go to structlog at debug level instead of stderr; so does anything else
+    wsgiref would print."""
 
     def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         log.debug("slack.http.access", line=format % args)
+
+    def get_stderr(self) -> Any:
+        return _LogStream()
 
 
 def wsgi_app(
