@@ -298,6 +298,7 @@ def start_slack_app(
     if people is None and database is not None:
         held = current
         people = current_people(held.get if held is not None else (lambda: settings), database)
+        services.people = people  # commands and buttons resolve actors alike
     interactions = (
         followup_interactions(settings, database, clock, client, people)
         if database is not None
