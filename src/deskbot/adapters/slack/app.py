@@ -23,7 +23,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from deskbot.adapters.slack import notifier
-from deskbot.adapters.slack.authz_checks import RequestCheck
+from deskbot.adapters.slack.authz_checks import Chain, RequestCheck
 from deskbot.adapters.slack.blocks import Message
 from deskbot.adapters.slack.commands import (
     COMMANDS,
@@ -104,6 +104,8 @@ def build_app(
     else:  # Socket Mode needs none; the gate refuses HTTP requests without one
         secret = settings.slack.signing_secret
         signing_secret = secret.get_secret_value() if secret else None
+    registry = interactions if interactions is not None else InteractionRegistry()
+    held = current if current is not None else CurrentSettings(settings)
     app = App(
         name="deskbot",
         client=client,  # carries the bot token
@@ -111,20 +113,23 @@ def build_app(
         token_verification_enabled=token_verification_enabled,
         # bolt's RequestVerification, with our clock, replay and retry handling: SlackGate.
         request_verification_enabled=False,
-        before_authorize=SlackGate(signing_secret, clock),
+        # Before authorization (no Web API call for a refused request): the gate (signature,
+        # replays, retries), then what a verified request may ask for (known ids, the right
+        # record, the right view), refused with 400 before any listener acknowledges it.
+        before_authorize=Chain(
+            SlackGate(signing_secret, clock),
+            RequestCheck(registry, lambda: held.get().slack.command),
+        ),
         process_before_response=http,
     )
     listeners = _Listeners(
-        current=current if current is not None else CurrentSettings(settings),
+        current=held,
         services=services,
         clock=clock,
         commands=commands,
-        registry=interactions if interactions is not None else InteractionRegistry(),
+        registry=registry,
         work=work if work is not None else BackgroundWork(),
     )
-    # What a verified request may ask for (known ids, the right view, the right record):
-    # refused with 400 before any listener acknowledges it.
-    app.use(RequestCheck(listeners.registry, lambda: listeners.current.get().slack.command))
     app.command(settings.slack.command)(listeners.on_command)
     app.action(_ANY)(listeners.on_action)
     app.view(_ANY)(listeners.on_view)

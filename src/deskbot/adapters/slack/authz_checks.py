@@ -1,7 +1,9 @@
 """The second door: what a verified, well-formed request may ask for, before it is acknowledged.
 
-``RequestCheck`` is a bolt middleware (HTTP and Socket Mode alike) that runs after ``SlackGate``
-and before any listener. It refuses with HTTP 400 and one ``slack.request.rejected`` log line:
+``RequestCheck`` is a bolt middleware (HTTP and Socket Mode alike) chained right after
+``SlackGate`` in bolt's ``before_authorize`` slot (``Chain``): before authorization, so a refused
+request causes no Web API call, and before any listener. It refuses with HTTP 400 and one
+``slack.request.rejected`` log line:
 
 * a slash command other than the configured one;
 * a request type the app does not handle (shortcuts, message actions, events, …);
@@ -30,6 +32,30 @@ from deskbot.log import get_logger
 log = get_logger(__name__)
 
 MAX_ACTIONS = 10  # Slack sends one action per click
+
+
+class Chain(Middleware):
+    """Several middlewares in bolt's single ``before_authorize`` slot, in order; any of them
+    may answer (not calling ``next``) and stop the chain."""
+
+    def __init__(self, *middlewares: Middleware) -> None:
+        self._middlewares = middlewares
+
+    def process(
+        self,
+        *,
+        req: BoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], BoltResponse],  # bolt's middleware signature
+    ) -> BoltResponse | None:
+        def run(index: int) -> BoltResponse | None:
+            if index == len(self._middlewares):
+                return next()
+            return self._middlewares[index].process(
+                req=req, resp=resp, next=lambda: run(index + 1) or resp
+            )
+
+        return run(0)
 
 
 class RequestCheck(Middleware):
