@@ -368,3 +368,12 @@ def test_connection_garbage_never_prints_a_traceback_and_the_server_keeps_servin
     assert "Traceback" not in captured.err + captured.out
     after = env.snapshot()
     assert after["followups"] == before["followups"] and after["ledger"] == before["ledger"]
+
+
+def test_a_click_on_an_older_alert_of_the_rating_is_told_it_is_out_of_date(env: Env) -> None:
+    before = env.snapshot()
+    reply = env.post(env.click("followup_claim", f"{RATING}:0", LEAD, ts="1762000000.000001"))
+    assert reply.status == 200
+    assert any("out of date" in r for r in env.replies(LEAD))
+    after = env.snapshot()
+    assert after["followups"] == before["followups"] and after["ledger"] == before["ledger"]

@@ -78,12 +78,16 @@ def check_button(service: FollowupService) -> Callable[[Mapping[str, Any], str |
 
     def check(body: Mapping[str, Any], value: str | None) -> str | None:
         try:
-            rating_id, _generation = csat.parse_claim_value(value or "")
+            rating_id, generation = csat.parse_claim_value(value or "")
         except ValueError:
             return "button value is not rating_id:generation"
         row = service.store.get(rating_id)
         if row is None:
             return "button names an unknown follow-up"
+        if generation != row.generation:
+            # an older alert of this rating (its message is not the current one): the service
+            # answers "out of date" and, its writes being per generation, changes nothing
+            return None
         container = body.get("container") or {}
         channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
         if row.slack_ts and (
