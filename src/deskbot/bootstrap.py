@@ -6,6 +6,7 @@ services never construct their own adapters.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -189,10 +190,25 @@ def people_directory(settings: Settings, database: Database) -> PeopleDirectory:
 
 
 def current_people(current: Callable[[], Settings], database: Database) -> PeopleDirectory:
-    """A directory that follows configuration reloads: ``people_directory`` at every call."""
+    """A directory that follows configuration reloads: ``people_directory`` for the settings in
+    force, built again only when they change (settings are immutable; a directory that reads
+    the database stays as fresh as its reads)."""
     from deskbot.services.authz import CurrentPeople
 
-    return CurrentPeople(lambda: people_directory(current(), database))
+    built: list[tuple[Settings, PeopleDirectory]] = []
+    lock = threading.Lock()
+
+    def directory() -> PeopleDirectory:
+        settings = current()
+        with lock:
+            if built and built[0][0] is settings:
+                return built[0][1]
+        fresh = people_directory(settings, database)
+        with lock:
+            built[:] = [(settings, fresh)]
+        return fresh
+
+    return CurrentPeople(directory)
 
 
 def slack_services(
