@@ -108,5 +108,7 @@ def test_a_bad_period_in_a_command_is_a_command_error_with_examples(word: str) -
 def test_roles_come_from_the_yaml_lists() -> None:
     assert role_for("U1", admins=["U1"], leads=["U1"]) is Role.ADMIN
     assert role_for("U2", admins=["U1"], leads=["U2"]) is Role.LEAD
-    assert role_for("U3", admins=["U1"], leads=["U2"]) is Role.AGENT
+    assert role_for("U3", admins=["U1"], leads=["U2"], agents=["U3"]) is Role.AGENT
+    # everyone else (guests included) is an employee: help only
+    assert role_for("U4", admins=["U1"], leads=["U2"], agents=["U3"]) is Role.EMPLOYEE
     assert Role.ADMIN > Role.LEAD > Role.AGENT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import tomllib
 from pathlib import Path
@@ -41,10 +42,16 @@ def final_stage() -> list[tuple[str, str]]:
     return instructions[last_from:]
 
 
-def test_dockerfile_is_multi_stage_on_python_311_slim() -> None:
+DIGEST = re.compile(r"^python:3\.11-slim@sha256:[0-9a-f]{64}$")
+
+
+def test_dockerfile_is_multi_stage_on_python_311_slim_pinned_by_digest() -> None:
     froms = [args for word, args in dockerfile_instructions() if word == "FROM"]
     assert len(froms) >= 2
-    assert all(args.split()[0] == "python:3.11-slim" for args in froms)
+    images = {args.split()[0] for args in froms}
+    assert len(images) == 1, "both stages must use the same base image"
+    [image] = images
+    assert DIGEST.match(image), f"{image} is not pinned by digest"
     # The runtime stage installs the wheels built in the first stage, not the sources.
     runs = [args for word, args in final_stage() if word == "RUN"]
     assert any("from=build" in args and "--no-index" in args for args in runs)
@@ -65,11 +72,46 @@ def test_runs_as_a_non_root_user() -> None:
     assert users[-1] not in ("root", "0", "0:0")
 
 
-def test_healthcheck_asks_deskbot_health() -> None:
+def test_healthcheck_asks_deskbot_health_for_liveness_only() -> None:
     [check] = [args for word, args in final_stage() if word == "HEALTHCHECK"]
     command = check.split("CMD", 1)[1].strip()
     argv = json.loads(command) if command.startswith("[") else shlex.split(command)
+    # `deskbot health` asks /healthz (process + database); never --ready (sync freshness)
     assert argv == ["deskbot", "health"]
+
+
+def test_dependencies_are_built_from_the_committed_constraints() -> None:
+    runs = [args for word, args in dockerfile_instructions() if word == "RUN"]
+    [wheel] = [args for args in runs if "pip wheel" in args]
+    assert "--constraint constraints.txt" in wheel or "-c constraints.txt" in wheel
+    assert "constraints.txt" not in (ROOT / ".dockerignore").read_text().split()
+
+
+def _constraints() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for raw in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version, f"{line!r} is not pinned with =="
+        pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def test_constraints_pin_every_runtime_dependency_within_its_range() -> None:
+    from packaging.requirements import Requirement
+
+    pins = _constraints()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["postgres"]
+    for line in wanted:
+        req = Requirement(line)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in pins, f"{req.name} is not pinned in constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), (req, pins[name])
+    for dev_only in ("pytest", "ruff", "mypy", "responses"):
+        assert dev_only not in pins  # runtime only
 
 
 def test_data_volume_and_config_location() -> None:

@@ -202,6 +202,8 @@ def test_healthz_without_a_sync_job_reports_ok(
     try:
         assert d.health_server is not None
         status, body = get(f"http://127.0.0.1:{d.health_server.port}/healthz")
+        assert (status, json.loads(body)["checks"]) == (200, {"database": {"ok": True}})
+        status, body = get(f"http://127.0.0.1:{d.health_server.port}/readyz")
         assert status == 200
         data = json.loads(body)
         assert data["status"] == "ok"
@@ -212,7 +214,7 @@ def test_healthz_without_a_sync_job_reports_ok(
         d.shutdown(grace=1)
 
 
-def test_healthz_follows_the_age_of_the_last_sync(
+def test_readyz_follows_the_age_of_the_last_sync_and_healthz_does_not(
     tmp_path: Path, db: Database, clock: FakeClock
 ) -> None:
     config = tmp_path / "deskbot.yaml"
@@ -221,7 +223,8 @@ def test_healthz_follows_the_age_of_the_last_sync(
     d.start(paused=True, watch=False)
     try:
         assert d.health_server is not None
-        url = f"http://127.0.0.1:{d.health_server.port}/healthz"
+        url = f"http://127.0.0.1:{d.health_server.port}/readyz"
+        live = f"http://127.0.0.1:{d.health_server.port}/healthz"
         status, body = get(url)
         assert status == 200
         assert json.loads(body)["checks"]["sync"]["status"] == "waiting for the first sync"
@@ -232,6 +235,8 @@ def test_healthz_follows_the_age_of_the_last_sync(
             "ok": False,
             "status": "no successful sync yet",
         }
+        # a stale sync (a Zendesk outage) never fails liveness: no replica is restarted for it
+        assert get(live)[0] == 200
         assert d.runner.run(d.jobs["sync"], clock.now()).outcome == "ok"
         status, body = get(url)
         assert status == 200
@@ -256,10 +261,10 @@ def test_healthz_is_503_when_the_database_is_unreachable(
 ) -> None:
     d = make_daemon(config, db, clock)
     d.database = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
-    health = d.health()
-    assert health.status == 503
-    assert health.body["checks"]["database"]["ok"] is False
-    assert "storage.url" in health.body["checks"]["database"]["error"]
+    for health in (d.liveness(), d.readiness()):
+        assert health.status == 503
+        assert health.body["checks"]["database"]["ok"] is False
+        assert "storage.url" in health.body["checks"]["database"]["error"]
 
 
 def test_health_command_exit_codes(config: Path, db: Database, clock: FakeClock) -> None:
@@ -497,7 +502,7 @@ def test_run_job_now_goes_through_the_runner_without_waiting(
     assert not refused.accepted and "shutting down" in refused.message
 
 
-def test_healthz_counts_a_sync_run_outside_the_daemon(
+def test_readyz_counts_a_sync_run_outside_the_daemon(
     tmp_path: Path, db: Database, clock: FakeClock
 ) -> None:
     """`deskbot sync` from the CLI, or another replica, refreshes sync_state: health sees it,
@@ -511,7 +516,7 @@ def test_healthz_counts_a_sync_run_outside_the_daemon(
     d.start(paused=True, watch=False)
     try:
         assert d.health_server is not None
-        url = f"http://127.0.0.1:{d.health_server.port}/healthz"
+        url = f"http://127.0.0.1:{d.health_server.port}/readyz"
         clock.advance(minutes=31)
         assert get(url)[0] == 503
         fresh, stale = clock.now(), clock.now() - timedelta(minutes=10)

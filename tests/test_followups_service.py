@@ -16,6 +16,8 @@ from sqlalchemy import text
 from deskbot.adapters.db.followups_store import SqlFollowupStore
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.slack import followup_handlers as handlers
+from deskbot.domain.authz import Actor, bind_view
+from deskbot.domain.people import Role
 from deskbot.services.followups import FollowupService, followup_metrics
 from deskbot.settings import Settings
 from deskbot.testing import CrashError, FakeClock, InMemoryLedger
@@ -176,7 +178,8 @@ def test_claim_and_handled_update_the_alert(env: Env) -> None:
     service.run()
     [alert] = env.slack.messages
     env.clock.advance(minutes=30)
-    outcome = handlers.handle_claim(service, "U0LEAD001", "6:1")
+    lead = Actor("U0LEAD001", Role.LEAD)
+    outcome = handlers.handle_claim(service, lead, "6:1")
     assert outcome.ok
     update = env.slack.updates[-1]
     assert update["ts"] == alert["ts"] and update["channel"] == "C0ALERTS"
@@ -187,14 +190,15 @@ def test_claim_and_handled_update_the_alert(env: Env) -> None:
     assert ids == ["followup_handled"]
 
     # A second click by someone else is refused and changes nothing.
-    again = handlers.handle_claim(service, "U0OTHER01", "6:1")
+    again = handlers.handle_claim(service, Actor("U0OTHER01", Role.LEAD), "6:1")
     assert not again.ok and "Already claimed by <@U0LEAD001>" in again.message
     assert env.store().get(6).claimed_by == "U0LEAD001"  # type: ignore[union-attr]
 
-    opened = handlers.handle_handled_button(service, "trigger-1", "6:1")
+    opened = handlers.handle_handled_button(service, lead, "trigger-1", "6:1")
     assert opened.ok
     view = env.slack.views[-1]["view"]
-    assert view["callback_id"] == "followup_handled_modal" and view["private_metadata"] == "6:1"
+    assert view["callback_id"] == "followup_handled_modal"
+    assert view["private_metadata"] == bind_view("6:1", "U0LEAD001")  # bound to its opener
 
     env.clock.advance(hours=2)
     submitted = {
@@ -207,7 +211,7 @@ def test_claim_and_handled_update_the_alert(env: Env) -> None:
             }
         },
     }
-    done = handlers.handle_handled_submit(service, "U0LEAD001", submitted)
+    done = handlers.handle_handled_submit(service, lead, submitted)
     assert done.ok
     final = json.dumps(env.slack.updates[-1]["blocks"])
     assert "Handled by <@U0LEAD001>" in final and "Called her, refunded" in final
@@ -224,7 +228,7 @@ def test_claim_and_handled_update_the_alert(env: Env) -> None:
 
 
 def test_forged_button_value_is_refused(env: Env) -> None:
-    outcome = handlers.handle_claim(env.service(), "U0LEAD001", "not-a-value")
+    outcome = handlers.handle_claim(env.service(), Actor("U0LEAD001", Role.LEAD), "not-a-value")
     assert not outcome.ok and "rating_id:generation" in outcome.message
     assert env.slack.updates == []
 
@@ -276,7 +280,7 @@ def test_claimed_followup_is_not_reminded(env: Env) -> None:
     bad_rating(env, 9, 900)
     service = env.service()
     service.run()
-    service.claim("9:1", "U0LEAD001")
+    service.claim("9:1", Actor("U0LEAD001", Role.LEAD))
     env.clock.advance(hours=30)
     summary = env.service().run()
     assert summary.reminders == 0 and summary.escalations == 0

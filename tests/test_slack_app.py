@@ -195,7 +195,10 @@ def _text(message: dict[str, Any]) -> str:
 
 def test_the_recorded_slash_command_is_accepted_and_answered(clock: FakeClock) -> None:
     body = (FIXTURES / "slash_command.txt").read_text()
-    settings = make_settings(slack={"command": "/hello-world"})
+    settings = make_settings(
+        slack={"command": "/hello-world"},
+        roster={"agents": [{"zendesk_user_id": 9, "slack_user": "W111"}]},  # the recorded user
+    )
     with fake_slack_api() as api:
         app, work, _ = _build(api, settings, clock, SlackServices())
         response = app.dispatch(signed_request(body, int(clock.now().timestamp())))
@@ -464,11 +467,24 @@ def test_me_maps_the_slack_user_to_the_zendesk_agent(harness: Harness) -> None:
     assert "Numbers for Grace Hopper" in _text(answer)
 
 
-def test_me_for_someone_outside_the_roster_says_how_to_fix_it(harness: Harness) -> None:
-    harness.command("me", user=STRANGER)
-    [answer] = harness.finish()
-    assert f"slack_user: {STRANGER}" in _text(answer)
-    assert harness.stats.queries == []
+def test_me_for_someone_outside_the_roster_is_refused(harness: Harness) -> None:
+    # not an agent, lead or admin: an employee, who gets help only
+    answer = _ack_body(harness.command("me", user=STRANGER))
+    assert "Sorry, only agents, leads and admins can" in _text(answer)
+    assert harness.finish() == [] and harness.stats.queries == []
+
+
+def test_me_for_a_lead_without_a_zendesk_agent_says_how_to_fix_it(clock: FakeClock) -> None:
+    settings = make_settings(roles={"admins": [ADMIN], "leads": [LEAD, "ULEADX01"]})
+    stats = FakeStatsProvider()
+    with fake_slack_api() as api:
+        app, work, _ = _build(api, settings, clock, SlackServices(stats=stats))
+        body = command_body("me", "ULEADX01", api.url + "/hooks/commands/9")
+        app.dispatch(signed_request(body, int(clock.now().timestamp())))
+        assert work.wait_idle(10)
+        [answer] = api.responses
+        assert "slack_user: ULEADX01" in _text(answer)
+        assert stats.queries == []
 
 
 def test_config_reload_swaps_roles_in_the_running_app(harness: Harness) -> None:

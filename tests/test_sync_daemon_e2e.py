@@ -128,8 +128,9 @@ def test_sync_job_against_the_sandbox_makes_healthz_healthy(
     assert daemon.health_server is not None
     health = f"http://127.0.0.1:{daemon.health_server.port}"
     clock.advance(minutes=31)  # longer than max_sync_age without a sync
-    status, body = get(health + "/healthz")
+    status, body = get(health + "/readyz")
     assert status == 503 and json.loads(body)["checks"]["sync"]["ok"] is False
+    assert get(health + "/healthz")[0] == 200  # liveness: process and database only
 
     rows_before = sample("deskbot_sync_rows_total", stream="tickets")
     limited_before = sample("deskbot_zendesk_rate_limited_total")
@@ -147,7 +148,7 @@ def test_sync_job_against_the_sandbox_makes_healthz_healthy(
     [followups] = daemon.ledger.recent_runs("followups")
     assert followups.outcome == "ok" and summary["followups"]["run_id"] == followups.id
 
-    status, body = get(health + "/healthz")
+    status, body = get(health + "/readyz")
     checks = json.loads(body)["checks"]
     assert status == 200 and checks["sync"]["ok"] and checks["sync"]["age_seconds"] == 0
 

@@ -234,7 +234,9 @@ def test_followup_alert_claim_and_handled(
 
         handle, url, work = serve(settings, db, clock)
         try:
-            sam = slack.user_id("sam.reyes")
+            # sam.reyes is Ada, the agent who was rated; lucas.ferreira her lead
+            lucas = slack.user_id("lucas.ferreira")
+            # The rated agent may not claim her own bad rating: told privately, nothing changes.
             status, _ = slack.click_button(
                 url,
                 message_ts=alert["ts"],
@@ -243,8 +245,20 @@ def test_followup_alert_claim_and_handled(
                 user_id="sam.reyes",
             )
             assert status == 200 and work.wait_idle(10)
+            [unchanged] = [m for m in slack.messages("#csat-alerts") if m["ts"] == alert["ts"]]
+            assert "Claimed by" not in json.dumps(unchanged["blocks"])
+            assert any("never the agent who was rated" in t for t in texts(slack, "#csat-alerts"))
+
+            status, _ = slack.click_button(
+                url,
+                message_ts=alert["ts"],
+                channel="#csat-alerts",
+                action_id="followup_claim",
+                user_id="lucas.ferreira",
+            )
+            assert status == 200 and work.wait_idle(10)
             [updated] = [m for m in slack.messages("#csat-alerts") if m["ts"] == alert["ts"]]
-            assert f"Claimed by <@{sam}>" in json.dumps(updated["blocks"])
+            assert f"Claimed by <@{lucas}>" in json.dumps(updated["blocks"])
             assert any("You own this follow-up now." in t for t in texts(slack, "#csat-alerts"))
 
             slack.click_button(
@@ -252,7 +266,7 @@ def test_followup_alert_claim_and_handled(
                 message_ts=alert["ts"],
                 channel="#csat-alerts",
                 action_id="followup_handled",
-                user_id="sam.reyes",
+                user_id="lucas.ferreira",
             )
             assert work.wait_idle(10)
             assert [v["view"]["callback_id"] for v in slack.views] == ["followup_handled_modal"]
@@ -260,11 +274,11 @@ def test_followup_alert_claim_and_handled(
                 url,
                 callback_id="followup_handled_modal",
                 values={"followup_note": {"note": "Called the customer, refunded"}},
-                user_id="sam.reyes",
+                user_id="lucas.ferreira",
             )
             assert status == 200 and work.wait_idle(10)
             [done] = [m for m in slack.messages("#csat-alerts") if m["ts"] == alert["ts"]]
-            assert f"Handled by <@{sam}>" in json.dumps(done["blocks"])
+            assert f"Handled by <@{lucas}>" in json.dumps(done["blocks"])
             assert any("Marked handled" in t for t in texts(slack, "#csat-alerts"))
 
             # /deskbot csat shows the rating with its follow-up's state and owner
@@ -272,7 +286,7 @@ def test_followup_alert_claim_and_handled(
             slack.send_slash_command(url, text="csat", user_id="lucas.ferreira")
             assert work.wait_idle(10)
             [listed] = [t for t in texts(slack, "#support-leads") if "Bad CSAT ratings" in t]
-            assert f"#{tid}" in listed and f"Follow-up: *handled* by <@{sam}>" in listed
+            assert f"#{tid}" in listed and f"Follow-up: *handled* by <@{lucas}>" in listed
         finally:
             handle.stop()
 

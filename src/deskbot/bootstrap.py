@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
     from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
+    from deskbot.ports import PeopleDirectory
     from deskbot.services.followups import (
         FollowupNotifier,
         FollowupService,
@@ -183,6 +184,12 @@ def run_followups(
     return service.run(dry_run=dry_run).as_dict()
 
 
+def current_people(current: Callable[[], Settings], database: Database) -> PeopleDirectory:
+    """The directory for the settings in force (it resolves roles from ``current()`` at every
+    read, so a configuration reload reaches commands and buttons at once)."""
+    return people_directory(current, database)
+
+
 def slack_services(
     database: Database,
     settings: Settings | None = None,
@@ -201,8 +208,15 @@ def slack_services(
     default: ``settings``."""
     from deskbot.services.slack_providers import StoreSyncStatus
 
+    people: PeopleDirectory | None = None
+    if current is not None:
+        people = current_people(current, database)
+    elif settings is not None:
+        loaded = settings
+        people = current_people(lambda: loaded, database)
     services = SlackServices(
         directory=StoreDirectory(database),
+        people=people,
         config_reloader=reloader,
         sync_status=StoreSyncStatus(SqlSyncStore(database), sync_running),
         sync_trigger=sync_trigger,
@@ -239,10 +253,15 @@ def slack_services(
 
 
 def followup_interactions(
-    settings: Settings, database: Database, clock: Clock, client: WebClient
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    client: WebClient,
+    people: PeopleDirectory | None = None,
 ) -> InteractionRegistry:
     """The app's button and modal handlers: follow-up Claim / Handled (always registered; a
-    click on an alert is answered even when follow-ups have since been switched off)."""
+    click on an alert is answered even when follow-ups have since been switched off).
+    ``people`` resolves the clicking users (default: ``people_directory(settings, …)``)."""
     from deskbot.adapters.db.followups_store import SqlFollowupStore
     from deskbot.adapters.slack.followup_handlers import register_followup_handlers
     from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
@@ -258,7 +277,9 @@ def followup_interactions(
         clock,
     )
     registry = InteractionRegistry()
-    register_followup_handlers(registry, service)
+    register_followup_handlers(
+        registry, service, people if people is not None else people_directory(settings, database)
+    )
     from deskbot.adapters.slack.calibration_handlers import register_calibration_handlers
     from deskbot.adapters.slack.notifier import SlackNotifier as _Notifier
 
@@ -296,8 +317,15 @@ def start_slack_app(
     from deskbot.adapters.slack.scopes import log_missing_scopes
 
     log_missing_scopes(client)  # once per start: a missing scope is named, not discovered later
+    people = services.people
+    if people is None and database is not None:
+        held = current
+        people = current_people(held.get if held is not None else (lambda: settings), database)
+        services.people = people  # commands and buttons resolve actors alike
     interactions = (
-        followup_interactions(settings, database, clock, client) if database is not None else None
+        followup_interactions(settings, database, clock, client, people)
+        if database is not None
+        else None
     )
     # Replay and retry keys shared by every replica on this database (issue 13).
     replay_store = None
@@ -315,7 +343,7 @@ def start_slack_app(
         current=current,
         replay_store=replay_store,
     )
-    return start_slack(settings, app, host=host, port=port, work=work)
+    return start_slack(settings, app, host=host, port=port, work=work, clock=clock)
 
 
 def attach_slack_app(

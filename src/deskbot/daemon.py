@@ -8,8 +8,11 @@
 - SIGHUP, or a change of the config file's content (polled): reload. A valid file reschedules
   the jobs in place; an invalid one leaves the running configuration untouched, logs every
   problem with its key path and line, and tells the admin channel.
-- ``/healthz`` (JSON, 200 or 503) and ``/metrics`` (Prometheus text) on
-  ``daemon.health.host:port``.
+- ``/healthz`` — liveness (JSON, 200 or 503): the process answers and reaches its database.
+  The container's HEALTHCHECK uses it, so a Zendesk outage never restarts a healthy replica.
+  ``/readyz`` — readiness/freshness (200 or 503): liveness plus the age of the last successful
+  sync (``daemon.health.max_sync_age_minutes``), for alerts and dashboards.
+  ``/metrics`` (Prometheus text). All on ``daemon.health.host:port``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from deskbot import metrics_registry as metrics
 from deskbot.errors import ConfigError, DeskbotError
 from deskbot.fire_time import FireTimeExecutor
 from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
-from deskbot.log import configure_logging, get_logger
+from deskbot.log import configure_logging, get_logger, redact_text
 from deskbot.ports import AdminNotifier, Clock, JobLedger, SystemClock
 from deskbot.services.providers import ReloadResult, TriggerResult
 from deskbot.settings import Settings, load_settings
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-SYNC_JOB = "sync"  # the job whose age /healthz watches (when it is configured)
+SYNC_JOB = "sync"  # the job whose age /readyz watches (when it is configured)
 STOP_GRACE_SECONDS = 8.0  # jobs get this long to honour a stop; the process exits within 10 s
 _SWEEP_ID = "deskbot:lease-sweep"
 # Settings that are read once at start: a change is reported, and applies after a restart.
@@ -470,16 +473,35 @@ class Daemon:
 
     # -- health -----------------------------------------------------------------------------
 
-    def health(self) -> Health:
-        now = self.clock.now()
-        checks: dict[str, Any] = {}
-        healthy = True
+    def _database_check(self) -> dict[str, Any]:
         try:
             self.database.check()
-            checks["database"] = {"ok": True}
+            return {"ok": True}
         except Exception as exc:  # report any failure to reach the database as unhealthy
-            healthy = False
-            checks["database"] = {"ok": False, "error": str(exc)}
+            return {"ok": False, "error": redact_text(str(exc))}
+
+    def liveness(self) -> Health:
+        """``/healthz``: the process answers and reaches its database. Nothing outside the
+        deployment (Zendesk, Slack) counts: their outages must not restart replicas."""
+        database = self._database_check()
+        healthy = bool(database["ok"])
+        body = {
+            "status": "ok" if healthy else "failing",
+            "instance": self.runner.instance,
+            "checks": {"database": database},
+        }
+        return Health(200 if healthy else 503, body)
+
+    def health(self) -> Health:
+        """``/readyz``: liveness plus sync freshness (the age of the last successful sync)."""
+        return self.readiness()
+
+    def readiness(self) -> Health:
+        """``/readyz``: liveness plus sync freshness (the age of the last successful sync)."""
+        now = self.clock.now()
+        checks: dict[str, Any] = {}
+        checks["database"] = self._database_check()
+        healthy = bool(checks["database"]["ok"])
         max_age = timedelta(minutes=self.settings.daemon.health.max_sync_age_minutes)
         if SYNC_JOB not in self.jobs:
             checks["sync"] = {"ok": True, "status": "not configured"}
@@ -542,7 +564,8 @@ def _fingerprint(path: Path) -> str | None:
 
 
 class HealthServer:
-    """``/healthz`` and ``/metrics`` on a small stdlib HTTP server in a daemon thread."""
+    """``/healthz``, ``/readyz`` and ``/metrics`` on a small stdlib HTTP server in a daemon
+    thread."""
 
     def __init__(self, daemon: Daemon, settings: Settings) -> None:
         self.daemon = daemon
@@ -581,13 +604,13 @@ def _make_handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path == "/healthz":
-                health = daemon.health()
+            if path in ("/healthz", "/readyz"):
+                health = daemon.liveness() if path == "/healthz" else daemon.readiness()
                 self._send(health.status, "application/json", json.dumps(health.body).encode())
             elif path == "/metrics":
                 self._send(200, metrics.CONTENT_TYPE, metrics.render())
             else:
-                self._send(404, "text/plain", b"not found; try /healthz or /metrics\n")
+                self._send(404, "text/plain", b"not found; try /healthz, /readyz or /metrics\n")
 
         def _send(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)

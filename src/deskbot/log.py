@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal
 
@@ -19,20 +20,82 @@ LogFormat = Literal["auto", "json", "console"]
 
 REDACTED = "[redacted]"
 
-# Keys whose values are credentials whatever they look like.
+# Keys whose values are credentials whatever they look like. Matched on whole words of the key
+# (``bot_token``, ``X-Slack-Signature``, ``apiKey``), so ``author`` or ``passenger`` stay.
 _SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|api[_-]?key|authorization|auth|cookie|credential|signature)",
+    r"(?:^|_)(?:pass(?:word|wd)?|secrets?|tokens?|api_?key|authorization|auth|cookies?"
+    r"|credentials?|signature|signing_secret)(?:_|$)",
     re.IGNORECASE,
 )
-# Values that are credentials wherever they appear: Slack tokens, Basic/Bearer headers.
+# Values that are credentials wherever they appear: Slack tokens, Basic/Bearer headers, a
+# Zendesk API token (40 letters and digits, mixed case), a Slack signing secret (32 hex digits),
+# a Slack request signature (v0=<64 hex digits>).
 _SECRET_VALUE = re.compile(
-    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(?:Basic|Bearer)\s+[A-Za-z0-9+/=._-]{8,})"
+    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(?:Basic|Bearer)\s+[A-Za-z0-9+/=._-]{8,}"
+    r"|\bv0=[0-9a-f]{64}\b"
+    r"|\b(?=[A-Za-z0-9]{0,39}[A-Z])(?=[A-Za-z0-9]{0,39}[a-z])(?=[A-Za-z0-9]{0,39}[0-9])"
+    r"[A-Za-z0-9]{40}\b"
+    r"|\b[0-9a-f]{32}\b)"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+# Secret values loaded from the environment (``register_secret``): redacted by exact match,
+# whatever their shape. Values shorter than this are too likely to occur innocently.
+MIN_REGISTERED_SECRET = 6
+
+
+class _Registered:
+    """The registered secret values and one compiled pattern matching any of them."""
+
+    def __init__(self) -> None:
+        self.values: set[str] = set()
+        self.pattern: re.Pattern[str] | None = None
+        self.lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        with self.lock:
+            if value in self.values:
+                return
+            self.values.add(value)
+            alternatives = sorted(self.values, key=len, reverse=True)
+            self.pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+
+    def clear(self) -> None:
+        with self.lock:
+            self.values.clear()
+            self.pattern = None
+
+
+_registered = _Registered()
+
+
+def register_secret(value: str | None) -> None:
+    """Redact ``value`` wherever it appears in a log event from now on (exact match).
+
+    ``deskbot.settings`` registers every secret it loads; call it for any other credential a
+    process holds. Short values (under ``MIN_REGISTERED_SECRET`` characters) are ignored.
+    """
+    if value and len(value) >= MIN_REGISTERED_SECRET:
+        _registered.add(value)
+
+
+def forget_secrets() -> None:
+    """Forget every registered secret (tests)."""
+    _registered.clear()
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a field named ``key`` holds a credential (its value is always redacted)."""
+    words = _CAMEL.sub("_", key).replace("-", "_")
+    return _SECRET_KEY.search(words) is not None
 
 
 def redact_text(text: str) -> str:
     """Remove credentials and e-mail addresses from free text."""
+    pattern = _registered.pattern
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
     text = _SECRET_VALUE.sub(REDACTED, text)
     return _EMAIL.sub("[email]", text)
 
@@ -45,9 +108,7 @@ def _redact(value: Any, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         return {
             k: (
-                REDACTED
-                if isinstance(k, str) and _SECRET_KEY.search(k) and v
-                else _redact(v, depth + 1)
+                REDACTED if isinstance(k, str) and is_secret_key(k) and v else _redact(v, depth + 1)
             )
             for k, v in value.items()
         }

@@ -15,7 +15,8 @@ import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +36,7 @@ from pydantic import (
 )
 
 from deskbot.errors import ConfigError, ConfigIssue, MissingSecretError
+from deskbot.log import redact_text, register_secret
 
 # --------------------------------------------------------------------------------------------
 # Field types
@@ -628,15 +630,18 @@ def _substitute_env(
     issues: list[ConfigIssue],
     file: str,
     referenced: set[str],
+    from_env: set[str] | None = None,
 ) -> Any:
+    """Replace ``${VAR}`` references; the values taken from the environment are added to
+    ``from_env`` so that no error message ever repeats them."""
     if isinstance(data, dict):
         return {
-            k: _substitute_env(v, (*loc, str(k)), positions, issues, file, referenced)
+            k: _substitute_env(v, (*loc, str(k)), positions, issues, file, referenced, from_env)
             for k, v in data.items()
         }
     if isinstance(data, list):
         return [
-            _substitute_env(v, (*loc, i), positions, issues, file, referenced)
+            _substitute_env(v, (*loc, i), positions, issues, file, referenced, from_env)
             for i, v in enumerate(data)
         ]
     if isinstance(data, str) and "${" in data:
@@ -660,14 +665,32 @@ def _substitute_env(
                     )
                 )
                 return ""
+            if from_env is not None:
+                from_env.add(value)
             return value
 
         return _ENV_REF.sub(replace, data)
     return data
 
 
+def _scrub(issue: ConfigIssue, from_env: set[str]) -> ConfigIssue:
+    """An issue whose message contains no value taken from the environment, no value of a
+    secret variable (even typed literally into the wrong key) and nothing shaped like a
+    credential."""
+    message = issue.message
+    for value in sorted(from_env, key=len, reverse=True):
+        message = message.replace(repr(value), "[value from the environment]")
+        if len(value) >= 4:
+            message = message.replace(value, "[value from the environment]")
+    message = redact_text(message)
+    return replace(issue, message=message) if message != issue.message else issue
+
+
 def _pydantic_issues(
-    exc: ValidationError, positions: _Positions, file: str
+    exc: ValidationError,
+    positions: _Positions,
+    file: str,
+    referenced: AbstractSet[str] = frozenset(),
 ) -> Iterator[ConfigIssue]:
     for err in exc.errors():
         loc: Loc = tuple(err["loc"])
@@ -690,7 +713,11 @@ def _pydantic_issues(
         else:
             text = err["msg"].removeprefix("Value error, ")
             given = err.get("input")
-            if isinstance(given, str | int | float | bool) and kind not in ("value_error",):
+            if _dotted(loc) in referenced:
+                # The value came from an environment variable (perhaps a secret set in the
+                # wrong key): say so, never what it is.
+                text += " (the value comes from an environment variable and is not shown)"
+            elif isinstance(given, str | int | float | bool) and kind not in ("value_error",):
                 text += f" (got {given!r})"
             message = text
             mark = positions.find(loc)
@@ -741,8 +768,9 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
             )
         )
     referenced: set[str] = set()
+    from_env: set[str] = set()
     raw_data = data
-    data = _substitute_env(data, (), positions, issues, file, referenced)
+    data = _substitute_env(data, (), positions, issues, file, referenced, from_env)
     for path, default_var in SECRET_ENV.items():
         parts = path.split(".")
         section = data.get(parts[0])
@@ -763,10 +791,13 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        issues.extend(_pydantic_issues(exc, positions, file))
+        issues.extend(_pydantic_issues(exc, positions, file, referenced))
     if issues or settings is None:
+        secret_values = {os.environ[v] for v in SECRET_ENV.values() if os.environ.get(v)}
+        issues = [_scrub(issue, from_env | secret_values) for issue in issues]
         raise ConfigError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
     loaded = _with_env_secrets(settings)
+    register_secrets(loaded)
     for path, default_var in SECRET_ENV.items():
         section, key = path.split(".")
         raw = raw_data.get(section)
@@ -817,6 +848,15 @@ def load_settings(path: Path | str) -> Settings:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue("", f"cannot read the file: {exc}", str(path))]) from exc
     return parse_settings(text, str(path))
+
+
+def register_secrets(settings: Settings) -> None:
+    """Tell the log redactor every secret value these settings hold (exact-match redaction)."""
+    for path in SECRET_ENV:
+        section, key = path.split(".")
+        value: SecretStr | None = getattr(getattr(settings, section), key)
+        if value is not None:
+            register_secret(value.get_secret_value())
 
 
 def secret_status(settings: Settings) -> Mapping[str, tuple[str, bool]]:

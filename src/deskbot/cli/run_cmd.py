@@ -196,8 +196,17 @@ def health(
         typer.Option(help="Health URL. Default: from daemon.health in the configuration."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for an answer.")] = 5.0,
+    ready: Annotated[
+        bool,
+        typer.Option(
+            "--ready", help="Check readiness (/readyz: sync freshness) instead of liveness."
+        ),
+    ] = False,
 ) -> None:
-    """Ask a running daemon whether it is healthy (exit 0) or not (exit 1): the HEALTHCHECK."""
+    """Ask a running daemon whether it is alive (exit 0) or not (exit 1): the HEALTHCHECK.
+
+    Liveness (``/healthz``) is the process and its database only; ``--ready`` asks
+    ``/readyz``, which also fails when the last sync is too old (a Zendesk outage)."""
     import urllib.error
     import urllib.request
 
@@ -208,7 +217,8 @@ def health(
         host = settings.daemon.health.host
         if host in ("0.0.0.0", "::", ""):  # noqa: S104  # a wildcard bind is reached on loopback
             host = "127.0.0.1"
-        url = f"http://{host}:{settings.daemon.health.port}/healthz"
+        endpoint = "/readyz" if ready else "/healthz"
+        url = f"http://{host}:{settings.daemon.health.port}{endpoint}"
     if not url.startswith(("http://", "https://")):
         raise typer.BadParameter("use an http(s) URL", param_hint="--url")
     try:

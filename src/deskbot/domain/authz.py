@@ -43,3 +43,21 @@ def require(actor: Actor, minimum: Role, action: str) -> None:
     """Raise ``Forbidden`` unless ``actor`` holds ``minimum`` or a higher role."""
     if not actor.at_least(minimum):
         raise Forbidden(action, minimum.label)
+
+
+# A modal is bound to the user who opened it: its ``private_metadata`` carries their Slack id,
+# and a submission by anyone else is refused before any handler runs (``authz_checks``).
+_BOUND = "|by:"
+
+
+def bind_view(value: str, slack_user_id: str) -> str:
+    """``private_metadata`` for a modal opened by ``slack_user_id`` about ``value``."""
+    return f"{value}{_BOUND}{slack_user_id}"
+
+
+def view_binding(metadata: str) -> tuple[str, str | None]:
+    """(value, the opener's Slack id) from ``bind_view``'s output; (metadata, None) if unbound."""
+    value, sep, user = metadata.rpartition(_BOUND)
+    if not sep:
+        return metadata, None
+    return value, user or None

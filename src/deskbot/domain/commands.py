@@ -23,13 +23,19 @@ class CommandError(Exception):
     """A person's input cannot be understood; the message says what to type instead."""
 
 
-def role_for(user_id: str, admins: Iterable[str], leads: Iterable[str]) -> Role:
-    """A Slack user's role from the YAML ``roles`` section; everyone else is an agent."""
+def role_for(
+    user_id: str, admins: Iterable[str], leads: Iterable[str], agents: Iterable[str] = ()
+) -> Role:
+    """A Slack user's role from the YAML ``roles`` section and the agents' Slack ids; everyone
+    else is an employee (help only, plus their own NPS asks). The Slack app resolves roles
+    through the people directory (``PeopleDirectory.actor``); this is the same rule, pure."""
     if user_id in set(admins):
         return Role.ADMIN
     if user_id in set(leads):
         return Role.LEAD
-    return Role.AGENT
+    if user_id in set(agents):
+        return Role.AGENT
+    return Role.EMPLOYEE
 
 
 # --------------------------------------------------------------------------------------------

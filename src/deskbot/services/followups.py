@@ -29,7 +29,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deskbot.domain import csat
+from deskbot.domain.authz import Actor, Forbidden, bind_view
 from deskbot.domain.csat import (
+    ACTIVE_STATES,
     FollowupState,
     Nudge,
     PlanContext,
@@ -37,6 +39,7 @@ from deskbot.domain.csat import (
     Step,
     Transition,
 )
+from deskbot.domain.people import Role
 from deskbot.errors import DeskbotError
 from deskbot.log import get_logger
 from deskbot.ports import Clock, PeopleDirectory, StopEvent
@@ -286,8 +289,22 @@ class FollowupStore(Protocol):
     def claim(self, rating_id: int, generation: int, user: str, at: datetime) -> bool: ...
 
     def handle(
-        self, rating_id: int, generation: int, user: str, note: str | None, at: datetime
-    ) -> bool: ...
+        self,
+        rating_id: int,
+        generation: int,
+        user: str,
+        note: str | None,
+        at: datetime,
+        *,
+        unless_claimed_by_another: bool = False,
+    ) -> bool:
+        """Compare-and-set to handled; with ``unless_claimed_by_another`` only while nobody
+        else holds the claim (a plain agent may not close what a colleague claimed)."""
+        ...
+
+    def rated_agent(self, rating_id: int) -> int | None:
+        """The Zendesk id of the agent the rating was about (the assignee at rating time)."""
+        ...
 
     def mark_nudged(self, rating_id: int, generation: int, nudge: str, at: datetime) -> None: ...
 
@@ -942,34 +959,112 @@ class FollowupService:
         fresh = self.store.get(row.rating_id) or row
         self.notifier.update_alert(row.slack_channel, row.slack_ts, alert, fresh.status())
 
-    def claim(self, value: str, user: str) -> InteractionOutcome:
+    # Who may act on a follow-up (PRODUCT.md "Who may do what"), checked here, in the service,
+    # for the Claim button, the Handled button and the Handled modal alike:
+    #   * never the agent who was rated (the assignee at rating time), whatever their role;
+    #   * leads and admins: any follow-up, including one a colleague claimed;
+    #   * agents: a follow-up they own (the alert's owner, or they claimed it) or one nobody
+    #     owns yet; not one another person owns or claimed;
+    #   * everyone else (employees, guests, unknown users): nothing.
+    WHO_MAY = "the follow-up's owner, a lead or an admin (never the agent who was rated)"
+
+    def authorize(
+        self, row: FollowupRecord, actor: Actor, action: str, *, as_holder: bool = True
+    ) -> None:
+        """Raise ``Forbidden`` unless ``actor`` may ``action`` this follow-up. With
+        ``as_holder=False`` only the role and the rated-agent rule are checked (a click on a
+        follow-up that is no longer open is then told why nothing happened)."""
+        if self._is_rated_agent(row.rating_id, actor):
+            raise Forbidden(action, self.WHO_MAY)
+        if actor.at_least(Role.LEAD):
+            return
+        if not actor.at_least(Role.AGENT):
+            raise Forbidden(action, self.WHO_MAY)
+        if not as_holder:
+            return
+        holder = row.claimed_by or row.owner
+        if holder is not None and holder != actor.slack_user_id:
+            raise Forbidden(action, self.WHO_MAY)
+
+    def _is_rated_agent(self, rating_id: int, actor: Actor) -> bool:
+        rated = self.store.rated_agent(rating_id)
+        if rated is None:
+            return False
+        if actor.zendesk_user_id == rated:
+            return True
+        entry = csat.agent_entry(self.settings.roster.agents, rated)
+        return entry is not None and entry.slack_user == actor.slack_user_id
+
+    def _row_for(self, rating_id: int, generation: int) -> FollowupRecord | None:
+        row = self.store.get(rating_id)
+        return row if row is not None and row.generation == generation else None
+
+    def claim(self, value: str, actor: Actor) -> InteractionOutcome:
+        """The Claim button. Raises ``Forbidden`` (nothing changed) when ``actor`` may not."""
         rating_id, generation = csat.parse_claim_value(value)
+        user = actor.slack_user_id
+        row = self._row_for(rating_id, generation)
+        if row is None:
+            return InteractionOutcome(False, self._why_not(rating_id, generation, user))
+        self.authorize(
+            row, actor, "claim this follow-up", as_holder=row.state == FollowupState.OPEN
+        )
         now = self.clock.now()
-        if self.store.claim(rating_id, generation, user, now):
-            row = self.store.get(rating_id)
-            assert row is not None
-            self._refresh_message(row)
+        if row.state == FollowupState.OPEN and self.store.claim(rating_id, generation, user, now):
+            fresh = self.store.get(rating_id)
+            assert fresh is not None
+            self._refresh_message(fresh)
             log.info("followups.claimed", rating_id=rating_id, generation=generation)
             return InteractionOutcome(True, "You own this follow-up now.")
         return InteractionOutcome(False, self._why_not(rating_id, generation, user))
 
-    def handled(self, value: str, user: str, note: str | None) -> InteractionOutcome:
+    def handled(self, value: str, actor: Actor, note: str | None) -> InteractionOutcome:
+        """The Handled modal's submission. Raises ``Forbidden`` (nothing changed)."""
         rating_id, generation = csat.parse_claim_value(value)
+        user = actor.slack_user_id
+        row = self._row_for(rating_id, generation)
+        if row is None:
+            return InteractionOutcome(False, self._why_not(rating_id, generation, user))
+        active = row.state in ACTIVE_STATES
+        self.authorize(row, actor, "mark this follow-up handled", as_holder=active)
+        if not active:
+            return InteractionOutcome(False, self._why_not(rating_id, generation, user))
         now = self.clock.now()
         note = (note or "").strip()[:2000] or None
-        if self.store.handle(rating_id, generation, user, note, now):
-            row = self.store.get(rating_id)
-            assert row is not None
-            self._refresh_message(row)
+        if self.store.handle(
+            rating_id,
+            generation,
+            user,
+            note,
+            now,
+            unless_claimed_by_another=not actor.at_least(Role.LEAD),
+        ):
+            fresh = self.store.get(rating_id)
+            assert fresh is not None
+            self._refresh_message(fresh)
             log.info("followups.handled", rating_id=rating_id, generation=generation)
             return InteractionOutcome(True, "Marked handled. Thank you for closing the loop.")
         return InteractionOutcome(False, self._why_not(rating_id, generation, user))
 
-    def open_handled_modal(self, trigger_id: str, value: str) -> None:
-        csat.parse_claim_value(value)  # reject a forged value before opening anything
+    def open_handled_modal(self, trigger_id: str, value: str, actor: Actor) -> InteractionOutcome:
+        """The Handled button: open the note modal, bound to ``actor`` (a submission by anyone
+        else is refused). Raises ``Forbidden`` before opening anything when they may not."""
+        rating_id, generation = csat.parse_claim_value(value)  # reject a forged value first
+        row = self._row_for(rating_id, generation)
+        if row is None:
+            return InteractionOutcome(
+                False, self._why_not(rating_id, generation, actor.slack_user_id)
+            )
+        active = row.state in ACTIVE_STATES
+        self.authorize(row, actor, "mark this follow-up handled", as_holder=active)
+        if not active:
+            return InteractionOutcome(
+                False, self._why_not(rating_id, generation, actor.slack_user_id)
+            )
         if self.notifier is None:
             raise DeskbotError("no Slack client configured")
-        self.notifier.open_handled_modal(trigger_id, value)
+        self.notifier.open_handled_modal(trigger_id, bind_view(value, actor.slack_user_id))
+        return InteractionOutcome(True, "")
 
     def _why_not(self, rating_id: int, generation: int, user: str) -> str:
         row = self.store.get(rating_id)

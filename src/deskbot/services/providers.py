@@ -157,6 +157,8 @@ class SlackServices:
     """Everything the Slack app may call. ``None``: the feature is not wired in this process."""
 
     directory: Directory | None = None
+    # who is who, for roles (``deskbot.domain.authz``); None: the YAML roster in force
+    people: PeopleDirectory | None = None
     stats: StatsProvider | None = None
     csat: CsatProvider | None = None
     shoutouts: ShoutoutsProvider | None = None
@@ -166,4 +168,3 @@ class SlackServices:
     calibration: CalibrationService | None = None
     # posts a session's invitations at once (None: the scheduled pass sends them)
     calibration_poster: Callable[[], CalibrationDispatcher | None] | None = None
-    people: PeopleDirectory | None = None  # who is who (roles, whois); deskbot.ports

@@ -271,18 +271,29 @@ class SqlFollowupStore:
             )
 
     def handle(
-        self, rating_id: int, generation: int, user: str, note: str | None, at: datetime
+        self,
+        rating_id: int,
+        generation: int,
+        user: str,
+        note: str | None,
+        at: datetime,
+        *,
+        unless_claimed_by_another: bool = False,
     ) -> bool:
         f = Followup.__table__  # type: ignore[attr-defined]
+        conditions = [
+            f.c.rating_id == rating_id,
+            f.c.generation == generation,
+            f.c.state.in_(_ACTIVE),
+        ]
+        if unless_claimed_by_another:
+            # in the same statement: a colleague's claim landing meanwhile makes this a no-op
+            conditions.append(or_(f.c.claimed_by.is_(None), f.c.claimed_by == user))
         with self.db.engine.begin() as conn:
             return (
                 conn.execute(
                     update(f)
-                    .where(
-                        f.c.rating_id == rating_id,
-                        f.c.generation == generation,
-                        f.c.state.in_(_ACTIVE),
-                    )
+                    .where(*conditions)
                     .values(
                         state=FollowupState.HANDLED.value,
                         handled_by=user,
@@ -297,6 +308,12 @@ class SqlFollowupStore:
                 ).rowcount
                 == 1
             )
+
+    def rated_agent(self, rating_id: int) -> int | None:
+        r = SatisfactionRating.__table__  # type: ignore[attr-defined]
+        with self.db.engine.connect() as conn:
+            value = conn.execute(select(r.c.assignee_id).where(r.c.id == rating_id)).scalar()
+        return int(value) if value is not None else None
 
     def mark_nudged(self, rating_id: int, generation: int, nudge: str, at: datetime) -> None:
         f = Followup.__table__  # type: ignore[attr-defined]

@@ -142,7 +142,14 @@ class SqlKpiSource:
             condition = func.lower(U.c.email) == text.lower()
         else:
             condition = func.lower(U.c.name) == text.lower()
-        rows = conn.execute(select(U.c.id, U.c.name).where(condition)).all()
+        rows = conn.execute(
+            select(U.c.id, U.c.name, U.c.role, U.c.active, U.c.suspended).where(condition)
+        ).all()
+        if len(rows) > 1:
+            # End-users often share an agent's name: agents win, then active unsuspended ones.
+            agents = [r for r in rows if r.role in ("agent", "admin")]
+            working = [r for r in agents if r.active and not r.suspended]
+            rows = working if len(working) == 1 else (agents or rows)
         if len(rows) == 1:
             return int(rows[0].id), rows[0].name
         if len(rows) > 1:

@@ -26,24 +26,25 @@ from deskbot.adapters.slack import (
     notifier,
     people_handlers,  # noqa: F401  # registers /deskbot whois
 )
+from deskbot.adapters.slack.authz_checks import Chain, RequestCheck
 from deskbot.adapters.slack.blocks import Message
 from deskbot.adapters.slack.commands import (
     COMMANDS,
     CommandTable,
     Invocation,
-    PermissionDenied,
     failure_message,
     refusal,
 )
 from deskbot.adapters.slack.gate import ReplayStore, SlackGate
 from deskbot.adapters.slack.interactions import Interaction, InteractionRegistry, state_values
 from deskbot.adapters.slack.work import BackgroundWork
-from deskbot.domain.commands import CommandError, role_for, split_command
-from deskbot.domain.people import Role
+from deskbot.domain.authz import Forbidden
+from deskbot.domain.commands import CommandError, split_command
 from deskbot.errors import SlackError
 from deskbot.log import get_logger
-from deskbot.ports import Clock
+from deskbot.ports import Clock, PeopleDirectory
 from deskbot.services.providers import SlackServices
+from deskbot.services.roster_directory import roster_directory
 from deskbot.settings import Settings
 
 log = get_logger(__name__)
@@ -107,6 +108,8 @@ def build_app(
     else:  # Socket Mode needs none; the gate refuses HTTP requests without one
         secret = settings.slack.signing_secret
         signing_secret = secret.get_secret_value() if secret else None
+    registry = interactions if interactions is not None else InteractionRegistry()
+    held = current if current is not None else CurrentSettings(settings)
     app = App(
         name="deskbot",
         client=client,  # carries the bot token
@@ -114,15 +117,21 @@ def build_app(
         token_verification_enabled=token_verification_enabled,
         # bolt's RequestVerification, with our clock, replay and retry handling: SlackGate.
         request_verification_enabled=False,
-        before_authorize=SlackGate(signing_secret, clock, replay_store),
+        # Before authorization (no Web API call for a refused request): the gate (signature,
+        # replays, retries), then what a verified request may ask for (known ids, the right
+        # record, the right view), refused with 400 before any listener acknowledges it.
+        before_authorize=Chain(
+            SlackGate(signing_secret, clock, replay_store),
+            RequestCheck(registry, lambda: held.get().slack.command),
+        ),
         process_before_response=http,
     )
     listeners = _Listeners(
-        current=current if current is not None else CurrentSettings(settings),
+        current=held,
         services=services,
         clock=clock,
         commands=commands,
-        registry=interactions if interactions is not None else InteractionRegistry(),
+        registry=registry,
         work=work if work is not None else BackgroundWork(),
     )
     app.command(settings.slack.command)(listeners.on_command)
@@ -142,15 +151,22 @@ class _Listeners:
     registry: InteractionRegistry
     work: BackgroundWork
 
+    def people(self) -> PeopleDirectory:
+        """The people directory in force: the services' (synced) one, else the YAML roster."""
+        if self.services.people is not None:
+            return self.services.people
+        return roster_directory(self.current.get())
+
     def on_command(
         self, ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext
     ) -> None:
         settings = self.current.get()
         user_id = str(command.get("user_id") or context.user_id or "")
         line = split_command(str(command.get("text") or ""))
-        role = role_for(user_id, settings.roles.admins, settings.roles.leads)
-        role = max(role, self._directory_role(user_id))
+        actor = self.people().actor(user_id)
+        role = actor.role
         inv = Invocation(
+            actor=actor,
             user_id=user_id,
             role=role,
             line=line,
@@ -173,7 +189,7 @@ class _Listeners:
         def run() -> None:
             try:
                 message = reply().shared(line.share)
-            except (CommandError, PermissionDenied) as exc:
+            except (CommandError, Forbidden) as exc:
                 message = refusal(exc, inv, sub)
             except Exception:
                 error_id = uuid.uuid4().hex[:8]
@@ -182,18 +198,6 @@ class _Listeners:
             respond(**message.payload())
 
         self.work.submit(f"command:{line.subcommand}", run)
-
-    def _directory_role(self, user_id: str) -> Role:
-        """The people directory's role (team leads and department owners lead too); the YAML
-        ``roles`` alone when there is no directory or it cannot be read right now."""
-        people = self.services.people
-        if people is None:
-            return Role.EMPLOYEE
-        try:
-            return people.actor(user_id).role
-        except Exception:  # a slow or broken database must not cost the acknowledgement
-            log.warning("slack.directory_unavailable", user=user_id, exc_info=True)
-            return Role.EMPLOYEE
 
     def on_action(
         self, ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient

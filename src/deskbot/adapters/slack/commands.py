@@ -35,6 +35,7 @@ from deskbot.adapters.slack.blocks import (
     section,
     text_message,
 )
+from deskbot.domain.authz import Actor, Forbidden
 from deskbot.domain.commands import (
     AgentRef,
     CommandError,
@@ -56,8 +57,15 @@ Deferred = Callable[[], Message]
 Reply = Message | Deferred
 
 
-class PermissionDenied(Exception):
-    """The caller's role does not allow this; the message says who may."""
+class PermissionDenied(Forbidden):
+    """The caller's role does not allow this; the message says who may (and that nothing was
+    done). A ``Forbidden`` like every refusal (``deskbot.domain.authz``)."""
+
+    def __str__(self) -> str:
+        return (
+            f"Sorry, only {self.who_may} can {self.action}. "
+            "Ask an admin if you think you should be able to."
+        )
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,8 @@ class Invocation:
     services: SlackServices
     command: str  # the slash command as configured, e.g. "/deskbot"
     on_new_settings: Callable[[Settings], None] = lambda _settings: None
+    # who asked, as the people directory resolved them (``role`` is ``actor.role``)
+    actor: Actor | None = None
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -82,11 +92,9 @@ class Invocation:
         return self.settings.tz
 
     def require(self, role: Role, what: str) -> None:
+        """Raise ``PermissionDenied`` (a ``Forbidden``) unless the caller holds ``role``."""
         if self.role < role:
-            raise PermissionDenied(
-                f"Sorry, only {role.label} can {what}. "
-                "Ask an admin if you think you should be able to."
-            )
+            raise PermissionDenied(what, role.label)
 
     def need(self, provider: T | None, feature: str) -> T:
         if provider is None:
@@ -164,11 +172,13 @@ class CommandTable:
         try:
             inv.require(sub.role, f"use `{inv.command} {sub.name}`")
             return sub.run(inv)
-        except (CommandError, PermissionDenied) as exc:
+        except (CommandError, Forbidden) as exc:
             return refusal(exc, inv, sub)
 
 
 def refusal(exc: Exception, inv: Invocation, sub: Subcommand | None = None) -> Message:
+    if isinstance(exc, Forbidden) and not isinstance(exc, PermissionDenied):
+        exc = PermissionDenied(exc.action, exc.who_may)  # a service's refusal, same wording
     text = f":warning: {exc}" if isinstance(exc, CommandError) else f":no_entry: {exc}"
     blocks = [section(text)]
     if sub is not None and isinstance(exc, CommandError):
@@ -177,10 +187,20 @@ def refusal(exc: Exception, inv: Invocation, sub: Subcommand | None = None) -> M
 
 
 def help_message(table: CommandTable, inv: Invocation, intro: str = "") -> Message:
+    """The commands this caller may use (an employee sees ``help`` and a pointer)."""
     lines = []
+    hidden = 0
     for sub in table.all():
-        limit = "" if sub.role == Role.AGENT else f"  _({sub.role.label})_"
+        if inv.role < Role.AGENT and sub.role > inv.role:
+            hidden += 1
+            continue
+        limit = "" if sub.role <= Role.AGENT else f"  _({sub.role.label})_"
         lines.append(f"`{escape(inv.command)} {escape(sub.usage)}` — {escape(sub.summary)}{limit}")
+    if hidden:
+        lines.append(
+            f"_{hidden} more commands are for {Role.AGENT.label}; internal NPS questions "
+            "arrive as direct messages._"
+        )
     blocks = []
     if intro:
         blocks.append(section(intro))
@@ -195,7 +215,7 @@ def help_message(table: CommandTable, inv: Invocation, intro: str = "") -> Messa
 COMMANDS = CommandTable()
 
 
-@COMMANDS.add("help", Role.AGENT, "help", "This list")
+@COMMANDS.add("help", Role.EMPLOYEE, "help", "This list")
 def _help(inv: Invocation) -> Reply:
     return help_message(COMMANDS, inv)
 

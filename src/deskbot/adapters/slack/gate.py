@@ -1,9 +1,11 @@
 """The door every Slack request passes first: signature, freshness, replays and retries.
 
 ``SlackGate`` is a bolt middleware installed where bolt's own ``RequestVerification`` would sit
-(before authorization, so a forged request causes no Web API call at all). It reuses bolt's
-verification with an injected clock, so tests and the demo's accelerated clock agree with the
-5-minute freshness window, and adds what bolt leaves to the app:
+(before authorization, so a forged request causes no Web API call at all). It verifies with
+``authz_guard.RequestVerifier`` (slack_sdk's public ``SignatureVerifier`` with an injected
+clock, so tests and the demo's accelerated clock agree with the 5-minute freshness window) —
+the same check the HTTP server already made on the raw bytes before bolt parsed anything; here
+it also covers requests dispatched to the app directly — and adds what bolt leaves to the app:
 
 * a replayed request (same timestamp and signature seen before) is rejected with 401;
 * a Slack retry (``X-Slack-Retry-Num``) and any second delivery of the same request
@@ -22,12 +24,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from slack_bolt.middleware.request_verification import RequestVerification
+from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.signature import Clock as SignatureClock
-from slack_sdk.signature import SignatureVerifier
 
+from deskbot.adapters.slack.authz_guard import Rejected, RequestVerifier
 from deskbot.log import get_logger
 from deskbot.ports import Clock
 
@@ -37,16 +38,6 @@ log = get_logger(__name__)
 # signature (older than 5 minutes) is rejected anyway, so this is also ample for replays.
 DEDUPE_TTL_SECONDS = 3600.0
 DEDUPE_MAX_KEYS = 50_000
-
-
-class _EpochClock(SignatureClock):
-    """slack_sdk's clock interface (epoch seconds) over deskbot's injectable clock."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-
-    def now(self) -> float:
-        return self._clock.now().timestamp()
 
 
 class RecentKeys:
@@ -115,7 +106,7 @@ def idempotency_key(body: dict[str, Any]) -> str:
     return f"{kind}:sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
-class SlackGate(RequestVerification):
+class SlackGate(Middleware):
     """Verify HTTP requests, reject replays, and swallow retries and duplicates.
 
     Socket Mode requests arrive over the app-token-authenticated WebSocket and carry no
@@ -126,9 +117,7 @@ class SlackGate(RequestVerification):
     def __init__(
         self, signing_secret: str | None, clock: Clock, replay_store: ReplayStore | None = None
     ) -> None:
-        super().__init__(signing_secret or "no-signing-secret")
-        self._has_secret = bool(signing_secret)
-        self._verifier = SignatureVerifier(signing_secret or "-", clock=_EpochClock(clock))
+        self._verifier = RequestVerifier(signing_secret, clock)
         # With a replay store (the database), every replica shares the keys (issue 13).
         self._signatures: SeenKeys = (
             replay_store.keys("signature", 600.0)
@@ -150,17 +139,15 @@ class SlackGate(RequestVerification):
     ) -> BoltResponse:
         retry = req.headers.get("x-slack-retry-num", [None])[0]
         if req.mode != "socket_mode":
-            if not self._has_secret:
-                log.error("slack.request.rejected", reason="HTTP request but no signing secret")
-                return self._build_error_response()
-            timestamp = req.headers.get("x-slack-request-timestamp", ["0"])[0]
-            signature = req.headers.get("x-slack-signature", [""])[0]
-            if not self.verifier.is_valid(req.raw_body, timestamp, signature):
-                log.warning("slack.request.rejected", reason="bad signature or stale timestamp")
-                return self._build_error_response()
+            timestamp = req.headers.get("x-slack-request-timestamp", [None])[0]
+            signature = req.headers.get("x-slack-signature", [None])[0]
+            try:
+                self._verifier.authenticate(req.raw_body.encode(), timestamp, signature)
+            except Rejected as exc:
+                return _refused(exc.status)
             if retry is None and not self._signatures.add(f"{timestamp}:{signature}"):
                 log.warning("slack.request.rejected", reason="replayed request")
-                return self._build_error_response()
+                return _refused(401)
         key = idempotency_key(req.body)
         first_time = self._requests.add(key)
         if retry is not None or not first_time:
@@ -169,3 +156,7 @@ class SlackGate(RequestVerification):
             log.info("slack.request.duplicate", kind=key.split(":", 1)[0], retry=retry)
             return BoltResponse(status=200, body="")
         return next()
+
+
+def _refused(status: int) -> BoltResponse:
+    return BoltResponse(status=status, body="rejected")

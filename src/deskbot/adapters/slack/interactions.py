@@ -5,7 +5,12 @@ Follow-ups (Claim / Handled), QA scoring and NPS answers register here, e.g.::
     registry.on_action("followup:claim", handle_claim)         # matches "followup:claim:1234"
     registry.on_view("qa:score", handle_score, validate=check_scores)
 
-The longest registered prefix wins. Every interaction is acknowledged first; the handler then
+The longest registered prefix wins. Before anything is acknowledged, the app's request check
+(``authz_checks``) refuses with HTTP 400 an action id or callback id nobody registered, an
+action whose ``check(body, value)`` returns a reason (e.g. a button value edited to another
+record), and a submission of a ``bound=True`` view by anyone but the user it was opened for
+(``deskbot.domain.authz.bind_view``). Wrap handlers in ``authz_handlers.guarded`` so the
+service authorises the clicking user. Every interaction is acknowledged first; the handler then
 runs in the background. A modal's ``validate`` runs before the acknowledgement (it must be fast
 and pure) so that field errors can be shown in the modal; a handler never runs for an invalid
 submission. Duplicates and Slack retries never reach a handler (see ``gate.py``).
@@ -46,37 +51,57 @@ V = TypeVar("V")
 
 ActionHandler = Callable[[Interaction], None]
 ViewValidator = Callable[[Interaction], dict[str, str] | None]
+# (the whole payload, the clicked element's value) -> a reason to refuse, or None
+ActionCheck = Callable[[Mapping[str, Any], str | None], str | None]
 
 
 @dataclass(frozen=True)
 class _ViewEntry:
     handler: ActionHandler
     validate: ViewValidator | None
+    bound: bool = False  # private_metadata names the opener; only they may submit
+
+
+@dataclass(frozen=True)
+class _ActionEntry:
+    handler: ActionHandler
+    check: ActionCheck | None = None
 
 
 class InteractionRegistry:
     """Handlers by id prefix. Registration is thread-safe and may happen after the app starts."""
 
     def __init__(self) -> None:
-        self._actions: dict[str, ActionHandler] = {}
+        self._actions: dict[str, _ActionEntry] = {}
         self._views: dict[str, _ViewEntry] = {}
         self._lock = threading.Lock()
 
-    def on_action(self, prefix: str, handler: ActionHandler) -> None:
+    def on_action(
+        self, prefix: str, handler: ActionHandler, check: ActionCheck | None = None
+    ) -> None:
         with self._lock:
             if prefix in self._actions:
                 raise ValueError(f"an action handler for {prefix!r} is already registered")
-            self._actions[prefix] = handler
+            self._actions[prefix] = _ActionEntry(handler, check)
 
     def on_view(
-        self, prefix: str, handler: ActionHandler, validate: ViewValidator | None = None
+        self,
+        prefix: str,
+        handler: ActionHandler,
+        validate: ViewValidator | None = None,
+        *,
+        bound: bool = False,
     ) -> None:
         with self._lock:
             if prefix in self._views:
                 raise ValueError(f"a view handler for {prefix!r} is already registered")
-            self._views[prefix] = _ViewEntry(handler, validate)
+            self._views[prefix] = _ViewEntry(handler, validate, bound)
 
     def action(self, action_id: str) -> ActionHandler | None:
+        entry = self.action_entry(action_id)
+        return entry.handler if entry is not None else None
+
+    def action_entry(self, action_id: str) -> _ActionEntry | None:
         with self._lock:
             return _longest_prefix(self._actions, action_id)
 

@@ -57,7 +57,7 @@ def _whois(inv: Invocation) -> Reply:
         try:
             found = whois(actor, people, query)
         except Forbidden as exc:
-            raise PermissionDenied(str(exc)) from exc
+            raise PermissionDenied(exc.action, exc.who_may) from exc
         notes: dict[int, str] = getattr(people, "notes", dict)()
         return render_whois(query, found, notes)
 

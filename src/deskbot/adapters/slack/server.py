@@ -4,12 +4,14 @@
 down; ``deskbot run`` calls it, tests call it with ``port=0``.
 
 HTTP mode serves bolt's WSGI adapter (``slack_bolt.adapter.wsgi``) from a threaded stdlib WSGI
-server: ``POST {settings.slack.http.path}`` goes to the app (which verifies the signature),
+server, behind ``authz_guard.RequestVerifier``: ``POST {settings.slack.http.path}`` is verified
+(signature and timestamp on the raw bytes, then its shape) before bolt parses anything;
 everything else is 404. The same WSGI callable (``wsgi_app``) can be served by gunicorn.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
@@ -21,15 +23,16 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError
 
+from deskbot.adapters.slack.authz_guard import MAX_BODY_BYTES, RequestVerifier
 from deskbot.adapters.slack.work import BackgroundWork
 from deskbot.errors import SlackError
 from deskbot.log import get_logger
+from deskbot.ports import Clock
 from deskbot.settings import Settings
 
 log = get_logger(__name__)
 
-# Slack's requests are a few kilobytes; refuse anything absurd before reading it.
-MAX_BODY_BYTES = 1_000_000
+__all__ = ["MAX_BODY_BYTES", "HttpHandle", "SocketHandle", "start_slack", "wsgi_app"]
 
 
 class SlackHandle(Protocol):
@@ -40,29 +43,48 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed outside the app (a client gone mid-request…): one
+        structured line instead of socketserver's traceback on stderr."""
+        error = sys.exc_info()[1]
+        log.warning("slack.http.connection_failed", error=type(error).__name__)
+
+
+class _LogStream:
+    """``wsgi.errors`` / the handler's stderr: whatever wsgiref would print goes to the
+    structured log instead (never a raw traceback on stderr)."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            log.error("slack.http.stderr", text=text.strip()[-500:])
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
 
 class _QuietHandler(WSGIRequestHandler):
-    """Access lines go to structlog at debug level instead of stderr."""
+    """Access lines go to structlog at debug level instead of stderr; so does anything else
+    wsgiref would print."""
 
     def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         log.debug("slack.http.access", line=format % args)
 
+    def get_stderr(self) -> Any:
+        return _LogStream()
 
-def wsgi_app(app: App, path: str) -> Any:
-    """A WSGI callable serving ``app`` at ``path`` (404 elsewhere, 413 for huge bodies)."""
-    handler = SlackRequestHandler(app, path=path)
 
-    def application(environ: dict[str, Any], start_response: Any) -> Any:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_BODY_BYTES:
-            start_response("413 Payload Too Large", [("Content-Type", "text/plain")])
-            return [b"request body too large"]
-        return handler(environ, start_response)
-
-    return application
+def wsgi_app(
+    app: App, path: str, *, signing_secret: str | None = None, clock: Clock | None = None
+) -> Any:
+    """A WSGI callable serving ``app`` at ``path``: every request is verified on its raw bytes
+    first (401 without ``signing_secret``: fail closed), 413 for huge bodies, 404 elsewhere."""
+    verifier = RequestVerifier(signing_secret, clock)
+    return verifier.wsgi(SlackRequestHandler(app, path=path), path)
 
 
 @dataclass
@@ -112,18 +134,22 @@ def start_slack(
     host: str | None = None,
     port: int | None = None,
     work: BackgroundWork | None = None,
+    clock: Clock | None = None,
 ) -> HttpHandle | SocketHandle:
     """Start receiving Slack requests in the background, as ``settings.slack.mode`` says.
 
     ``host``/``port`` override ``settings.slack.http`` (tests bind ``127.0.0.1`` port 0).
-    ``work``, when given, is drained on ``stop()``.
+    ``work``, when given, is drained on ``stop()``. ``clock`` judges request timestamps
+    (default: the system clock).
     """
     if settings.slack.mode == "http":
         http = settings.slack.http
         server = make_server(
             host if host is not None else http.host,
             port if port is not None else http.port,
-            wsgi_app(app, http.path),
+            wsgi_app(
+                app, http.path, signing_secret=settings.slack.require_signing_secret(), clock=clock
+            ),
             server_class=_ThreadingWSGIServer,
             handler_class=_QuietHandler,
         )

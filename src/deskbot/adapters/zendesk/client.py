@@ -40,6 +40,7 @@ import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -78,6 +79,11 @@ from deskbot.settings import ZendeskSettings
 log = get_logger(__name__)
 
 T = TypeVar("T")
+
+
+class ForeignUrlError(ZendeskError):
+    """A response pointed deskbot at another host than the configured Zendesk account."""
+
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     RateLimited,
@@ -279,11 +285,35 @@ class ZendeskClient:
 
     # -- raw requests through zenpy -----------------------------------------------------------
 
+    def _endpoint_url(self, endpoint: Endpoint) -> str:
+        api = getattr(self.zenpy, endpoint.zenpy_api)
+        return str(api._build_url(Url(endpoint.path)))
+
+    def check_same_origin(self, endpoint: Endpoint, url: str) -> None:
+        """Refuse (``ForeignUrlError``, never retried) a URL from a response that points
+        anywhere but the configured account: following it would send the account's
+        credentials there. Nothing from the page is written."""
+        if _origin(url) != _origin(self._endpoint_url(endpoint)):
+            log.warning(
+                "zendesk.foreign_url_refused",
+                endpoint=endpoint.path,
+                host=(urlsplit(url).hostname or "")[:100],
+            )
+            raise ForeignUrlError(
+                "Zendesk sent a pagination URL on another host than the configured account "
+                f"({urlsplit(url).hostname!r}); deskbot refuses to send the account's "
+                "credentials there and wrote nothing from that page. If zendesk.base_url is "
+                "behind a proxy that rewrites hosts, point base_url at the host Zendesk returns"
+            )
+
     def get_json(
         self, endpoint: Endpoint, params: dict[str, Any] | None = None, url: str | None = None
     ) -> Any:
-        """GET through zenpy's request path; the body parsed as JSON (bad JSON: malformed)."""
+        """GET through zenpy's request path; the body parsed as JSON (bad JSON: malformed).
+        A ``url`` (a ``next_page`` from a response) must be on the configured account."""
         api = getattr(self.zenpy, endpoint.zenpy_api)
+        if url is not None:
+            self.check_same_origin(endpoint, url)
         full_url = url or api._build_url(Url(endpoint.path))
         response = api._get(full_url, raw_response=True, params=params)
         try:
@@ -326,7 +356,11 @@ class ZendeskClient:
 
         def fetch() -> RatingPage:
             body = self.get_json(SATISFACTION_RATINGS, params, url)
-            return parse_rating_page(body, self._synced_at())
+            page = parse_rating_page(body, self._synced_at())
+            if page.next_page and page.next_page.startswith(URL_PREFIX):
+                # refused before it is ever stored as the stream's position
+                self.check_same_origin(SATISFACTION_RATINGS, page.next_page[len(URL_PREFIX) :])
+            return page
 
         return self.call("satisfaction ratings", fetch)
 
@@ -352,3 +386,16 @@ class ZendeskClient:
     def clock_skew_seconds(self) -> float | None:
         """Zendesk's clock minus ours at the last response (``None`` before one)."""
         return self.session.server_clock.skew_seconds
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # a malformed port matches nothing
+    if port is None:
+        port = {"https": 443, "http": 80}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
