@@ -28,11 +28,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
 from deskbot import metrics_registry as metrics
 from deskbot.errors import ConfigError, DeskbotError
 from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
@@ -111,6 +106,11 @@ class Daemon:
         self.jobs: dict[str, ScheduledJob] = {
             job.id: job for job in resolve_jobs(self.table, settings)
         }
+        # APScheduler is imported here, not at module level: only `deskbot run` needs it.
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         self.scheduler = BackgroundScheduler(
             timezone=settings.tz,
             executors={"default": ThreadPoolExecutor(max_workers=20)},
@@ -144,6 +144,8 @@ class Daemon:
 
         ``paused`` computes next fire times without running anything (tests).
         """
+        from apscheduler.triggers.interval import IntervalTrigger
+
         self._apply_schedule(self.jobs, previous={})
         sweep = max(5.0, self.settings.daemon.lease_seconds / 2)
         self.scheduler.add_job(

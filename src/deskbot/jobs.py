@@ -37,19 +37,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
 from deskbot import metrics_registry as metrics
-from deskbot.adapters.db.job_ledger import SqlJobLedger
-from deskbot.adapters.db.maintenance import optimize
-from deskbot.adapters.db.store import Database
 from deskbot.errors import DeskbotError, StoreError
 from deskbot.log import get_logger, redact_text
 from deskbot.ports import AdminNotifier, Clock, JobClaim, JobLedger, StopEvent
 from deskbot.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: `deskbot report`/`health` never load APScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    from deskbot.adapters.db.store import Database
 
 log = get_logger(__name__)
 
@@ -112,6 +112,8 @@ class ScheduledJob:
     variant: str | None = None
 
     def trigger(self, tz: ZoneInfo) -> CronTrigger:
+        from apscheduler.triggers.cron import CronTrigger
+
         return CronTrigger.from_crontab(self.cron, timezone=tz)
 
 
@@ -555,6 +557,9 @@ def tell_admins(settings: Settings, notifier: AdminNotifier, text: str) -> None:
 def db_maintenance(ctx: JobContext) -> dict[str, Any]:
     """Prune old job history; refresh planner statistics (and checkpoint the WAL on SQLite)."""
     keep = timedelta(days=ctx.settings.daemon.job_history_days)
+    from deskbot.adapters.db.job_ledger import SqlJobLedger
+    from deskbot.adapters.db.maintenance import optimize
+
     runs, leases = SqlJobLedger(ctx.database).prune(ctx.clock.now() - keep)
     ctx.check_stop()
     return {"pruned_runs": runs, "pruned_leases": leases, **optimize(ctx.database)}

@@ -42,6 +42,10 @@ from deskbot.errors import ConfigError, ConfigIssue, MissingSecretError
 
 
 def _check_cron(value: str) -> str:
+    from deskbot.domain.perf_cron import plainly_valid
+
+    if plainly_valid(value):  # common forms: no APScheduler import for short commands
+        return value
     from apscheduler.triggers.cron import CronTrigger
 
     try:
