@@ -204,13 +204,16 @@ def slack_services(
     if settings is None:
         return services
     from deskbot.adapters.db.followups_store import SqlBadRatings
-    from deskbot.services.slack_providers import FollowupCsat, KpiStats, LedgerShoutouts
+    from deskbot.adapters.db.perf_kpi import SqlHeadlines
+    from deskbot.services.perf_stats import HeadlineKpiStats
+    from deskbot.services.slack_providers import FollowupCsat, LedgerShoutouts
 
     clock = clock or SystemClock()
     fixed = settings
     settings_now = current or (lambda: fixed)
     kpi = kpi_source(database)
-    services.stats = KpiStats(kpi, settings_now, clock)
+    # me/stats: only the figures shown, identical questions share one computation (perf)
+    services.stats = HeadlineKpiStats(SqlHeadlines(database), settings_now, clock)
     services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.subdomain))
     services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
     return services
