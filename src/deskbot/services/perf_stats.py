@@ -70,18 +70,20 @@ class _Flight(Generic[V]):
 
 
 class SharedAnswers(Generic[V]):
-    """Single-flight + TTL cache (thread-safe). ``on_wait(key)`` is called when a caller
-    starts waiting for another's computation (tests synchronise on it)."""
+    """Single-flight + TTL cache (thread-safe). ``ttl_seconds`` defaults to
+    ``DEFAULT_TTL_SECONDS`` (read at construction; 0 keeps only the in-flight sharing).
+    ``on_wait(key)`` is called when a caller starts waiting for another's computation (tests
+    synchronise on it)."""
 
     def __init__(
         self,
         clock: Clock,
-        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        ttl_seconds: float | None = None,
         max_entries: int = 256,
         on_wait: Callable[[Hashable], None] | None = None,
     ) -> None:
         self._clock = clock
-        self._ttl = ttl_seconds
+        self._ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else ttl_seconds
         self._max = max_entries
         self._on_wait = on_wait
         self._lock = threading.Lock()
