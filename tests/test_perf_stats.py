@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -234,19 +234,13 @@ class _BlockingSource:
     def data_version(self) -> Hashable:
         return 1
 
-    def headline(self, window: Window, scope: Scope) -> WindowStats:
+    def headline(
+        self, window: Window, scope: Scope, agents: bool = False
+    ) -> tuple[WindowStats, list[AgentStats]]:
         with self.lock:
             self.calls += 1
         self.release.wait(timeout=30)
-        return WindowStats(created=7)
-
-    def agent_workload(self, window: Window, scope: Scope) -> list[AgentStats]:
-        return []
-
-    def agent_frt_medians(
-        self, window: Window, scope: Scope, agent_ids: Iterable[int]
-    ) -> Mapping[int, float | None]:
-        return {}
+        return WindowStats(created=7), []
 
 
 def test_identical_questions_in_flight_share_one_computation() -> None:

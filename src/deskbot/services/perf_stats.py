@@ -6,9 +6,9 @@ customers in need, team tags) to show seven headline numbers and the agents' fla
 ``HeadlineKpiStats`` asks a ``HeadlineSource`` for exactly those figures — the same SQL
 conditions, so the same numbers — and renders them with ``slack_providers.stats_summary``.
 
-Agent flags need each agent's median first reply time only for "blowing through tickets", and
-only when the agent's other figures already qualify; the medians are fetched for those agents
-alone, and ``workload_flags`` (the one definition) decides, so the flags are identical.
+The window's solved tickets are read once for the headline and the agents' workload (solved,
+replies, distinct customers, median first reply) and ``workload_flags`` (the one definition)
+decides the flags, so they are identical to the report's.
 
 ``SharedAnswers`` is a single-flight TTL cache: while one computation for a key runs, the same
 question from other people waits for it instead of starting its own; a finished answer is
@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from deskbot.domain.metrics import (
-    FLAG_BLOWING_THROUGH,
     AgentStats,
     Scope,
     Window,
@@ -49,17 +48,12 @@ class HeadlineSource(Protocol):
         """Changes whenever the synced data changes."""
         ...
 
-    def headline(self, window: Window, scope: Scope) -> WindowStats:
-        """created, solved, good, bad, one_touch, with_replies, frt and resolution medians."""
+    def headline(
+        self, window: Window, scope: Scope, agents: bool = False
+    ) -> tuple[WindowStats, list[AgentStats]]:
+        """created, solved, good, bad, one_touch, with_replies, frt and resolution medians;
+        with ``agents``, per agent: solved, replies, customers, frt_median, name."""
         ...
-
-    def agent_workload(self, window: Window, scope: Scope) -> list[AgentStats]:
-        """Per agent: solved, replies, customers, name (no frt_median)."""
-        ...
-
-    def agent_frt_medians(
-        self, window: Window, scope: Scope, agent_ids: Iterable[int]
-    ) -> Mapping[int, float | None]: ...
 
 
 @dataclass
@@ -145,29 +139,11 @@ class Headlines:
     flagged: tuple[tuple[AgentStats, tuple[str, ...]], ...]  # in the report's agent order
 
 
-def flagged_agents(
-    source: HeadlineSource, window: Window, scope: Scope, rules: WorkloadRules
+def flagged(
+    agents: list[AgentStats], days: int, rules: WorkloadRules
 ) -> tuple[tuple[AgentStats, tuple[str, ...]], ...]:
     """The agents ``build_report`` would flag, with their flags, in its order."""
-    agents = source.agent_workload(window, scope)
-    days = window.days
-    # An agent can be "blowing through" only if it would be with the best possible median.
-    candidates = [
-        a.agent_id
-        for a in agents
-        if FLAG_BLOWING_THROUGH in workload_flags(replace(a, frt_median=0.0), days, rules)
-    ]
-    medians = source.agent_frt_medians(window, scope, candidates) if candidates else {}
-    rows = []
-    for found in agents:
-        agent = (
-            replace(found, frt_median=medians[found.agent_id])
-            if found.agent_id in medians
-            else found
-        )
-        flags = workload_flags(agent, days, rules)
-        if flags:
-            rows.append((agent, flags))
+    rows = [(a, flags) for a in agents if (flags := workload_flags(a, days, rules))]
     rows.sort(key=lambda r: (-r[0].solved, -r[0].replies, r[0].name or "", r[0].agent_id))
     return tuple(rows)
 
@@ -207,11 +183,9 @@ class HeadlineKpiStats:
         )
 
         def compute() -> Headlines:
-            return Headlines(
-                self._source.headline(window, scope),
-                self._source.headline(window.previous(), scope),
-                flagged_agents(self._source, window, scope, rules),
-            )
+            current, agents = self._source.headline(window, scope, agents=True)
+            previous, _ = self._source.headline(window.previous(), scope)
+            return Headlines(current, previous, flagged(agents, window.days, rules))
 
         answer = self._answers.get(key, compute)
         return stats_summary(query, answer.current, answer.previous, answer.flagged)

@@ -14,8 +14,8 @@ one version are therefore never served after the data they summarise changed.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, case, func, select
@@ -39,10 +39,17 @@ class SqlHeadlines(SqlKpiSource):
             ).all()
         return tuple(tuple(row) for row in rows)
 
-    def headline(self, window: Window, scope: Scope) -> WindowStats:
-        """created, solved, ratings, one-touch, FRT and resolution medians: the numbers
-        ``window_stats`` gives for these fields (backlog, channels, p90s and business-hour
-        figures are left at their defaults)."""
+    def headline(
+        self, window: Window, scope: Scope, agents: bool = False
+    ) -> tuple[WindowStats, list[AgentStats]]:
+        """created, solved, good, bad, one_touch, with_replies, FRT and resolution medians —
+        the numbers ``window_stats`` gives for these fields (backlog, channels, p90s and
+        business-hour figures are left at their defaults) — and, with ``agents``, each
+        assignee's solved, replies, customers, FRT median and name as ``agent_stats`` counts
+        them (ratings per agent are not counted: no workload flag reads them).
+
+        The window's solved tickets are read once (one row each: a few integer columns) and
+        counted here, instead of one scan per aggregate."""
         ts = self._ticket_scope(scope)
         with self._db.engine.connect() as conn:
             created = conn.execute(
@@ -50,30 +57,43 @@ class SqlHeadlines(SqlKpiSource):
                 .select_from(T)
                 .where(T.c.created_at >= window.start, T.c.created_at < window.end, *ts)
             ).scalar_one()
-            solved_from = M.join(T, T.c.id == M.c.ticket_id)
-            solved_where = [*self._solved_in(window), *ts]
-            agg = conn.execute(
-                select(
-                    func.count().label("solved"),
-                    func.count(M.c.replies).label("with_replies"),
-                    func.coalesce(func.sum(case((M.c.replies <= 1, 1), else_=0)), 0).label(
-                        "one_touch"
-                    ),
-                )
-                .select_from(solved_from)
-                .where(*solved_where)
-            ).one()
+            columns: list[Any] = [
+                M.c.replies,
+                M.c.reply_time_calendar,
+                M.c.full_resolution_calendar,
+            ]
+            if agents:
+                columns += [T.c.assignee_id, T.c.requester_id]
+            solved = with_replies = one_touch = 0
             frt: list[int] = []
             res: list[int] = []
-            for reply, resolution in conn.execute(
-                select(M.c.reply_time_calendar, M.c.full_resolution_calendar)
-                .select_from(solved_from)
-                .where(*solved_where)
+            work: dict[int, _Work] = {}
+            for row in conn.execute(
+                select(*columns)
+                .select_from(M.join(T, T.c.id == M.c.ticket_id))
+                .where(*self._solved_in(window), *ts)
             ):
+                replies, reply, resolution = row[0], row[1], row[2]
+                solved += 1
+                if replies is not None:
+                    with_replies += 1
+                    if replies <= 1:
+                        one_touch += 1
                 if reply is not None:
                     frt.append(reply)
                 if resolution is not None:
                     res.append(resolution)
+                if agents and row[3] is not None:
+                    agent = work.get(row[3])
+                    if agent is None:
+                        agent = work[row[3]] = _Work()
+                    agent.solved += 1
+                    if replies is not None:
+                        agent.replies += replies
+                    if row[4] is not None:
+                        agent.customers.add(row[4])
+                    if reply is not None:
+                        agent.frt.append(reply)
             frt.sort()
             res.sort()
             ratings = {
@@ -92,68 +112,34 @@ class SqlHeadlines(SqlKpiSource):
                     .group_by("kind")
                 )
             }
-        return WindowStats(
+            names = self._user_names(conn, (int(a) for a in work)) if work else {}
+        stats = WindowStats(
             created=int(created),
-            solved=int(agg.solved),
+            solved=solved,
             good=ratings.get("good", 0),
             bad=ratings.get("bad", 0),
-            one_touch=int(agg.one_touch),
-            with_replies=int(agg.with_replies),
+            one_touch=one_touch,
+            with_replies=with_replies,
             frt_median=percentile_sorted(frt, 0.5),
             resolution_median=percentile_sorted(res, 0.5),
         )
-
-    def agent_workload(self, window: Window, scope: Scope) -> list[AgentStats]:
-        """Per assignee of the window's solved tickets: solved, replies, customers and name, as
-        ``agent_stats`` counts them (``frt_median`` not computed: see ``agent_frt_medians``;
-        ratings not counted: no workload flag reads them)."""
-        ts = self._ticket_scope(scope)
-        with self._db.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    T.c.assignee_id,
-                    func.count().label("solved"),
-                    func.coalesce(func.sum(M.c.replies), 0).label("replies"),
-                    func.count(func.distinct(T.c.requester_id)).label("customers"),
-                )
-                .select_from(M.join(T, T.c.id == M.c.ticket_id))
-                .where(*self._solved_in(window), *ts, T.c.assignee_id.is_not(None))
-                .group_by(T.c.assignee_id)
-            ).all()
-            names = self._user_names(conn, (int(r.assignee_id) for r in rows))
-        return [
+        rows = [
             AgentStats(
-                agent_id=int(r.assignee_id),
-                name=names.get(int(r.assignee_id)),
-                solved=int(r.solved),
-                replies=int(r.replies),
-                customers=int(r.customers),
+                agent_id=int(agent_id),
+                name=names.get(int(agent_id)),
+                solved=w.solved,
+                replies=w.replies,
+                customers=len(w.customers),
+                frt_median=percentile_sorted(sorted(w.frt), 0.5),
             )
-            for r in rows
+            for agent_id, w in work.items()
         ]
+        return stats, rows
 
-    def agent_frt_medians(
-        self, window: Window, scope: Scope, agent_ids: Iterable[int]
-    ) -> Mapping[int, float | None]:
-        """The median first reply time of each given agent's solved tickets in the window."""
-        ids = sorted(set(agent_ids))
-        if not ids:
-            return {}
-        values: dict[int, list[int]] = defaultdict(list)
-        with self._db.engine.connect() as conn:
-            for row in conn.execute(
-                select(T.c.assignee_id, M.c.reply_time_calendar)
-                .select_from(M.join(T, T.c.id == M.c.ticket_id))
-                .where(
-                    *self._solved_in(window),
-                    *self._ticket_scope(scope),
-                    T.c.assignee_id.in_(ids),
-                    M.c.reply_time_calendar.is_not(None),
-                )
-            ):
-                values[int(row.assignee_id)].append(int(row.reply_time_calendar))
-        out: dict[int, float | None] = {}
-        for agent_id in ids:
-            found: Any = sorted(values.get(agent_id, []))
-            out[agent_id] = percentile_sorted(found, 0.5)
-        return out
+
+@dataclass
+class _Work:
+    solved: int = 0
+    replies: int = 0
+    customers: set[int] = field(default_factory=set)
+    frt: list[int] = field(default_factory=list)
