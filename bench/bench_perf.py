@@ -85,10 +85,9 @@ def cold(args: argparse.Namespace) -> None:
             "runs": args.runs,
         }
         if label.startswith("report"):
-            report = json.loads(out)
-            current = report.get("current", report.get("window", {}))
-            row["created"] = current.get("created") if isinstance(current, dict) else None
-            row["solved"] = current.get("solved") if isinstance(current, dict) else None
+            metrics = json.loads(out)["metrics"]
+            row["created"] = metrics["tickets_created"]["value"]
+            row["solved"] = metrics["tickets_solved"]["value"]
         row["load_avg"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(row))
 
