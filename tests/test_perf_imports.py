@@ -84,7 +84,7 @@ def test_health_imports_no_slack_zendesk_scheduler_or_database(config: Path) -> 
 
 
 def test_help_and_health_stay_off_sqlalchemy(config: Path) -> None:
-    """``--help`` and ``health`` need neither the database nor pydantic-heavy adapters."""
+    """``--help`` and ``health`` do not load SQLAlchemy (the database layer) at all."""
     env = dict(os.environ, PYTHONPATH=str(SRC))
     code = (
         "import sys\nfrom deskbot.cli import main\n"

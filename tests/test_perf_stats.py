@@ -281,3 +281,20 @@ def test_a_failed_computation_is_not_cached() -> None:
     assert answers.get("k", lambda: 5) == 5
     assert answers.get("k", boom) == 5
     assert len(calls) == 1
+
+
+def test_reloaded_workload_rules_are_a_different_question(db: Database) -> None:
+    """A config reload that changes the thresholds must not be answered from the cache."""
+    generate(db, n=600)
+    clock = FakeClock(datetime(2026, 12, 1, tzinfo=UTC))
+    current: list[Any] = [RULES[2]]
+    answers: SharedAnswers[Any] = SharedAnswers(clock)
+    stats = HeadlineKpiStats(SqlHeadlines(db), lambda: _settings(current[0]), clock, answers)
+    query = StatsQuery(Window(date(2026, 4, 1), date(2026, 5, 1), "UTC"), Target())
+    strict = stats.stats(query)
+    current[0] = RULES[0]  # thresholds so low that agents get flagged
+    loose = stats.stats(query)
+    assert answers.computed == 2
+    reference = KpiStats(SqlKpiSource(db), lambda: _settings(RULES[0]), clock).stats(query)
+    assert loose == reference
+    assert len(loose.notes) > len(strict.notes)
