@@ -12,21 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deskbot.adapters.db.directory import StoreDirectory
-from deskbot.adapters.db.kpi import SqlKpiSource
-from deskbot.adapters.db.ledger import SqlActionLedger
-from deskbot.adapters.db.store import Database
-from deskbot.adapters.db.sync_store import SqlSyncStore
-from deskbot.adapters.slack import notifier as slack_notifier_module
-from deskbot.adapters.slack.app import CurrentSettings, build_app, make_client
-from deskbot.adapters.slack.digest_blocks import SlackDigestRenderer
-from deskbot.adapters.slack.interactions import InteractionRegistry
-from deskbot.adapters.slack.notifier import SlackNotifier
-from deskbot.adapters.slack.server import SlackHandle, start_slack
-from deskbot.adapters.slack.work import BackgroundWork
-from deskbot.adapters.zendesk.client import ZendeskClient
 from deskbot.domain.metrics import Window, parse_period
-from deskbot.errors import ZendeskError
 from deskbot.log import configure_logging
 from deskbot.ports import (
     ActionLedger,
@@ -38,14 +24,24 @@ from deskbot.ports import (
     SystemClock,
     ZendeskSource,
 )
-from deskbot.services.digests import DigestOutcome, DigestService, find_digest
-from deskbot.services.providers import ConfigReloader, SlackServices, SyncTrigger
-from deskbot.services.shoutouts import ShoutoutRun, ShoutoutService
-from deskbot.services.sync import ProgressCallback, SyncService
 from deskbot.settings import Settings, load_settings
 
+# Vendor adapters (slack_bolt, slack_sdk, zenpy, APScheduler, SQLAlchemy) are imported inside
+# the functions that build them, so that a short command (`deskbot health`, `report`, `jobs`)
+# pays only for what it uses. Annotations only: TYPE_CHECKING.
 if TYPE_CHECKING:
     from slack_sdk import WebClient
+
+    from deskbot.adapters.db.store import Database
+    from deskbot.adapters.slack.app import CurrentSettings
+    from deskbot.adapters.slack.digest_blocks import SlackDigestRenderer
+    from deskbot.adapters.slack.interactions import InteractionRegistry
+    from deskbot.adapters.slack.server import SlackHandle
+    from deskbot.adapters.slack.work import BackgroundWork
+    from deskbot.services.digests import DigestOutcome, DigestService
+    from deskbot.services.providers import ConfigReloader, SlackServices, SyncTrigger
+    from deskbot.services.shoutouts import ShoutoutRun, ShoutoutService
+    from deskbot.services.sync import ProgressCallback, SyncService
 
 if TYPE_CHECKING:
     from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
@@ -57,7 +53,6 @@ if TYPE_CHECKING:
         Ledger,
         TicketWriter,
     )
-from deskbot.adapters.log_notifier import LogNotifier
 from deskbot.ports import AdminNotifier
 
 if TYPE_CHECKING:
@@ -79,6 +74,8 @@ def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
 
 def open_database(settings: Settings, migrate: bool = True) -> Database:
     """The store for these settings, migrated to the current schema unless told otherwise."""
+    from deskbot.adapters.db.store import Database
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(
         settings.database_url,
@@ -206,6 +203,9 @@ def slack_services(
     ``config reload``, ``sync_trigger`` (the daemon) ``sync now``, and ``sync_running`` says
     whether a sync is in flight. ``current`` returns the settings in force (after reloads);
     default: ``settings``."""
+    from deskbot.adapters.db.directory import StoreDirectory
+    from deskbot.adapters.db.sync_store import SqlSyncStore
+    from deskbot.services.providers import SlackServices
     from deskbot.services.slack_providers import StoreSyncStatus
 
     people: PeopleDirectory | None = None
@@ -224,13 +224,16 @@ def slack_services(
     if settings is None:
         return services
     from deskbot.adapters.db.followups_store import SqlBadRatings
-    from deskbot.services.slack_providers import FollowupCsat, KpiStats, LedgerShoutouts
+    from deskbot.adapters.db.perf_kpi import SqlHeadlines
+    from deskbot.services.perf_stats import HeadlineKpiStats
+    from deskbot.services.slack_providers import FollowupCsat, LedgerShoutouts
 
     clock = clock or SystemClock()
     fixed = settings
     settings_now = current or (lambda: fixed)
     kpi = kpi_source(database)
-    services.stats = KpiStats(kpi, settings_now, clock)
+    # me/stats: only the figures shown, identical questions share one computation (perf)
+    services.stats = HeadlineKpiStats(SqlHeadlines(database), settings_now, clock)
     services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.api_root))
     services.people = people_directory(settings_now, database)
     services.shoutouts = LedgerShoutouts(
@@ -265,6 +268,7 @@ def followup_interactions(
     from deskbot.adapters.db.followups_store import SqlFollowupStore
     from deskbot.adapters.slack.followup_handlers import register_followup_handlers
     from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
+    from deskbot.adapters.slack.interactions import InteractionRegistry
     from deskbot.services.followups import FollowupService
 
     # Claims and the Handled modal touch the store and Slack only: no Zendesk credentials.
@@ -311,6 +315,10 @@ def start_slack_app(
     With ``database``, the follow-up buttons and modal are handled too. ``current`` holds the
     settings in force (``set`` it after a reload).
     """
+    from deskbot.adapters.slack.app import build_app, make_client
+    from deskbot.adapters.slack.server import start_slack
+    from deskbot.adapters.slack.work import BackgroundWork
+
     clock = clock or SystemClock()
     work = work or BackgroundWork()
     client = make_client(settings)
@@ -358,6 +366,7 @@ def attach_slack_app(
     settings = daemon.settings
     if not settings.slack.enabled:
         return None
+    from deskbot.adapters.slack.app import CurrentSettings
     from deskbot.daemon import SYNC_JOB
     from deskbot.services.slack_providers import JobSyncTrigger
 
@@ -398,6 +407,8 @@ class SlackAdminNotifier:
 def make_notifier(settings: Settings, clock: Clock | None = None) -> AdminNotifier:
     """Where admin notices (job failure alerts, rejected config reloads) go: the admin channel
     on Slack when Slack is enabled with a bot token, else the log (``admin.notice`` events)."""
+    from deskbot.adapters.log_notifier import LogNotifier
+
     if settings.slack.enabled and settings.slack.bot_token is not None:
         return SlackAdminNotifier(slack_notifier(settings, clock))
     return LogNotifier()
@@ -459,16 +470,23 @@ def using_database(settings: Settings, database: Database | None) -> Iterator[Da
 
 def kpi_source(database: Database) -> KpiSource:
     """The KPI queries over this store."""
+    from deskbot.adapters.db.kpi import SqlKpiSource
+
     return SqlKpiSource(database)
 
 
 def action_ledger(database: Database, clock: Clock | None = None) -> ActionLedger:
     """The action ledger over this store."""
+    from deskbot.adapters.db.ledger import SqlActionLedger
+
     return SqlActionLedger(database, clock)
 
 
 def slack_notifier(settings: Settings, clock: Clock | None = None) -> Notifier:
     """Slack through slack_sdk, at ``slack.base_url`` when set (the sandbox)."""
+    from deskbot.adapters.slack import notifier as slack_notifier_module
+    from deskbot.adapters.slack.notifier import SlackNotifier
+
     token = settings.slack.require_bot_token()
     client = slack_notifier_module.make_client(token, settings.slack.base_url, clock=clock)
     return SlackNotifier(
@@ -480,6 +498,8 @@ def _posting_parts(
     settings: Settings, database: Database, notifier: Notifier | None, clock: Clock | None
 ) -> tuple[KpiSource, ActionLedger, Notifier, SlackDigestRenderer]:
     """What digests and shout-outs post with: KPIs, the ledger, Slack and the renderer."""
+    from deskbot.adapters.slack.digest_blocks import SlackDigestRenderer
+
     return (
         kpi_source(database),
         action_ledger(database, clock),
@@ -495,6 +515,8 @@ def digest_service(
     clock: Clock | None = None,
 ) -> DigestService:
     """Digests for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
+    from deskbot.services.digests import DigestService
+
     return DigestService(settings, *_posting_parts(settings, database, notifier, clock))
 
 
@@ -512,6 +534,8 @@ def run_digest(
     most recently before ``now`` (or ``period``, e.g. ``2026-11-01..2026-11-07``); a no-op when
     it was already posted. A scheduled run (no ``period``) first finishes earlier periods that a
     crash or a Slack failure left unfinished in the last week."""
+    from deskbot.services.digests import find_digest
+
     clock = clock or SystemClock()
     with using_database(settings, database) as store:
         service = digest_service(settings, store, notifier, clock)
@@ -535,6 +559,8 @@ def shoutout_service(
 ) -> ShoutoutService:
     """Shout-outs for these settings; ``notifier`` defaults to Slack (needs the bot token).
     Agents' Slack users come from the people directory (``roster.agents`` winning)."""
+    from deskbot.services.shoutouts import ShoutoutService
+
     return ShoutoutService(
         settings,
         *_posting_parts(settings, database, notifier, clock),
@@ -580,6 +606,10 @@ def sync_service(
     client: ZendeskSource | None = None,
 ) -> SyncService:
     """The sync use case wired to zenpy (paced, retried) and the store."""
+    from deskbot.adapters.db.sync_store import SqlSyncStore
+    from deskbot.adapters.zendesk.client import ZendeskClient
+    from deskbot.services.sync import SyncService
+
     source = client or ZendeskClient.from_settings(settings.zendesk, clock, stop_event)
     return SyncService(
         source,
@@ -609,6 +639,8 @@ def run_sync(
     (``summary["ok"]`` is False). A stop request ends the pass after the last committed page
     (``summary["stopped"]``).
     """
+    from deskbot.errors import ZendeskError
+
     result = sync_service(settings, database, clock, stop_event).run(full=full, progress=progress)
     summary = result.summary()
     if raise_on_error and not result.ok:
@@ -754,6 +786,7 @@ def people_service(
         )
     staff = None
     if settings.zendesk.email is not None and settings.zendesk.api_token is not None:
+        from deskbot.adapters.zendesk.client import ZendeskClient
         from deskbot.adapters.zendesk.people_staff import ZendeskStaffSource
 
         staff = ZendeskStaffSource(ZendeskClient.from_settings(settings.zendesk, clock))

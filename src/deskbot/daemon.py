@@ -31,13 +31,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
 from deskbot import metrics_registry as metrics
 from deskbot.errors import ConfigError, DeskbotError
-from deskbot.fire_time import FireTimeExecutor
 from deskbot.jobs import JobRunner, JobSpec, RunResult, ScheduledJob, resolve_jobs, tell_admins
 from deskbot.log import configure_logging, get_logger, redact_text
 from deskbot.ports import AdminNotifier, Clock, JobLedger, SystemClock
@@ -114,6 +109,12 @@ class Daemon:
         self.jobs: dict[str, ScheduledJob] = {
             job.id: job for job in resolve_jobs(self.table, settings)
         }
+        # APScheduler is imported here, not at module level: only `deskbot run` needs it.
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from deskbot.fire_time import FireTimeExecutor
+
         self.scheduler = BackgroundScheduler(
             timezone=settings.tz,
             executors={"default": FireTimeExecutor(max_workers=20)},
@@ -147,6 +148,8 @@ class Daemon:
 
         ``paused`` computes next fire times without running anything (tests).
         """
+        from apscheduler.triggers.interval import IntervalTrigger
+
         self._apply_schedule(self.jobs, previous={})
         # Frequent and cheap: a dead holder's job mutex is free at once (issue 13), so the
         # sweep interval bounds how long a take-over after kill -9 waits.

@@ -37,21 +37,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
-from deskbot import fire_time as scheduled
 from deskbot import metrics_registry as metrics
-from deskbot.adapters.db.job_ledger import SqlJobLedger
-from deskbot.adapters.db.job_mutex import FencedStop, MutexHolder, SqlJobMutex
-from deskbot.adapters.db.maintenance import optimize
-from deskbot.adapters.db.store import Database
 from deskbot.errors import DeskbotError, StoreError
 from deskbot.log import get_logger, redact_text
 from deskbot.ports import AdminNotifier, Clock, JobClaim, JobLedger, StopEvent
 from deskbot.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: `deskbot report`/`health` never load APScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    from deskbot.adapters.db.job_mutex import FencedStop, SqlJobMutex
+    from deskbot.adapters.db.store import Database
 
 log = get_logger(__name__)
 
@@ -87,6 +86,8 @@ class JobContext:
     def check_stop(self) -> None:
         """Raise ``JobInterrupted`` if shutdown was requested (call between units of work)."""
         if self.stop.is_set():
+            from deskbot.adapters.db.job_mutex import FencedStop
+
             if isinstance(self.stop, FencedStop) and self.stop.lost.is_set():
                 raise JobInterrupted(
                     f"{self.job} stopped: it lost its job mutex (another process took it over)"
@@ -118,6 +119,8 @@ class ScheduledJob:
     variant: str | None = None
 
     def trigger(self, tz: ZoneInfo) -> CronTrigger:
+        from apscheduler.triggers.cron import CronTrigger
+
         return CronTrigger.from_crontab(self.cron, timezone=tz)
 
 
@@ -244,7 +247,11 @@ class JobRunner:
     ) -> None:
         self.settings = settings
         # One run of a job at a time across processes (issue 13), on the database's clock.
-        self.mutex = mutex or SqlJobMutex(database)
+        if mutex is None:
+            from deskbot.adapters.db.job_mutex import SqlJobMutex
+
+            mutex = SqlJobMutex(database)
+        self.mutex = mutex
         self._jobs = jobs  # the scheduled jobs in force (for ``JobContext.run_job``)
         self.database = database
         self.ledger = ledger
@@ -276,6 +283,8 @@ class JobRunner:
 
     def run_scheduled(self, job: ScheduledJob) -> RunResult:
         """Called by the scheduler when ``job`` fires: works out which fire this is, runs it."""
+        from deskbot import fire_time as scheduled  # APScheduler: only when a job runs
+
         fire = scheduled.current()  # APScheduler's scheduled_run_time: the same on every replica
         if fire is None:  # called outside the scheduler's executor: work it out from the clock
             fire = scheduled_fire_time(
@@ -340,6 +349,8 @@ class JobRunner:
         self, job: ScheduledJob, fire_time: datetime, key: str, sweep: bool
     ) -> RunResult:
         """Under the job's mutex: one run of the job at a time across every process."""
+        from deskbot.adapters.db.job_mutex import MutexHolder
+
         holder = MutexHolder(
             self.mutex,
             job.id,
@@ -611,6 +622,9 @@ def tell_admins(settings: Settings, notifier: AdminNotifier, text: str) -> None:
 def db_maintenance(ctx: JobContext) -> dict[str, Any]:
     """Prune old job history; refresh planner statistics (and checkpoint the WAL on SQLite)."""
     keep = timedelta(days=ctx.settings.daemon.job_history_days)
+    from deskbot.adapters.db.job_ledger import SqlJobLedger
+    from deskbot.adapters.db.maintenance import optimize
+
     runs, leases = SqlJobLedger(ctx.database).prune(ctx.clock.now() - keep)
     ctx.check_stop()
     return {"pruned_runs": runs, "pruned_leases": leases, **optimize(ctx.database)}

@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
-from deskbot.domain.metrics import FLAG_LABELS, Scope, Window
+from deskbot.domain.metrics import FLAG_LABELS, AgentStats, Scope, Window, WindowStats
 from deskbot.ports import ActionLedger, Clock, KpiSource, PeopleDirectory, SyncStore
 from deskbot.services import shoutouts as shoutout_service
 from deskbot.services.people import slack_ids_by_zendesk
@@ -67,49 +67,60 @@ class KpiStats:
             workload=settings.workload,
             team_tags=settings.team_tags,
         )
-        now, before = report.current, report.previous
-        metrics = (
-            MetricValue("CSAT", _percent(now.csat), _percent(before.csat), "percent"),
-            MetricValue(
-                "Ratings received",
-                float(now.good + now.bad) if now.good + now.bad else None,
-                float(before.good + before.bad) if before.good + before.bad else None,
-            ),
-            MetricValue("Tickets created", float(now.created), float(before.created)),
-            MetricValue("Tickets solved", float(now.solved), float(before.solved)),
-            MetricValue(
-                "First reply (median)",
-                now.frt_median,
-                before.frt_median,
-                "minutes",
-                higher_is_better=False,
-            ),
-            MetricValue(
-                "Resolution (median)",
-                now.resolution_median,
-                before.resolution_median,
-                "minutes",
-                higher_is_better=False,
-            ),
-            MetricValue(
-                "One-touch",
-                _percent(now.one_touch_rate),
-                _percent(before.one_touch_rate),
-                "percent",
-            ),
+        return stats_summary(
+            query, report.current, report.previous, ((r.stats, r.flags) for r in report.agents)
         )
-        notes = [f"{now.good} good and {now.bad} bad ratings"] if now.good + now.bad else []
-        for row in report.agents:
-            if row.flags:
-                who = row.stats.name or f"agent {row.stats.agent_id}"
-                flags = ", ".join(FLAG_LABELS.get(f, f) for f in row.flags)
-                notes.append(f"{who}: {flags}")
-        return StatsSummary(
-            title=f"Numbers for {target.label}",
-            period=query.period,
-            metrics=metrics,
-            notes=tuple(notes),
-        )
+
+
+def stats_summary(
+    query: StatsQuery,
+    now: WindowStats,
+    before: WindowStats,
+    agents: Iterable[tuple[AgentStats, Sequence[str]]],
+) -> StatsSummary:
+    """What ``me``/``stats`` show: headline numbers of both windows, then each agent's flags
+    (agents in the report's order; agents without flags are skipped)."""
+    metrics = (
+        MetricValue("CSAT", _percent(now.csat), _percent(before.csat), "percent"),
+        MetricValue(
+            "Ratings received",
+            float(now.good + now.bad) if now.good + now.bad else None,
+            float(before.good + before.bad) if before.good + before.bad else None,
+        ),
+        MetricValue("Tickets created", float(now.created), float(before.created)),
+        MetricValue("Tickets solved", float(now.solved), float(before.solved)),
+        MetricValue(
+            "First reply (median)",
+            now.frt_median,
+            before.frt_median,
+            "minutes",
+            higher_is_better=False,
+        ),
+        MetricValue(
+            "Resolution (median)",
+            now.resolution_median,
+            before.resolution_median,
+            "minutes",
+            higher_is_better=False,
+        ),
+        MetricValue(
+            "One-touch",
+            _percent(now.one_touch_rate),
+            _percent(before.one_touch_rate),
+            "percent",
+        ),
+    )
+    notes = [f"{now.good} good and {now.bad} bad ratings"] if now.good + now.bad else []
+    for stats, flags in agents:
+        if flags:
+            who = stats.name or f"agent {stats.agent_id}"
+            notes.append(f"{who}: {', '.join(FLAG_LABELS.get(f, f) for f in flags)}")
+    return StatsSummary(
+        title=f"Numbers for {query.target.label}",
+        period=query.period,
+        metrics=metrics,
+        notes=tuple(notes),
+    )
 
 
 class BadRatingSource(Protocol):

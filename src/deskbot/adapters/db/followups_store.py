@@ -94,7 +94,12 @@ class SqlFollowupStore:
             or_(f.c.rating_id.is_(None), f.c.last_seen_score != BAD),
         )
         no_longer_bad = and_(f.c.last_seen_score == BAD, ~is_bad)
-        stmt = (
+        # Two reads, not one `newly_bad OR no_longer_bad`: an OR across the two tables cannot
+        # use an index and walked every rating. Newly bad ratings come through
+        # ix_ratings_updated (only what changed within the look-back); ratings no longer bad
+        # start from the follow-ups whose last seen score is bad (a handful). The two sets are
+        # disjoint (last_seen_score is bad in one, not in the other).
+        base = (
             select(
                 r.c.id,
                 r.c.score,
@@ -123,38 +128,38 @@ class SqlFollowupStore:
             .outerjoin(requester, requester.c.id == r.c.requester_id)
             .outerjoin(org, org.c.id == t.c.organization_id)
             .outerjoin(agent, agent.c.id == r.c.assignee_id)
-            .where(or_(newly_bad, no_longer_bad))
-            .order_by(r.c.id)
         )
-        out: list[tuple[RatingFacts, FollowupRecord | None]] = []
+        rows: list[Any] = []
         with self.db.engine.connect() as conn:
-            for row in conn.execute(stmt):
-                facts = RatingFacts(
-                    rating_id=row.id,
-                    score=row.score,
-                    created_at=_required_utc(row.created_at),
-                    updated_at=_required_utc(row.updated_at),
-                    ticket_id=row.ticket_id,
-                    comment=row.comment,
-                    reason=row.reason,
-                    assignee_id=row.assignee_id,
-                    group_id=row.group_id,
-                    requester_id=row.requester_id,
-                    ticket_status=row.ticket_status,
-                    ticket_subject=row.ticket_subject,
-                    ticket_group_id=row.ticket_group_id,
-                    ticket_brand_id=row.ticket_brand_id,
-                    ticket_organization_id=row.ticket_organization_id,
-                    ticket_tags=frozenset((row.ticket_tags or "").split()),
-                    requester_name=row.requester_name,
-                    organization_name=row.organization_name,
-                    agent_name=row.agent_name,
-                )
-                state = {
-                    k.removeprefix("f_"): v for k, v in row._mapping.items() if k.startswith("f_")
-                }
-                record = _record(_Row(state)) if state["rating_id"] is not None else None
-                out.append((facts, record))
+            rows.extend(conn.execute(base.where(newly_bad)))
+            rows.extend(conn.execute(base.where(no_longer_bad)))
+        rows.sort(key=lambda row: row.id)
+        out: list[tuple[RatingFacts, FollowupRecord | None]] = []
+        for row in rows:
+            facts = RatingFacts(
+                rating_id=row.id,
+                score=row.score,
+                created_at=_required_utc(row.created_at),
+                updated_at=_required_utc(row.updated_at),
+                ticket_id=row.ticket_id,
+                comment=row.comment,
+                reason=row.reason,
+                assignee_id=row.assignee_id,
+                group_id=row.group_id,
+                requester_id=row.requester_id,
+                ticket_status=row.ticket_status,
+                ticket_subject=row.ticket_subject,
+                ticket_group_id=row.ticket_group_id,
+                ticket_brand_id=row.ticket_brand_id,
+                ticket_organization_id=row.ticket_organization_id,
+                ticket_tags=frozenset((row.ticket_tags or "").split()),
+                requester_name=row.requester_name,
+                organization_name=row.organization_name,
+                agent_name=row.agent_name,
+            )
+            state = {k.removeprefix("f_"): v for k, v in row._mapping.items() if k.startswith("f_")}
+            record = _record(_Row(state)) if state["rating_id"] is not None else None
+            out.append((facts, record))
         return out
 
     # -- state ------------------------------------------------------------------------------

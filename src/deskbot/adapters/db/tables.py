@@ -140,6 +140,8 @@ class SatisfactionRating(SQLModel, table=True):
         Index("ix_ratings_ticket", "ticket_id"),
         Index("ix_ratings_assignee_created", "assignee_id", "created_at"),
         Index("ix_ratings_group_created", "group_id", "created_at"),
+        # the follow-up pass reads only ratings changed since its look-back (migration 0011)
+        Index("ix_ratings_updated", "updated_at"),
     )
 
     id: int = _bigint_pk()
