@@ -491,7 +491,7 @@ def sync_service(
 ) -> SyncService:
     """The sync use case wired to zenpy (paced, retried) and the store."""
     source = client or ZendeskClient.from_settings(settings.zendesk, clock, stop_event)
-    return SyncService(
+    service = SyncService(
         source,
         SqlSyncStore(database),
         clock,
@@ -500,6 +500,11 @@ def sync_service(
         ratings_overlap_minutes=settings.sync.ratings_overlap_minutes,
         stop_event=stop_event,
     )
+    if isinstance(source, ZendeskClient):  # a fake ZendeskSource keeps the legacy stream only
+        from deskbot.services.csat_wiring import csat_sync
+
+        service.csat = csat_sync(settings, database, source, clock, service.start_time, stop_event)
+    return service
 
 
 def run_sync(

@@ -30,7 +30,8 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from deskbot import metrics_registry as metrics
 from deskbot.domain.sync import (
@@ -43,6 +44,9 @@ from deskbot.domain.sync import (
 from deskbot.errors import DeskbotError, Interrupted, SyncConflict, ZendeskError
 from deskbot.log import get_logger
 from deskbot.ports import Clock, StopEvent, SyncStore, ZendeskSource
+
+if TYPE_CHECKING:
+    from deskbot.services.csat_sync import CsatSync
 
 log = get_logger(__name__)
 
@@ -74,6 +78,8 @@ class StreamResult:
     position: int | None = None
     backfill_complete: bool = False
     error: str | None = None
+    note: str | None = None  # e.g. which CSAT source was read, or why none (csat_sync.py)
+    skipped: int = 0  # malformed records skipped with a logged reason
 
 
 @dataclass
@@ -132,8 +138,10 @@ class SyncService:
         start_date: date | None = None,
         ratings_overlap_minutes: int = 15,
         stop_event: StopEvent | None = None,
+        csat: CsatSync | None = None,
     ) -> None:
         self.source = source
+        self.csat = csat  # picks the CSAT source for the ratings step (services/csat_sync.py)
         self.store = store
         self.clock = clock
         self.page_size = page_size
@@ -152,6 +160,8 @@ class SyncService:
         """Forget the streams' cursors so the next pass re-backfills (rows are kept)."""
         for stream in streams:
             self.store.reset_cursor(stream)
+        if self.csat is not None and SATISFACTION_RATINGS in streams:
+            self.csat.reset(self.store)
         log.info("sync.reset", streams=list(streams))
 
     def run(
@@ -168,7 +178,12 @@ class SyncService:
         if full:
             self.reset(streams)
         result = SyncResult(started_at=self.clock.now())
-        runners = {TICKETS: self._tickets, SATISFACTION_RATINGS: self._ratings}
+        runners: dict[str, Callable[[StreamResult, ProgressCallback | None], None]] = {
+            TICKETS: self._tickets,
+            SATISFACTION_RATINGS: self._ratings,
+        }
+        if self.csat is not None:
+            runners[SATISFACTION_RATINGS] = partial(self.csat.run, legacy=self._ratings)
         for stream in streams:
             if self._stopping():
                 result.stopped = True
@@ -183,10 +198,12 @@ class SyncService:
                 break
             except (ZendeskError, SyncConflict) as exc:
                 outcome.error = str(exc)
-                self.store.record_error(stream, str(exc), self.clock.now())
-                log.error("sync.stream_failed", stream=stream, error=str(exc))
+                self.store.record_error(outcome.stream, str(exc), self.clock.now())
+                log.error("sync.stream_failed", stream=outcome.stream, error=str(exc))
             except Exception as exc:
-                self.store.record_error(stream, f"{type(exc).__name__}: {exc}", self.clock.now())
+                self.store.record_error(
+                    outcome.stream, f"{type(exc).__name__}: {exc}", self.clock.now()
+                )
                 raise
             if self._stopping():
                 result.stopped = True

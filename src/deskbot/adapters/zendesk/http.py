@@ -100,7 +100,7 @@ class HeaderPacer:
         self.window_seconds = max(self.window_seconds, reset)
         prev = self._prev
         if prev is not None:
-            p_at, p_remaining, p_reset_at, p_ours = prev
+            _p_at, p_remaining, p_reset_at, p_ours = prev
             sent = max(0, ours - p_ours)
             if now < p_reset_at - 1e-6 and remaining <= p_remaining:
                 others = max(0.0, p_remaining - remaining - sent)

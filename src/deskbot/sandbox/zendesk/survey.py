@@ -41,11 +41,19 @@ LEGACY_DISABLED = {
     "this help desk for further help.",
 }
 SURVEY_FORBIDDEN = {
-    "errors": [{"code": "Forbidden", "status": "403", "title": "Access to the resource is forbidden"}]
+    "errors": [
+        {"code": "Forbidden", "status": "403", "title": "Access to the resource is forbidden"}
+    ]
 }
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EMOJI = {1: "😡", 2: "🙁", 3: "😐", 4: "🙂", 5: "😍"}
-_LABELS = {1: "Very unsatisfied", 2: "Unsatisfied", 3: "Neutral", 4: "Satisfied", 5: "Very satisfied"}
+_LABELS = {
+    1: "Very unsatisfied",
+    2: "Unsatisfied",
+    3: "Neutral",
+    4: "Satisfied",
+    5: "Very satisfied",
+}
 
 
 def _b32(value: int, width: int) -> str:

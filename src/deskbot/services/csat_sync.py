@@ -1,0 +1,436 @@
+"""CSAT from whichever source the account uses: legacy ratings or CSAT survey responses.
+
+Zendesk runs one CSAT per account ("Satisfaction Ratings" is the legacy one; "CSAT Survey
+Responses" the current one). ``CsatSync`` decides which to read (``zendesk.csat``: ``auto``
+detects it, see ``detect``), then either runs the legacy ratings stream unchanged or the
+survey-response stream below, which gives the same guarantees:
+
+- **window with overlap**: responses are listed by ``filter[created_at_start|end]`` (their
+  creation, i.e. when the survey was offered) over ``[previous end - overlap, now]``; a window
+  in progress (its ``page[after]``) is stored in the stream's cursor, so a crash resumes at
+  the same page, and a page and the cursor commit in one transaction;
+- **updates followed**: a customer may answer or change the answer until the response's
+  ``expires_at``, long after the window moved on. Zendesk then updates the ticket, whose
+  ``satisfaction_rating`` (score, comment) the ticket export carries (developer docs,
+  "Getting the CSAT ratings of tickets"). The refresh walks the tickets synced since its last
+  position (``generated_timestamp``, id) and re-reads, by ``filter[subject_zrns]``, the
+  responses of every ticket whose exported rating differs from the stored one (or has none);
+- **paced**: every request goes through the paced client (account budget, header pacing);
+- **bad input**: a malformed response is skipped with a logged reason and counted
+  (``StreamResult.skipped``), never stops the sync; a malformed page envelope is retried as
+  any malformed page.
+
+Mapping rule: ``deskbot.domain.csat_survey`` (docs/SYNC.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from deskbot.domain.csat_survey import BadResponse, ScoreRule, SurveyResponse, map_response
+from deskbot.domain.sync import StreamState
+from deskbot.log import get_logger
+from deskbot.ports import Clock, StopEvent
+
+if TYPE_CHECKING:
+    from deskbot.services.sync import ProgressCallback, StreamResult
+
+log = get_logger(__name__)
+
+CSAT_SOURCE = "csat_source"  # sync_state row: the source in use and why
+SURVEY_STREAM = "csat_survey_responses"
+REFRESH_STREAM = "csat_survey_refresh"
+Source = Literal["legacy", "survey_responses", "none"]
+Mode = Literal["auto", "legacy", "survey_responses"]
+REFRESH_BATCH = 200
+
+
+class ProbeResult(Protocol):
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def has_data(self) -> bool: ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def available(self) -> bool: ...
+
+
+class SurveyPageLike(Protocol):
+    @property
+    def items(self) -> list[Any]: ...
+
+    @property
+    def next_after(self) -> str | None: ...
+
+
+class CsatSource(Protocol):
+    def page(
+        self, *, start_ms: int, end_ms: int, after: str | None, per_page: int
+    ) -> SurveyPageLike: ...
+
+    def for_tickets(self, ticket_ids: Sequence[int]) -> list[Any]: ...
+
+    def show(self, response_id: str) -> Any: ...
+
+    def probe_survey(self) -> ProbeResult: ...
+
+    def probe_legacy(self) -> ProbeResult: ...
+
+
+class ExportRatingLike(Protocol):
+    @property
+    def ticket_id(self) -> int: ...
+
+    @property
+    def generated_timestamp(self) -> int: ...
+
+    @property
+    def score(self) -> str | None: ...
+
+    @property
+    def comment(self) -> str | None: ...
+
+
+class CsatStore(Protocol):
+    def apply_survey_page(
+        self,
+        responses: Sequence[tuple[SurveyResponse, Any]],
+        state: StreamState,
+        synced_at: datetime,
+    ) -> int: ...
+
+    def max_ticket_position(self) -> tuple[int, int]: ...
+
+    def tickets_after(self, after: tuple[int, int], limit: int) -> Sequence[ExportRatingLike]: ...
+
+    def stored(self, ticket_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]: ...
+
+    def source(self, stream: str) -> dict[str, Any] | None: ...
+
+    def record_source(
+        self, stream: str, value: dict[str, Any], error: str | None, at: datetime
+    ) -> None: ...
+
+
+class StateReader(Protocol):
+    def state(self, stream: str) -> StreamState: ...
+
+
+@dataclass(frozen=True)
+class Detection:
+    source: Source
+    reason: str  # why this source (or why none)
+
+
+LEGACY_HINT = "legacy CSAT is off, or the token's agent may not read satisfaction ratings"
+SURVEY_HINT = (
+    "survey responses need Support Professional / Suite Growth or above, the current CSAT "
+    "turned on, and an admin's API token"
+)
+
+
+def _refused(what: str, probe: ProbeResult, hint: str) -> str:
+    said = f" {probe.detail!r}" if probe.detail else ""
+    return f"{what} answered HTTP {probe.status}{said} ({hint})"
+
+
+def csat_unavailable(store: CsatStore) -> str | None:
+    """Why CSAT cannot be synced (None when a source is in use or nothing was detected yet).
+    ``deskbot sync status`` and the digests show it instead of a 0% CSAT."""
+    value = store.source(CSAT_SOURCE)
+    if value and value.get("source") == "none":
+        return str(value.get("reason") or "no CSAT source answers")
+    return None
+
+
+class CsatSync:
+    def __init__(
+        self,
+        source: CsatSource,
+        store: CsatStore,
+        states: StateReader,
+        clock: Clock,
+        *,
+        mode: Mode = "auto",
+        rule: ScoreRule | None = None,
+        overlap_minutes: int = 15,
+        start_time: int = 0,
+        page_size: int = 100,
+        stop_event: StopEvent | None = None,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.states = states
+        self.clock = clock
+        self.mode = mode
+        self.rule = rule or ScoreRule()
+        self.overlap_seconds = overlap_minutes * 60
+        self.start_time = start_time
+        self.page_size = min(page_size, 100)
+        self.stop_event = stop_event
+        self.skipped = 0
+        self._scales: dict[tuple[str, int], int] = {}
+        self._asked: set[tuple[str, int]] = set()
+
+    def _stopping(self) -> bool:
+        return self.stop_event is not None and self.stop_event.is_set()
+
+    def _epoch(self) -> int:
+        return int(self.clock.now().timestamp())
+
+    def reset(self, store: Any) -> None:
+        """``--full``: forget the survey stream's window and the refresh position."""
+        for stream in (SURVEY_STREAM, REFRESH_STREAM):
+            store.reset_cursor(stream)
+
+    # -- which source ---------------------------------------------------------------------------
+
+    def detect(self) -> Detection:
+        """Ask Zendesk which CSAT answers (two small paced requests), remember it, log a change.
+
+        ``auto``: survey responses when that endpoint holds any (only the current CSAT
+        creates them); else legacy when ``/satisfaction_ratings`` answers (an account on the
+        legacy CSAT, or one without any rating yet); else survey responses when only that
+        endpoint answers (a new account on the current CSAT: the legacy endpoint refuses);
+        else none, with what each endpoint said. A fixed ``zendesk.csat`` probes only its own
+        endpoint, so a token without access still gets one clear message.
+        """
+        if self.mode == "legacy":
+            legacy = self.source.probe_legacy()
+            found = (
+                Detection("legacy", "zendesk.csat is legacy")
+                if legacy.available
+                else Detection("none", _refused("/satisfaction_ratings", legacy, LEGACY_HINT))
+            )
+        elif self.mode == "survey_responses":
+            survey = self.source.probe_survey()
+            found = (
+                Detection("survey_responses", "zendesk.csat is survey_responses")
+                if survey.available
+                else Detection("none", _refused("/guide/survey_responses", survey, SURVEY_HINT))
+            )
+        else:
+            survey = self.source.probe_survey()
+            if survey.available and survey.has_data:
+                found = Detection("survey_responses", "auto: the account has survey responses")
+            else:
+                legacy = self.source.probe_legacy()
+                legacy_said = _refused("/satisfaction_ratings", legacy, LEGACY_HINT)
+                if legacy.available:
+                    found = Detection("legacy", "auto: /satisfaction_ratings answers")
+                elif survey.available:
+                    found = Detection(
+                        "survey_responses", f"auto: only survey responses answer ({legacy_said})"
+                    )
+                else:
+                    found = Detection(
+                        "none",
+                        f"neither CSAT source answers: {legacy_said}; "
+                        + _refused("/guide/survey_responses", survey, SURVEY_HINT),
+                    )
+        previous = self.store.source(CSAT_SOURCE) or {}
+        if previous.get("source") != found.source or previous.get("reason") != found.reason:
+            log.info("csat.source", source=found.source, reason=found.reason, mode=self.mode)
+            error = f"CSAT not available: {found.reason}" if found.source == "none" else None
+            self.store.record_source(
+                CSAT_SOURCE,
+                {"source": found.source, "reason": found.reason, "mode": self.mode},
+                error,
+                self.clock.now(),
+            )
+        return found
+
+    # -- the stream -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        outcome: StreamResult,
+        progress: ProgressCallback | None,
+        *,
+        legacy: Callable[[StreamResult, ProgressCallback | None], None],
+    ) -> None:
+        """The CSAT step of a sync pass: detect, then the legacy or the survey stream."""
+        found = self.detect()
+        outcome.note = f"csat source: {found.source} ({found.reason})"
+        if found.source == "legacy":
+            legacy(outcome, progress)
+        elif found.source == "survey_responses":
+            outcome.stream = SURVEY_STREAM
+            self._survey(outcome, progress)
+            if not self._stopping():
+                self._refresh(outcome)
+        else:
+            outcome.note = f"CSAT not available: {found.reason}"
+
+    def _map(self, items: Sequence[Any]) -> list[tuple[SurveyResponse, Any]]:
+        self._learn_scales(items)
+        out: list[tuple[SurveyResponse, Any]] = []
+        for raw in items:
+            try:
+                out.append((map_response(raw, self.rule, self._scales), raw))
+            except BadResponse as exc:
+                self.skipped += 1
+                rid = raw.get("id") if isinstance(raw, dict) else None
+                log.warning(
+                    "csat.survey_response_skipped",
+                    reason=str(exc),
+                    response_id=rid if isinstance(rid, str) else None,
+                )
+        return out
+
+    def _learn_scales(self, items: Sequence[Any]) -> None:
+        """Ask the show endpoint once per survey version for its rating options (the list
+        leaves them out) so the raw score keeps its scale."""
+        for raw in items:
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                continue
+            survey = raw.get("survey")
+            if not isinstance(survey, dict):
+                continue
+            key = (survey.get("id"), survey.get("version"))
+            if not isinstance(key[0], str) or not isinstance(key[1], int) or key in self._asked:
+                continue
+            answers: list[Any] = raw["answers"] if isinstance(raw.get("answers"), list) else []
+            if not any(isinstance(a, dict) and a.get("type") == "rating_scale" for a in answers):
+                continue
+            self._asked.add(key)  # type: ignore[arg-type]
+            doc = self.source.show(raw["id"])
+            shown = doc.get("answers") if isinstance(doc, dict) else None
+            for answer in shown if isinstance(shown, list) else []:
+                if not isinstance(answer, dict):
+                    continue
+                question = answer.get("question")
+                options = question.get("options") if isinstance(question, dict) else None
+                if answer.get("type") == "rating_scale" and isinstance(options, list):
+                    top = [o.get("rating") for o in options if isinstance(o, dict)]
+                    values = [t for t in top if isinstance(t, int)]
+                    if values:
+                        self._scales[key] = max(values)  # type: ignore[index]
+
+    def _survey(self, outcome: StreamResult, progress: ProgressCallback | None) -> None:
+        from deskbot.services.sync import Progress
+
+        state = self.states.state(SURVEY_STREAM)
+        began = self.clock.monotonic()
+        window = _parse_window(state.cursor)
+        if window is None:
+            if state.position is not None:
+                start = max(0, state.position - self.overlap_seconds)
+            else:
+                start = self.start_time
+            window = {"start": start, "end": self._epoch(), "page": None}
+        while not self._stopping():
+            page = self.source.page(
+                start_ms=window["start"] * 1000,
+                end_ms=window["end"] * 1000 + 999,
+                after=window["page"],
+                per_page=self.page_size,
+            )
+            mapped = self._map(page.items)
+            new = replace(state)
+            if page.next_after:
+                window = {**window, "page": page.next_after}
+                new.cursor = json.dumps(window)
+            else:
+                new.cursor = None
+                new.position = window["end"]
+                new.backfill_complete = True
+            new.pages_total += 1
+            new.rows_total += len(mapped)
+            new.last_success_at = self.clock.now()
+            written = self.store.apply_survey_page(mapped, new, self.clock.now())
+            state = new
+            outcome.pages += 1
+            outcome.rows += written
+            outcome.skipped += len(page.items) - len(mapped)
+            outcome.position = state.position
+            outcome.backfill_complete = state.backfill_complete
+            if progress:
+                progress(
+                    Progress(
+                        SURVEY_STREAM,
+                        outcome.pages,
+                        outcome.rows,
+                        state.position if page.next_after is None else window["start"],
+                        window["start"],
+                        window["end"],
+                        page.next_after is None,
+                        self.clock.monotonic() - began,
+                    )
+                )
+            if not page.next_after:
+                return
+
+    def _refresh(self, outcome: StreamResult) -> None:
+        """Re-read the responses of tickets whose exported rating changed (see module doc)."""
+        state = self.states.state(REFRESH_STREAM)
+        position = _parse_position(state.cursor)
+        if position is None:
+            # The window pass just read every response; only later ticket changes matter.
+            position = self.store.max_ticket_position()
+            new = replace(state, cursor=json.dumps(position), pages_total=state.pages_total + 1)
+            new.last_success_at = self.clock.now()
+            new.backfill_complete = True
+            self.store.apply_survey_page([], new, self.clock.now())
+            return
+        while not self._stopping():
+            tickets = self.store.tickets_after(position, REFRESH_BATCH)
+            if not tickets:
+                return
+            stored = self.store.stored([t.ticket_id for t in tickets])
+            stale = [t.ticket_id for t in tickets if _differs(t, stored.get(t.ticket_id))]
+            mapped = self._map(self.source.for_tickets(stale)) if stale else []
+            last = tickets[-1]
+            position = (last.generated_timestamp, last.ticket_id)
+            new = replace(state, cursor=json.dumps(position), pages_total=state.pages_total + 1)
+            new.position = last.generated_timestamp
+            new.rows_total += len(mapped)
+            new.last_success_at = self.clock.now()
+            new.backfill_complete = True
+            written = self.store.apply_survey_page(mapped, new, self.clock.now())
+            state = new
+            outcome.rows += written
+            if stale:
+                log.info("csat.refreshed", tickets=len(stale), rows=written)
+
+
+def _differs(ticket: ExportRatingLike, stored: tuple[str, str | None] | None) -> bool:
+    if ticket.score not in ("good", "bad"):
+        return False
+    if stored is None:
+        return True
+    score, comment = stored
+    if score in ("good", "bad") and score != ticket.score:
+        return True
+    return (ticket.comment or None) != (comment or None)
+
+
+def _parse_window(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        window = json.loads(cursor)
+    except ValueError:
+        window = None
+    if isinstance(window, dict) and {"start", "end", "page"} <= window.keys():
+        return window
+    log.warning("csat.bad_survey_cursor", detail="restarting the survey-response window")
+    return None
+
+
+def _parse_position(cursor: str | None) -> tuple[int, int] | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(cursor)
+        return int(value[0]), int(value[1])
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None

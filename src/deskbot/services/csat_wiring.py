@@ -1,0 +1,40 @@
+"""Builds ``CsatSync`` from the settings (kept out of bootstrap.py so merges stay small)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deskbot.domain.csat_survey import ScoreRule
+from deskbot.ports import Clock, StopEvent
+from deskbot.services.csat_sync import CsatSync
+from deskbot.settings import Settings
+
+
+def csat_sync(
+    settings: Settings,
+    database: Any,
+    client: Any,
+    clock: Clock,
+    start_time: int,
+    stop_event: StopEvent | None = None,
+) -> CsatSync:
+    from deskbot.adapters.db.csat_store import SqlCsatStore
+    from deskbot.adapters.db.sync_store import SqlSyncStore
+    from deskbot.adapters.zendesk.survey_responses import SurveyResponsesSource
+
+    mapping = settings.zendesk.csat_mapping
+    return CsatSync(
+        SurveyResponsesSource(client),
+        SqlCsatStore(database),
+        SqlSyncStore(database),
+        clock,
+        mode=settings.zendesk.csat,
+        rule=ScoreRule(
+            neutral=mapping.neutral,
+            use_rating_category=mapping.use_rating_category,
+            default_scale=mapping.default_scale,
+        ),
+        overlap_minutes=settings.sync.ratings_overlap_minutes,
+        start_time=start_time,
+        stop_event=stop_event,
+    )
