@@ -410,7 +410,13 @@ def digest_service(
     clock: Clock | None = None,
 ) -> DigestService:
     """Digests for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
-    return DigestService(settings, *_posting_parts(settings, database, notifier, clock))
+    from deskbot.services.csat_wiring import csat_unavailable_reader
+
+    return DigestService(
+        settings,
+        *_posting_parts(settings, database, notifier, clock),
+        csat_unavailable=csat_unavailable_reader(database),
+    )
 
 
 def run_digest(

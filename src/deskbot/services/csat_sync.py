@@ -128,6 +128,7 @@ class StateReader(Protocol):
 class Detection:
     source: Source
     reason: str  # why this source (or why none)
+    short: str = ""  # for a digest line
 
 
 LEGACY_HINT = "legacy CSAT is off, or the token's agent may not read satisfaction ratings"
@@ -142,12 +143,14 @@ def _refused(what: str, probe: ProbeResult, hint: str) -> str:
     return f"{what} answered HTTP {probe.status}{said} ({hint})"
 
 
-def csat_unavailable(store: CsatStore) -> str | None:
+def csat_unavailable(store: CsatStore, *, short: bool = False) -> str | None:
     """Why CSAT cannot be synced (None when a source is in use or nothing was detected yet).
-    ``deskbot sync status`` and the digests show it instead of a 0% CSAT."""
+    ``deskbot sync status`` shows the full reason, the digests the short one, instead of a
+    0% CSAT."""
     value = store.source(CSAT_SOURCE)
     if value and value.get("source") == "none":
-        return str(value.get("reason") or "no CSAT source answers")
+        reason = value.get("short") if short else None
+        return str(reason or value.get("reason") or "no CSAT source answers")
     return None
 
 
@@ -208,14 +211,22 @@ class CsatSync:
             found = (
                 Detection("legacy", "zendesk.csat is legacy")
                 if legacy.available
-                else Detection("none", _refused("/satisfaction_ratings", legacy, LEGACY_HINT))
+                else Detection(
+                    "none",
+                    _refused("/satisfaction_ratings", legacy, LEGACY_HINT),
+                    f"legacy satisfaction ratings refused: HTTP {legacy.status}",
+                )
             )
         elif self.mode == "survey_responses":
             survey = self.source.probe_survey()
             found = (
                 Detection("survey_responses", "zendesk.csat is survey_responses")
                 if survey.available
-                else Detection("none", _refused("/guide/survey_responses", survey, SURVEY_HINT))
+                else Detection(
+                    "none",
+                    _refused("/guide/survey_responses", survey, SURVEY_HINT),
+                    f"survey responses refused: HTTP {survey.status}; an admin token is needed",
+                )
             )
         else:
             survey = self.source.probe_survey()
@@ -235,6 +246,8 @@ class CsatSync:
                         "none",
                         f"neither CSAT source answers: {legacy_said}; "
                         + _refused("/guide/survey_responses", survey, SURVEY_HINT),
+                        f"neither CSAT source answers: legacy HTTP {legacy.status}, "
+                        f"survey responses HTTP {survey.status}",
                     )
         previous = self.store.source(CSAT_SOURCE) or {}
         if previous.get("source") != found.source or previous.get("reason") != found.reason:
@@ -242,7 +255,12 @@ class CsatSync:
             error = f"CSAT not available: {found.reason}" if found.source == "none" else None
             self.store.record_source(
                 CSAT_SOURCE,
-                {"source": found.source, "reason": found.reason, "mode": self.mode},
+                {
+                    "source": found.source,
+                    "reason": found.reason,
+                    "short": found.short,
+                    "mode": self.mode,
+                },
                 error,
                 self.clock.now(),
             )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from deskbot.domain.csat_survey import ScoreRule
 from deskbot.ports import Clock, StopEvent
-from deskbot.services.csat_sync import CsatSync
+from deskbot.services.csat_sync import CsatSync, csat_unavailable
 from deskbot.settings import Settings
 
 
@@ -38,3 +39,11 @@ def csat_sync(
         start_time=start_time,
         stop_event=stop_event,
     )
+
+
+def csat_unavailable_reader(database: Any) -> Callable[[], str | None]:
+    """For the digests: the short reason CSAT cannot be read, or None."""
+    from deskbot.adapters.db.csat_store import SqlCsatStore
+
+    store = SqlCsatStore(database)
+    return lambda: csat_unavailable(store, short=True)
