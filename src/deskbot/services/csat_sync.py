@@ -93,6 +93,9 @@ class ExportRatingLike(Protocol):
     def generated_timestamp(self) -> int: ...
 
     @property
+    def updated_at(self) -> datetime | None: ...
+
+    @property
     def score(self) -> str | None: ...
 
     @property
@@ -111,7 +114,9 @@ class CsatStore(Protocol):
 
     def tickets_after(self, after: tuple[int, int], limit: int) -> Sequence[ExportRatingLike]: ...
 
-    def stored(self, ticket_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]: ...
+    def stored(
+        self, ticket_ids: Sequence[int]
+    ) -> dict[int, tuple[str, str | None, datetime | None]]: ...
 
     def source(self, stream: str) -> dict[str, Any] | None: ...
 
@@ -420,15 +425,23 @@ class CsatSync:
                 log.info("csat.refreshed", tickets=len(stale), rows=written)
 
 
-def _differs(ticket: ExportRatingLike, stored: tuple[str, str | None] | None) -> bool:
+def _differs(
+    ticket: ExportRatingLike, stored: tuple[str, str | None, datetime | None] | None
+) -> bool:
+    """Whether a ticket's survey response may have changed since it was stored: the export
+    shows a rating and the row is missing, says otherwise, or is older than the ticket's last
+    change (Zendesk updates the ticket when the customer answers; the ticket export's own
+    rating change path may already have copied score and comment, not the raw answer)."""
     if ticket.score not in ("good", "bad"):
         return False
     if stored is None:
         return True
-    score, comment = stored
+    score, comment, updated = stored
     if score in ("good", "bad") and score != ticket.score:
         return True
-    return (ticket.comment or None) != (comment or None)
+    if (ticket.comment or None) != (comment or None):
+        return True
+    return updated is None or (ticket.updated_at is not None and ticket.updated_at > updated)
 
 
 def _parse_window(cursor: str | None) -> dict[str, Any] | None:

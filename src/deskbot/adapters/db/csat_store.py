@@ -3,8 +3,9 @@ transaction, the CSAT source deskbot detected, and the local tickets the refresh
 
 One CSAT row per ticket: a survey response updates the ``satisfaction_ratings`` row its ticket
 already has; a new one takes the id of the ticket's own ``satisfaction_rating`` as the ticket
-export shows it (so the export's changes land on the same row), or ``-ticket_id`` when the
-ticket is not synced yet. ``assignee_id`` / ``group_id`` are the ticket's when the response is
+export shows it (so the export's changes land on the same row), or ``-ticket_id`` while the
+export shows none (an offered survey carries no id, or the ticket is not synced yet); such a
+row takes the real id once the export shows it, as long as it was never good or bad. ``assignee_id`` / ``group_id`` are the ticket's when the response is
 first stored (Zendesk's survey responses do not carry them): ``attribution`` says
 ``ticket_at_solve`` when the ticket was solved or closed then, ``ticket_at_sync`` otherwise;
 once set they are kept, as the legacy rating's are.
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.engine import Connection
 
 from deskbot.adapters.db.store import Database
@@ -40,6 +41,7 @@ class ExportRating:
 
     ticket_id: int
     generated_timestamp: int
+    updated_at: datetime | None
     rating_id: int | None
     score: str | None
     comment: str | None
@@ -131,10 +133,15 @@ class SqlCsatStore:
                 and _utc(old["created_at"]) > resp.created_at  # type: ignore[operator]
             ):
                 continue  # an older response of a ticket that was surveyed again
+            exported = export_rating(ticket["raw"])[0] if ticket is not None else None
             if old is not None:
                 rid = old["id"]
+                if rid < 0 and exported is not None and old["score"] in ("offered", "neutral"):
+                    # The ticket now shows its rating id: take it (nothing can reference a row
+                    # that was never good or bad: follow-ups start at bad).
+                    conn.execute(delete(_RATINGS).where(_RATINGS.c.id == rid))
+                    rid = exported
             else:
-                exported = export_rating(ticket["raw"])[0] if ticket is not None else None
                 rid = exported if exported is not None else -tid
             if old is not None and old["attribution"] in ("ticket_at_solve", "ticket_at_sync"):
                 assignee, group, attribution = (
@@ -188,7 +195,12 @@ class SqlCsatStore:
         ts, tid = after
         with self.database.engine.connect() as conn:
             rows = conn.execute(
-                select(_TICKETS.c.id, _TICKETS.c.generated_timestamp, _TICKETS.c.raw)
+                select(
+                    _TICKETS.c.id,
+                    _TICKETS.c.generated_timestamp,
+                    _TICKETS.c.raw,
+                    _TICKETS.c.updated_at,
+                )
                 .where(
                     or_(
                         _TICKETS.c.generated_timestamp > ts,
@@ -201,21 +213,28 @@ class SqlCsatStore:
         out = []
         for r in rows:
             rid, score, comment = export_rating(r[2])
-            out.append(ExportRating(int(r[0]), int(r[1]), rid, score, comment))
+            out.append(ExportRating(int(r[0]), int(r[1]), _utc(r[3]), rid, score, comment))
         return out
 
-    def stored(self, ticket_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
-        """(score, comment) of each ticket's newest stored rating."""
+    def stored(
+        self, ticket_ids: Sequence[int]
+    ) -> dict[int, tuple[str, str | None, datetime | None]]:
+        """(score, comment, updated_at) of each ticket's newest stored rating."""
         if not ticket_ids:
             return {}
-        out: dict[int, tuple[str, str | None]] = {}
+        out: dict[int, tuple[str, str | None, datetime | None]] = {}
         with self.database.engine.connect() as conn:
             for r in conn.execute(
-                select(_RATINGS.c.ticket_id, _RATINGS.c.score, _RATINGS.c.comment)
+                select(
+                    _RATINGS.c.ticket_id,
+                    _RATINGS.c.score,
+                    _RATINGS.c.comment,
+                    _RATINGS.c.updated_at,
+                )
                 .where(_RATINGS.c.ticket_id.in_(list(ticket_ids)))
                 .order_by(_RATINGS.c.created_at, _RATINGS.c.id)
             ):
-                out[int(r[0])] = (r[1], r[2])
+                out[int(r[0])] = (r[1], r[2], _utc(r[3]))
         return out
 
     # -- the detected source -----------------------------------------------------------------
