@@ -153,7 +153,8 @@ def test_a_response_changed_after_the_first_sync_is_followed(
     with db.engine.connect() as conn:
         per_ticket = conn.execute(
             text(
-                "SELECT ticket_id, count(*) FROM satisfaction_ratings GROUP BY 1 HAVING count(*) > 1"
+                "SELECT ticket_id, count(*) FROM satisfaction_ratings"
+                " GROUP BY 1 HAVING count(*) > 1"
             )
         ).all()
     assert per_ticket == []  # one CSAT row per ticket

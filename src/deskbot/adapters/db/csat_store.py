@@ -5,10 +5,11 @@ One CSAT row per ticket: a survey response updates the ``satisfaction_ratings`` 
 already has; a new one takes the id of the ticket's own ``satisfaction_rating`` as the ticket
 export shows it (so the export's changes land on the same row), or ``-ticket_id`` while the
 export shows none (an offered survey carries no id, or the ticket is not synced yet); such a
-row takes the real id once the export shows it, as long as it was never good or bad. ``assignee_id`` / ``group_id`` are the ticket's when the response is
-first stored (Zendesk's survey responses do not carry them): ``attribution`` says
-``ticket_at_solve`` when the ticket was solved or closed then, ``ticket_at_sync`` otherwise;
-once set they are kept, as the legacy rating's are.
+row takes the real id once the export shows it, as long as it was never good or bad.
+``assignee_id`` / ``group_id`` are the ticket's when the response is first stored (Zendesk's
+survey responses do not carry them): ``attribution`` says ``ticket_at_solve`` when the ticket
+was solved or closed then, ``ticket_at_sync`` otherwise; once set they are kept, as the legacy
+rating's are.
 """
 
 from __future__ import annotations
