@@ -87,6 +87,7 @@ class HeaderPacer:
         self.window_seconds = 0.0  # the longest reset seen: the window's length
         self._prev: tuple[float, float, float, int] | None = None  # (at, remaining, reset_at, ours)
         self._events: deque[tuple[float, float]] = deque()  # (at, others' requests)
+        self._since: float | None = None  # the first observation
         self.others_per_second = 0.0
         self.allowed_per_second: float | None = None  # None: no constraint from headers
         self.until = 0.0  # the constraint holds until the window resets
@@ -110,11 +111,13 @@ class HeaderPacer:
                 others = 0.0
             self._events.append((now, others))
         self._prev = (now, remaining, now + reset, ours)
+        if self._since is None:
+            self._since = now
         horizon = max(self.window_seconds, 1.0)
         while self._events and self._events[0][0] < now - horizon:
             self._events.popleft()
-        if self._events:
-            span = max(now - self._events[0][0], horizon / 4, 1e-3)
+        span = now - max(self._since, now - horizon)
+        if self._events and span > 0:
             self.others_per_second = sum(n for _, n in self._events) / span
         if reset <= 0:
             self.allowed_per_second = None
