@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from deskbot.domain.csat_survey import BadResponse, ScoreRule, SurveyResponse, map_response
 from deskbot.domain.sync import StreamState
+from deskbot.errors import ZendeskError
 from deskbot.log import get_logger
 from deskbot.ports import Clock, StopEvent
 
@@ -143,6 +144,24 @@ SURVEY_HINT = (
 )
 
 
+# What "this CSAT is not available here" looks like; anything else (401, a 404 from the legacy
+# endpoint that every Zendesk has, 400) is a configuration problem and fails the stream.
+UNAVAILABLE_LEGACY = (403,)
+UNAVAILABLE_SURVEY = (403, 404)
+
+
+def _check(what: str, probe: ProbeResult, unavailable: tuple[int, ...]) -> ProbeResult:
+    if probe.available or probe.status in unavailable:
+        return probe
+    said = f" ({probe.detail})" if probe.detail else ""
+    hint = (
+        "check DESKBOT_ZENDESK_EMAIL / DESKBOT_ZENDESK_API_TOKEN"
+        if probe.status == 401
+        else "check zendesk.subdomain / zendesk.base_url"
+    )
+    raise ZendeskError(f"{what}: Zendesk answered {probe.status}{said}; {hint}")
+
+
 def _refused(what: str, probe: ProbeResult, hint: str) -> str:
     said = f" {probe.detail!r}" if probe.detail else ""
     return f"{what} answered HTTP {probe.status}{said} ({hint})"
@@ -212,7 +231,7 @@ class CsatSync:
         endpoint, so a token without access still gets one clear message.
         """
         if self.mode == "legacy":
-            legacy = self.source.probe_legacy()
+            legacy = self._legacy()
             found = (
                 Detection("legacy", "zendesk.csat is legacy")
                 if legacy.available
@@ -223,7 +242,7 @@ class CsatSync:
                 )
             )
         elif self.mode == "survey_responses":
-            survey = self.source.probe_survey()
+            survey = self._survey_probe()
             found = (
                 Detection("survey_responses", "zendesk.csat is survey_responses")
                 if survey.available
@@ -234,11 +253,11 @@ class CsatSync:
                 )
             )
         else:
-            survey = self.source.probe_survey()
+            survey = self._survey_probe()
             if survey.available and survey.has_data:
                 found = Detection("survey_responses", "auto: the account has survey responses")
             else:
-                legacy = self.source.probe_legacy()
+                legacy = self._legacy()
                 legacy_said = _refused("/satisfaction_ratings", legacy, LEGACY_HINT)
                 if legacy.available:
                     found = Detection("legacy", "auto: /satisfaction_ratings answers")
@@ -270,6 +289,12 @@ class CsatSync:
                 self.clock.now(),
             )
         return found
+
+    def _legacy(self) -> ProbeResult:
+        return _check("satisfaction ratings", self.source.probe_legacy(), UNAVAILABLE_LEGACY)
+
+    def _survey_probe(self) -> ProbeResult:
+        return _check("survey responses", self.source.probe_survey(), UNAVAILABLE_SURVEY)
 
     # -- the stream -----------------------------------------------------------------------------
 
