@@ -174,3 +174,17 @@ def test_header_pacer_leaves_the_others_their_rate() -> None:
     pacer.observe(now + 1, 700, 5, 49, ours + 1)
     assert pacer.interval(now + 1) == pytest.approx(49)
     assert pacer.interval(now + 51) is None  # a new window: no constraint until told
+
+
+def test_header_pacer_alone_keeps_the_configured_pace() -> None:
+    """Nobody else spends the budget: no slow-down from the headers (the export must still
+    reach ~0.99 of its limit), but an exhausted budget waits for the reset."""
+    pacer = HeaderPacer()
+    remaining = 9.0
+    for n in range(1, 6):
+        pacer.observe(6.0 * n, 10, remaining, 60 - 6.0 * n, n)
+        remaining -= 1
+        assert pacer.interval(6.0 * n) is None
+    assert pacer.others_per_second == 0
+    pacer.observe(40.0, 10, 0, 20, 6)
+    assert pacer.interval(40.0) == pytest.approx(20)

@@ -81,7 +81,7 @@ class HeaderPacer:
     """
 
     MARGIN = 1.25  # others may speed up a little between two observations
-    RESERVE_SHARE = 0.02  # of the limit, never spent by deskbot (rounding, bursts)
+    RESERVE_SHARE = 0.02  # of the limit, left unspent while others use the budget
 
     def __init__(self) -> None:
         self.window_seconds = 0.0  # the longest reset seen: the window's length
@@ -119,10 +119,12 @@ class HeaderPacer:
         span = now - max(self._since, now - horizon)
         if self._events and span > 0:
             self.others_per_second = sum(n for _, n in self._events) / span
-        if reset <= 0:
+        if reset <= 0 or (self.others_per_second <= 0 and remaining > 0):
+            # Alone on the budget: the configured pacing (budget_share of the limit) stands;
+            # an exhausted budget still pauses until the reset.
             self.allowed_per_second = None
             return
-        reserve = max(1.0, (limit or 0) * self.RESERVE_SHARE)
+        reserve = max(1.0, (limit or 0) * self.RESERVE_SHARE)  # for the others' bursts
         spare = remaining - reserve - self.others_per_second * reset * self.MARGIN
         self.allowed_per_second = max(0.0, spare / reset)
         self.until = now + reset
