@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from deskbot import metrics_registry as metrics
 from deskbot.domain.csat_survey import BadResponse, ScoreRule, SurveyResponse, map_response
 from deskbot.domain.sync import StreamState
 from deskbot.errors import ZendeskError
@@ -401,13 +402,17 @@ class CsatSync:
             outcome.skipped += len(page.items) - len(mapped)
             outcome.position = state.position
             outcome.backfill_complete = state.backfill_complete
+            metrics.SYNC_ROWS.labels(stream=SURVEY_STREAM).inc(written)
             if progress:
+                reached = max(
+                    (int(r.created_at.timestamp()) for r, _ in mapped), default=window["start"]
+                )
                 progress(
                     Progress(
                         SURVEY_STREAM,
                         outcome.pages,
                         outcome.rows,
-                        state.position if page.next_after is None else window["start"],
+                        state.position if page.next_after is None else reached,
                         window["start"],
                         window["end"],
                         page.next_after is None,
