@@ -136,6 +136,7 @@ class Detection:
     source: Source
     reason: str  # why this source (or why none)
     short: str = ""  # for a digest line
+    not_found: bool = False  # every endpoint asked answered 404: maybe a wrong base URL
 
 
 LEGACY_HINT = "legacy CSAT is off, or the token's agent may not read satisfaction ratings"
@@ -145,9 +146,11 @@ SURVEY_HINT = (
 )
 
 
-# What "this CSAT is not available here" looks like; anything else (401, a 404 from the legacy
-# endpoint that every Zendesk has, 400) is a configuration problem and fails the stream.
-UNAVAILABLE_LEGACY = (403,)
+# What "this CSAT is not available here" looks like (a CSAT turned off, a plan without it, a
+# token that may not read it); anything else (401, 400) is a configuration problem and fails
+# the stream. Both endpoints answering 404 is either: the stream fails *and* CSAT is reported
+# not available, so a wrong base URL is not mistaken for an account without CSAT.
+UNAVAILABLE_LEGACY = (403, 404)
 UNAVAILABLE_SURVEY = (403, 404)
 
 
@@ -239,7 +242,8 @@ class CsatSync:
                 else Detection(
                     "none",
                     _refused("/satisfaction_ratings", legacy, LEGACY_HINT),
-                    f"legacy satisfaction ratings refused: HTTP {legacy.status}",
+                    f"legacy satisfaction ratings refused (HTTP {legacy.status})",
+                    legacy.status == 404,
                 )
             )
         elif self.mode == "survey_responses":
@@ -250,7 +254,8 @@ class CsatSync:
                 else Detection(
                     "none",
                     _refused("/guide/survey_responses", survey, SURVEY_HINT),
-                    f"survey responses refused: HTTP {survey.status}; an admin token is needed",
+                    f"survey responses refused (HTTP {survey.status}); an admin token is needed",
+                    survey.status == 404,
                 )
             )
         else:
@@ -273,7 +278,17 @@ class CsatSync:
                         + _refused("/guide/survey_responses", survey, SURVEY_HINT),
                         f"neither CSAT source answers: legacy HTTP {legacy.status}, "
                         f"survey responses HTTP {survey.status}",
+                        legacy.status == survey.status == 404,
                     )
+        self._remember(found)
+        if found.source == "none" and found.not_found:
+            raise ZendeskError(
+                f"CSAT: {found.reason}; if the account does have CSAT, check zendesk.subdomain / "
+                "zendesk.base_url"
+            )
+        return found
+
+    def _remember(self, found: Detection) -> None:
         previous = self.store.source(CSAT_SOURCE) or {}
         if previous.get("source") != found.source or previous.get("reason") != found.reason:
             log.info("csat.source", source=found.source, reason=found.reason, mode=self.mode)
@@ -289,7 +304,6 @@ class CsatSync:
                 error,
                 self.clock.now(),
             )
-        return found
 
     def _legacy(self) -> ProbeResult:
         return _check("satisfaction ratings", self.source.probe_legacy(), UNAVAILABLE_LEGACY)
@@ -351,7 +365,11 @@ class CsatSync:
             if not any(isinstance(a, dict) and a.get("type") == "rating_scale" for a in answers):
                 continue
             self._asked.add(key)  # type: ignore[arg-type]
-            doc = self.source.show(raw["id"])
+            try:
+                doc = self.source.show(raw["id"])
+            except ZendeskError as exc:  # the scale then comes from the category / default
+                log.warning("csat.survey_scale_unknown", survey_id=key[0], error=str(exc)[:200])
+                continue
             shown = doc.get("answers") if isinstance(doc, dict) else None
             for answer in shown if isinstance(shown, list) else []:
                 if not isinstance(answer, dict):
