@@ -245,3 +245,38 @@ def test_malformed_survey_responses_are_skipped_counted_and_logged(
     stored = rows(db)
     assert not set(broken) & set(stored)  # skipped, not half-written
     assert len(stored) > 0
+
+
+def test_a_stopped_survey_window_resumes_at_its_page(
+    db: Database, clock: FakeClock, sandboxes: dict[str, ZendeskSandbox]
+) -> None:
+    """A page and the window's cursor commit together: stopping after the first page (as a
+    crash after its commit would) leaves the window and its page[after] in the cursor, and
+    the next pass finishes it without losing or duplicating a response."""
+    import json
+    import threading
+
+    from deskbot.adapters.db.sync_store import SqlSyncStore
+    from deskbot.services.csat_sync import SURVEY_STREAM
+
+    sb = sandboxes["s"] = sandbox(clock, "survey", tickets=300)
+    settings = settings_for(sb, db)
+    stop = threading.Event()
+
+    def halt(p: Any) -> None:
+        if p.stream == SURVEY_STREAM:
+            stop.set()
+
+    first = bootstrap.sync_service(settings, db, clock, stop).run(progress=halt)
+    assert first.stopped
+    state = SqlSyncStore(db).state(SURVEY_STREAM)
+    window = json.loads(state.cursor or "{}")
+    assert window["page"] and state.pages_total == 1 and state.position is None
+    partial = rows(db)
+    assert 0 < len(partial) <= 100
+    second = bootstrap.sync_service(settings, db, clock).run()
+    assert second.ok
+    state = SqlSyncStore(db).state(SURVEY_STREAM)
+    assert state.cursor is None and state.position == window["end"]
+    expected = {r.ticket_id for r in sb.state.ratings.values()}
+    assert set(rows(db)) == expected  # every rated ticket once
