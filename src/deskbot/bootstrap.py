@@ -410,7 +410,7 @@ def digest_service(
     clock: Clock | None = None,
 ) -> DigestService:
     """Digests for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
-    from deskbot.services.csat_wiring import csat_unavailable_reader
+    from deskbot.csat_wiring import csat_unavailable_reader
 
     return DigestService(
         settings,
@@ -507,7 +507,7 @@ def sync_service(
         stop_event=stop_event,
     )
     if isinstance(source, ZendeskClient):  # a fake ZendeskSource keeps the legacy stream only
-        from deskbot.services.csat_wiring import csat_sync
+        from deskbot.csat_wiring import csat_sync
 
         service.csat = csat_sync(settings, database, source, clock, service.start_time, stop_event)
     return service

@@ -1,4 +1,5 @@
-"""Builds ``CsatSync`` from the settings (kept out of bootstrap.py so merges stay small)."""
+"""Composition for CSAT (beside bootstrap.py, kept out of it so merges stay small): builds
+``CsatSync`` and the digests' "CSAT not available" reader from the settings."""
 
 from __future__ import annotations
 
