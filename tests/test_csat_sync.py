@@ -277,6 +277,40 @@ def test_a_stopped_survey_window_resumes_at_its_page(
     second = bootstrap.sync_service(settings, db, clock).run()
     assert second.ok
     state = SqlSyncStore(db).state(SURVEY_STREAM)
-    assert state.cursor is None and state.position == window["end"]
+    assert "page" not in json.loads(state.cursor or "{}") and state.position == window["end"]
     expected = {r.ticket_id for r in sb.state.ratings.values()}
     assert set(rows(db)) == expected  # every rated ticket once
+
+
+def test_open_responses_are_read_again_until_they_expire(
+    tmp_path: Path, clock: FakeClock, sandboxes: dict[str, ZendeskSandbox]
+) -> None:
+    """A customer may change the answer until ``expires_at``; even when nothing bumps the
+    ticket, the next windows start at the oldest response still open."""
+    import json
+
+    from deskbot.adapters.db.sync_store import SqlSyncStore
+    from deskbot.services.csat_sync import SURVEY_STREAM
+
+    sb = sandboxes["s"] = ZendeskSandbox(
+        seed=5, tickets=200, start=clock.now(), monotonic=clock.monotonic, csat="survey"
+    )
+    sb.start()
+    db = fresh_db(tmp_path, "open")
+    settings = settings_for(sb, db)
+    assert bootstrap.run_sync(settings, db, clock)["ok"]
+    cursor = json.loads(SqlSyncStore(db).state(SURVEY_STREAM).cursor or "{}")
+    assert isinstance(cursor.get("reopen_from"), int)
+    before = rows(db)
+    now = int(clock.now().timestamp())
+    open_good = next(
+        r
+        for r in sorted(sb.state.ratings.values(), key=lambda r: -r.id)
+        if r.score == "good" and r.created + 3 * 24 * 3600 > now and r.ticket_id in before
+    )
+    open_good.score, open_good.comment = "bad", "changed my mind"  # the ticket is not touched
+    clock.advance(hours=2)  # far past the 15-minute overlap
+    assert bootstrap.run_sync(settings, db, clock)["ok"]
+    after = rows(db)[open_good.ticket_id]
+    assert after["score"] == "bad" and after["comment"] == "changed my mind"
+    assert after["raw_score"] in (1, 2)

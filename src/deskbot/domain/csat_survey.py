@@ -233,10 +233,14 @@ def map_response(  # noqa: PLR0912, PLR0915 (one documented shape, checked in or
         else:
             category = rule.category(rating, scale)
 
-    created = ulid_time(rid) or (min(times) if times else None)
+    created = (
+        _time(doc.get("created_at"), "created_at")  # not documented, but explicit if sent
+        or ulid_time(rid)
+        or (min(times) if times else None)
+    )
     if created is None:
         raise BadResponse("no creation time (id is not a ULID and no answer has a time)")
-    updated = max([created, *times])
+    updated = max([created, *times, *filter(None, [_time(doc.get("updated_at"), "updated_at")])])
     return SurveyResponse(
         id=rid,
         ticket_id=ticket_id,

@@ -387,13 +387,19 @@ class CsatSync:
 
         state = self.states.state(SURVEY_STREAM)
         began = self.clock.monotonic()
-        window = _parse_window(state.cursor)
+        saved = _parse_cursor(state.cursor)
+        window = saved if saved is not None and "page" in saved else None
         if window is None:
             if state.position is not None:
                 start = max(0, state.position - self.overlap_seconds)
+                # Responses the customer may still change (``expires_at`` ahead) are read
+                # again until they expire, from the oldest of them.
+                reopen = (saved or {}).get("reopen_from")
+                if isinstance(reopen, int):
+                    start = min(start, reopen)
             else:
                 start = self.start_time
-            window = {"start": start, "end": self._epoch(), "page": None}
+            window = {"start": start, "end": self._epoch(), "page": None, "open": None}
         while not self._stopping():
             page = self.source.page(
                 start_ms=window["start"] * 1000,
@@ -402,12 +408,23 @@ class CsatSync:
                 per_page=self.page_size,
             )
             mapped = self._map(page.items)
+            now = self.clock.now()
+            still_open = [
+                int(r.created_at.timestamp())
+                for r, _ in mapped
+                if r.expires_at is not None and r.expires_at > now
+            ]
+            if still_open:
+                window["open"] = min(
+                    [*still_open, *([window["open"]] if window.get("open") else [])]
+                )
             new = replace(state)
             if page.next_after:
                 window = {**window, "page": page.next_after}
                 new.cursor = json.dumps(window)
             else:
-                new.cursor = None
+                reopen = window.get("open")
+                new.cursor = json.dumps({"reopen_from": reopen}) if reopen else None
                 new.position = window["end"]
                 new.backfill_complete = True
             new.pages_total += 1
@@ -492,15 +509,19 @@ def _differs(
     return updated is None or (ticket.updated_at is not None and ticket.updated_at > updated)
 
 
-def _parse_window(cursor: str | None) -> dict[str, Any] | None:
+def _parse_cursor(cursor: str | None) -> dict[str, Any] | None:
+    """The survey stream's cursor: a window in progress (``start``, ``end``, ``page``, the
+    oldest still-open response ``open``) or, between windows, ``reopen_from``."""
     if not cursor:
         return None
     try:
-        window = json.loads(cursor)
+        value = json.loads(cursor)
     except ValueError:
-        window = None
-    if isinstance(window, dict) and {"start", "end", "page"} <= window.keys():
-        return window
+        value = None
+    if isinstance(value, dict) and (
+        {"start", "end", "page"} <= value.keys() or "reopen_from" in value
+    ):
+        return value
     log.warning("csat.bad_survey_cursor", detail="restarting the survey-response window")
     return None
 

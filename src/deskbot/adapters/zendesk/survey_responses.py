@@ -26,7 +26,7 @@ from zenpy.lib.exception import APIException
 
 from deskbot.adapters.zendesk.client import ZendeskClient
 from deskbot.adapters.zendesk.endpoints import SATISFACTION_RATINGS, SURVEY_RESPONSES, Endpoint
-from deskbot.adapters.zendesk.mapping import MalformedPage
+from deskbot.adapters.zendesk.mapping import URL_PREFIX, MalformedPage
 
 MAX_PAGE = 100
 ZRNS_PER_REQUEST = 50  # keeps the URL short
@@ -67,6 +67,10 @@ def _envelope(body: Any) -> SurveyPage:
     after = meta.get("after_cursor")
     if more and not (isinstance(after, str) and after):
         raise MalformedPage("meta.after_cursor is missing although meta.has_more is true")
+    if "has_more" not in meta:  # no cursor meta: follow links.next (a URL) when given
+        links = body.get("links") if isinstance(body.get("links"), dict) else {}
+        nxt = links.get("next") if isinstance(links, dict) else None
+        return SurveyPage(items, URL_PREFIX + nxt if isinstance(nxt, str) and nxt else None)
     return SurveyPage(items, after if more else None)
 
 
@@ -102,10 +106,14 @@ class SurveyResponsesSource:
             "page[size]": min(per_page, MAX_PAGE),
             "sort": "id",
         }
-        if after:
+        url: str | None = None
+        if after and after.startswith(URL_PREFIX):
+            url = after[len(URL_PREFIX) :]
+        elif after:
             params["page[after]"] = after
         return self.client.call(
-            "survey responses", lambda: _envelope(self.client.get_json(SURVEY_RESPONSES, params))
+            "survey responses",
+            lambda: _envelope(self.client.get_json(SURVEY_RESPONSES, None if url else params, url)),
         )
 
     def for_tickets(self, ticket_ids: Sequence[int]) -> list[Any]:
@@ -116,15 +124,20 @@ class SurveyResponsesSource:
             chunk = ids[i : i + ZRNS_PER_REQUEST]
             after: str | None = None
             while True:
-                params: dict[str, Any] = {
+                params: dict[str, Any] | None = {
                     "filter[subject_zrns]": ",".join(f"zen:ticket:{t}" for t in chunk),
                     "page[size]": MAX_PAGE,
                 }
-                if after:
+                url: str | None = None
+                if after and after.startswith(URL_PREFIX):
+                    url, params = after[len(URL_PREFIX) :], None
+                elif after and params is not None:
                     params["page[after]"] = after
                 page = self.client.call(
                     "survey responses by ticket",
-                    lambda p=params: _envelope(self.client.get_json(SURVEY_RESPONSES, p)),  # type: ignore[misc]
+                    lambda p=params, u=url: _envelope(  # type: ignore[misc]
+                        self.client.get_json(SURVEY_RESPONSES, p, u)
+                    ),
                 )
                 out.extend(page.items)
                 if page.next_after is None:
