@@ -475,7 +475,9 @@ class CsatSync:
                 return
             stored = self.store.stored([t.ticket_id for t in tickets])
             stale = [t.ticket_id for t in tickets if _differs(t, stored.get(t.ticket_id))]
-            mapped = self._map(self.source.for_tickets(stale)) if stale else []
+            items = self.source.for_tickets(stale) if stale else []
+            mapped = self._map(items)
+            outcome.skipped += len(items) - len(mapped)
             last = tickets[-1]
             position = (last.generated_timestamp, last.ticket_id)
             new = replace(state, cursor=json.dumps(position), pages_total=state.pages_total + 1)
