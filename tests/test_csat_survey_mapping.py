@@ -187,3 +187,10 @@ def test_ulid_time_reads_the_creation_and_refuses_other_ids() -> None:
         2024, 7, 3, 13, 4, 44, 176000, tzinfo=UTC
     )
     assert ulid_time("not-a-ulid") is None
+
+
+def test_agent_at_rating_time_is_taken_when_a_response_carries_it() -> None:
+    doc = {**response(5, category="good"), "assignee_id": 11, "group_id": 22}
+    r = map_response(doc, ScoreRule())
+    assert (r.assignee_id, r.group_id) == (11, 22)
+    assert map_response(response(5, category="good"), ScoreRule()).assignee_id is None

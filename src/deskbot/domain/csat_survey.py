@@ -77,6 +77,10 @@ class SurveyResponse:
     created_at: datetime  # when the survey was offered (the response's creation)
     updated_at: datetime  # the latest answer change (or created_at)
     expires_at: datetime | None  # until then the customer may change the answer
+    # The agent and group at rating time, if a response ever carries them (not documented
+    # today); the store otherwise takes the ticket's.
+    assignee_id: int | None = None
+    group_id: int | None = None
 
 
 def ulid_time(value: str) -> datetime | None:
@@ -257,4 +261,10 @@ def map_response(  # noqa: PLR0912, PLR0915 (one documented shape, checked in or
         created_at=created,
         updated_at=updated,
         expires_at=_time(doc.get("expires_at"), "expires_at"),
+        assignee_id=_opt_int(doc.get("assignee_id")),
+        group_id=_opt_int(doc.get("group_id")),
     )
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

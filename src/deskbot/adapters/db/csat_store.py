@@ -68,6 +68,21 @@ def _utc(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _attribution(
+    resp: SurveyResponse, old: Any, ticket: Any
+) -> tuple[int | None, int | None, str | None]:
+    """Whose rating: the response's own agent (rating time), else what the row already holds,
+    else the ticket's now (``ticket_at_solve`` when solved or closed)."""
+    if resp.assignee_id is not None or resp.group_id is not None:
+        return resp.assignee_id, resp.group_id, "rating_time"
+    if old is not None and old["attribution"] in ("ticket_at_solve", "ticket_at_sync"):
+        return old["assignee_id"], old["group_id"], old["attribution"]
+    if ticket is not None:
+        status = "ticket_at_solve" if ticket["status"] in SOLVED else "ticket_at_sync"
+        return ticket["assignee_id"], ticket["group_id"], status
+    return None, None, None
+
+
 class SqlCsatStore:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -144,17 +159,7 @@ class SqlCsatStore:
                     rid = exported
             else:
                 rid = exported if exported is not None else -tid
-            if old is not None and old["attribution"] in ("ticket_at_solve", "ticket_at_sync"):
-                assignee, group, attribution = (
-                    old["assignee_id"],
-                    old["group_id"],
-                    old["attribution"],
-                )
-            elif ticket is not None:
-                assignee, group = ticket["assignee_id"], ticket["group_id"]
-                attribution = "ticket_at_solve" if ticket["status"] in SOLVED else "ticket_at_sync"
-            else:
-                assignee, group, attribution = None, None, None
+            assignee, group, attribution = _attribution(resp, old, ticket)
             rows.append(
                 {
                     "id": rid,
