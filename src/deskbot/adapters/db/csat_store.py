@@ -75,7 +75,11 @@ def _attribution(
     else the ticket's now (``ticket_at_solve`` when solved or closed)."""
     if resp.assignee_id is not None or resp.group_id is not None:
         return resp.assignee_id, resp.group_id, "rating_time"
-    if old is not None and old["attribution"] in ("ticket_at_solve", "ticket_at_sync"):
+    if old is not None and old["attribution"] in (
+        "rating_time",
+        "ticket_at_solve",
+        "ticket_at_sync",
+    ):
         return old["assignee_id"], old["group_id"], old["attribution"]
     if ticket is not None:
         status = "ticket_at_solve" if ticket["status"] in SOLVED else "ticket_at_sync"
