@@ -38,6 +38,7 @@ def make_client(
     base_url: str | None = None,
     stop: threading.Event | None = None,
     utilisation: float = 1.0,
+    budget_share: float = 1.0,  # these tests measure pacing at the configured rate
 ) -> ZendeskClient:
     settings = ZendeskSettings(
         subdomain="acme",
@@ -50,6 +51,7 @@ def make_client(
             utilisation=utilisation,
         ),
         max_retries=max_retries,
+        budget_share=budget_share,
     )
     return ZendeskClient.from_settings(settings, clock, stop)
 

@@ -515,9 +515,14 @@ def digest_service(
     clock: Clock | None = None,
 ) -> DigestService:
     """Digests for these settings; ``notifier`` defaults to Slack (needs the bot token)."""
+    from deskbot.csat_wiring import csat_unavailable_reader
     from deskbot.services.digests import DigestService
 
-    return DigestService(settings, *_posting_parts(settings, database, notifier, clock))
+    return DigestService(
+        settings,
+        *_posting_parts(settings, database, notifier, clock),
+        csat_unavailable=csat_unavailable_reader(database),
+    )
 
 
 def run_digest(
@@ -611,7 +616,7 @@ def sync_service(
     from deskbot.services.sync import SyncService
 
     source = client or ZendeskClient.from_settings(settings.zendesk, clock, stop_event)
-    return SyncService(
+    service = SyncService(
         source,
         SqlSyncStore(database),
         clock,
@@ -620,6 +625,11 @@ def sync_service(
         ratings_overlap_minutes=settings.sync.ratings_overlap_minutes,
         stop_event=stop_event,
     )
+    if isinstance(source, ZendeskClient):  # a fake ZendeskSource keeps the legacy stream only
+        from deskbot.csat_wiring import csat_sync
+
+        service.csat = csat_sync(settings, database, source, clock, service.start_time, stop_event)
+    return service
 
 
 def run_sync(

@@ -114,6 +114,17 @@ class ZendeskRateLimits(Section):
     utilisation: float = Field(default=1.0, gt=0.0, le=1.0)
 
 
+class CsatMapping(Section):
+    """How a CSAT survey response's rating becomes good / bad (docs/SYNC.md, "CSAT sources")."""
+
+    # Trust the answer's own ``rating_category`` (bad / neutral / good) when Zendesk sends one.
+    use_rating_category: bool = True
+    # What a neutral rating (the middle of an odd scale, e.g. 3 of 5) counts as.
+    neutral: Literal["bad", "good", "ignore"] = "ignore"
+    # The scale assumed when neither the question's options nor a category tell it.
+    default_scale: int = Field(default=5, ge=2, le=10)
+
+
 class SecretSection(Section):
     """A section holding secrets; remembers which environment variable each was read from, so a
     missing secret's error names the variable this configuration actually uses."""
@@ -144,6 +155,11 @@ class ZendeskSettings(SecretSection):
     rate_limits: ZendeskRateLimits = ZendeskRateLimits()
     request_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     max_retries: int = Field(default=6, ge=0, le=20)
+    # Share of the account-wide budget deskbot may use at most (others share the rest).
+    budget_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    # Which CSAT the account uses: auto-detect, legacy satisfaction ratings, or survey responses.
+    csat: Literal["auto", "legacy", "survey_responses"] = "auto"
+    csat_mapping: CsatMapping = CsatMapping()
 
     @field_validator("base_url")
     @classmethod

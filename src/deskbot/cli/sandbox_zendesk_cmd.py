@@ -41,6 +41,13 @@ def zendesk(
             "for testing clock skew.",
         ),
     ] = 0.0,
+    csat: Annotated[
+        str,
+        typer.Option(
+            help="The account's active CSAT: legacy (satisfaction ratings), survey (CSAT "
+            "survey responses) or none (neither available)."
+        ),
+    ] = "legacy",
 ) -> None:
     """Run the local Zendesk API server (Ctrl-C or SIGTERM stops it).
 
@@ -64,7 +71,10 @@ def zendesk(
                 "give a timezone, e.g. 2026-11-02T09:00:00+00:00", param_hint="--start"
             )
         when = when.astimezone(UTC)
+    if csat not in ("legacy", "survey", "none"):
+        raise typer.BadParameter("choose legacy, survey or none", param_hint="--csat")
     sandbox = ZendeskSandbox(
+        csat=csat,
         seed=seed,
         tickets=tickets,
         time_scale=time_scale,
@@ -89,6 +99,7 @@ def zendesk(
     typer.echo(f"  token: {sandbox.token}")
     typer.echo(f"  auth:  HTTP Basic '{sandbox.email}/token' : '{sandbox.token}'")
     typer.echo(f"  data:  seed {seed}, {tickets} tickets, clock {sandbox.now.isoformat()}")
+    typer.echo(f"  csat:  {csat}")
     typer.echo("Press Ctrl-C to stop.", err=True)
     try:
         while not stop.wait(0.5):

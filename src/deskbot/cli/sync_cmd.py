@@ -137,6 +137,16 @@ def sync(
         bool,
         typer.Option("--full", help="Re-backfill from sync.start_date (keeps existing rows)."),
     ] = False,
+    budget_share: Annotated[
+        float | None,
+        typer.Option(
+            "--budget-share",
+            help="Share of the account-wide API budget for this run (0 < x <= 1), e.g. 0.9 "
+            "for a night backfill; default zendesk.budget_share.",
+            min=0.01,
+            max=1.0,
+        ),
+    ] = None,
 ) -> None:
     """One incremental pass over tickets and satisfaction ratings (Ctrl-C stops cleanly)."""
     if ctx.invoked_subcommand is not None:
@@ -146,6 +156,9 @@ def sync(
 
     cli = state(ctx)
     settings = bootstrap.load(cli.config_path)
+    if budget_share is not None:
+        zendesk = settings.zendesk.model_copy(update={"budget_share": budget_share})
+        settings = settings.model_copy(update={"zendesk": zendesk})
     settings.zendesk.require_credentials()  # fail before touching the database
     database = bootstrap.open_database(settings)
     stop = threading.Event()
@@ -177,6 +190,10 @@ def sync(
             typer.secho(f"{line}; FAILED: {stream['error']}", fg=typer.colors.RED, err=True)
         else:
             typer.echo(f"{line}; at {_when(stream['position'])}")
+        if stream.get("note"):
+            typer.echo(f"  {stream['note']}")
+        if stream.get("skipped"):
+            typer.echo(f"  {stream['skipped']} malformed record(s) skipped (see the log)")
     if summary["stopped"]:
         typer.echo("stopped; everything up to the last page is saved — run again to resume")
         raise typer.Exit(130)
@@ -197,6 +214,12 @@ def status(
     settings = bootstrap.load(state(ctx).config_path)
     database = bootstrap.open_database(settings)
     states = stream_states(SqlSyncStore(database))
+    from deskbot.adapters.db.csat_store import SqlCsatStore
+    from deskbot.services.csat_sync import CSAT_SOURCE, csat_unavailable
+
+    csat_store = SqlCsatStore(database)
+    csat_source = csat_store.source(CSAT_SOURCE)
+    csat_missing = csat_unavailable(csat_store)
     database.dispose()
     if as_json:
         typer.echo(
@@ -247,3 +270,7 @@ def status(
     if not console.is_terminal:
         console = Console(width=160)  # piped: do not squeeze the table into 80 columns
     console.print(table)
+    if csat_missing:
+        console.print(f"[red]CSAT not available: {csat_missing}[/red]", soft_wrap=True)
+    elif csat_source:
+        console.print(f"CSAT source: {csat_source.get('source')} ({csat_source.get('reason')})")

@@ -83,8 +83,12 @@ def build_digest(
     sections: Sequence[str],
     chart: ChartData | None = None,
     max_agents: int = 15,
+    csat_unavailable: str | None = None,
 ) -> Digest:
-    """Turn a report into the lines a digest shows (agents without a flag are left out)."""
+    """Turn a report into the lines a digest shows (agents without a flag are left out).
+
+    ``csat_unavailable`` (why no CSAT source can be read) replaces the CSAT numbers with
+    "CSAT not available (why)" instead of a misleading 0% or "n/a"."""
     by_key = dict((h.key, (h, d)) for h, d in report.headlines())
     headline = tuple(
         HeadlineLine(
@@ -96,6 +100,14 @@ def build_digest(
         )
         for h, d in (by_key[k] for k in DIGEST_HEADLINES)
     )
+    if csat_unavailable:
+        missing = f"CSAT not available ({csat_unavailable})"
+        headline = tuple(
+            HeadlineLine(line.label, missing, "", None, "neutral")
+            if key in ("csat", "csat_response_rate")
+            else line
+            for key, line in zip(DIGEST_HEADLINES, headline, strict=True)
+        )
     workload = tuple(
         WorkloadLine(
             agent=row.stats.name or f"agent {row.stats.agent_id}",

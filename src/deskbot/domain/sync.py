@@ -32,6 +32,9 @@ class PageRecords:
     # A ticket's ``satisfaction_rating`` (id, score, comment, reason): applied to ratings
     # already stored, so a change (bad → good) is followed even outside the ratings window.
     rating_changes: list[Row] = field(default_factory=list)
+    # A good/bad rating seen only on a ticket is created from it (legacy CSAT: the ratings
+    # window may have missed it). Off with CSAT survey responses, whose refresh re-reads them.
+    create_missing_ratings: bool = True
 
     @property
     def primary_rows(self) -> int:

@@ -20,6 +20,7 @@ Exactly-once posting across crashes, with the action ledger (key
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, NoReturn
@@ -120,7 +121,9 @@ class DigestService:
         ledger: ActionLedger,
         notifier: Notifier,
         renderer: DigestRenderer,
+        csat_unavailable: Callable[[], str | None] | None = None,
     ) -> None:
+        self._csat_unavailable = csat_unavailable  # why CSAT cannot be read (csat_sync.py)
         self._settings = settings
         self._kpi = kpi
         self._ledger = ledger
@@ -150,7 +153,13 @@ class DigestService:
             count = CHART_DAYS if unit == "day" else CHART_WEEKS
             series = self._kpi.series(buckets(window.end_day, count, unit, window.tz), scope)
             chart = ChartData(unit, tuple(series), tuple(self._kpi.frt_sample(window, scope)))
-        digest = build_digest(report, name=config.name, sections=config.sections, chart=chart)
+        digest = build_digest(
+            report,
+            name=config.name,
+            sections=config.sections,
+            chart=chart,
+            csat_unavailable=self._csat_unavailable() if self._csat_unavailable else None,
+        )
         return ComposedDigest(
             key=digest_key(config.channel, window),
             channel=config.channel,

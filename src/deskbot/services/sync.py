@@ -30,7 +30,8 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from deskbot import metrics_registry as metrics
 from deskbot.domain.sync import (
@@ -43,6 +44,9 @@ from deskbot.domain.sync import (
 from deskbot.errors import DeskbotError, Interrupted, SyncConflict, ZendeskError
 from deskbot.log import get_logger
 from deskbot.ports import Clock, StopEvent, SyncStore, ZendeskSource
+
+if TYPE_CHECKING:
+    from deskbot.services.csat_sync import CsatSync
 
 log = get_logger(__name__)
 
@@ -77,6 +81,8 @@ class StreamResult:
     position: int | None = None
     backfill_complete: bool = False
     error: str | None = None
+    note: str | None = None  # e.g. which CSAT source was read, or why none (csat_sync.py)
+    skipped: int = 0  # malformed records skipped with a logged reason
 
 
 @dataclass
@@ -135,8 +141,10 @@ class SyncService:
         start_date: date | None = None,
         ratings_overlap_minutes: int = 15,
         stop_event: StopEvent | None = None,
+        csat: CsatSync | None = None,
     ) -> None:
         self.source = source
+        self.csat = csat  # picks the CSAT source for the ratings step (services/csat_sync.py)
         self.store = store
         self.clock = clock
         self.page_size = page_size
@@ -177,6 +185,8 @@ class SyncService:
         """Forget the streams' cursors so the next pass re-backfills (rows are kept)."""
         for stream in streams:
             self.store.reset_cursor(stream)
+        if self.csat is not None and SATISFACTION_RATINGS in streams:
+            self.csat.reset(self.store)
         log.info("sync.reset", streams=list(streams))
 
     def run(
@@ -193,7 +203,12 @@ class SyncService:
         if full:
             self.reset(streams)
         result = SyncResult(started_at=self.clock.now())
-        runners = {TICKETS: self._tickets, SATISFACTION_RATINGS: self._ratings}
+        runners: dict[str, Callable[[StreamResult, ProgressCallback | None], None]] = {
+            TICKETS: self._tickets,
+            SATISFACTION_RATINGS: self._ratings,
+        }
+        if self.csat is not None:
+            runners[SATISFACTION_RATINGS] = partial(self.csat.run, legacy=self._ratings)
         for stream in streams:
             if self._stopping():
                 result.stopped = True
@@ -208,10 +223,12 @@ class SyncService:
                 break
             except (ZendeskError, SyncConflict) as exc:
                 outcome.error = str(exc)
-                self.store.record_error(stream, str(exc), self.clock.now())
-                log.error("sync.stream_failed", stream=stream, error=str(exc))
+                self.store.record_error(outcome.stream, str(exc), self.clock.now())
+                log.error("sync.stream_failed", stream=outcome.stream, error=str(exc))
             except Exception as exc:
-                self.store.record_error(stream, f"{type(exc).__name__}: {exc}", self.clock.now())
+                self.store.record_error(
+                    outcome.stream, f"{type(exc).__name__}: {exc}", self.clock.now()
+                )
                 raise
             if self._stopping():
                 result.stopped = True
@@ -241,11 +258,23 @@ class SyncService:
         outcome.backfill_complete = state.backfill_complete
         return state
 
+    def _export_creates_ratings(self) -> bool:
+        """Legacy CSAT (or none configured): a rating seen only on a ticket is stored from it.
+        With survey responses the CSAT refresh reads it instead (``services.csat_sync``)."""
+        if self.csat is None:
+            return True
+        try:
+            return self.csat.export_creates_ratings()
+        except ZendeskError as exc:  # the CSAT step will say why; tickets still sync
+            log.warning("sync.csat_detection_failed", error=str(exc))
+            return True
+
     def _tickets(self, outcome: StreamResult, progress: ProgressCallback | None) -> None:
         state = self.store.state(TICKETS)
         began = self.clock.monotonic()
         start_position = state.position if state.position is not None else self.start_time
         known_start: int | None = start_position or None
+        creates_ratings = self._export_creates_ratings()
         while not self._stopping():
             # Without a cursor (first run, or after --full) start from the stored position —
             # a generated_timestamp, safe to re-read — or from sync.start_date.
@@ -274,6 +303,7 @@ class SyncService:
                     "incremental ticket export: the cursor did not advance and the stream did "
                     "not end; run `deskbot sync --full` to restart the export"
                 )
+            page.records.create_missing_ratings = creates_ratings
             state = self._commit(page.records, new, outcome)
             rows = page.records.primary_rows
             log.debug(

@@ -158,7 +158,8 @@ class SqlSyncStore:
         A changed rating gets its new score/comment/reason, ``updated_at`` (when the ticket
         changed with it) and ``raw``, so follow-ups see the change. A good/bad rating not
         stored (the ratings window missed it, e.g. under clock skew) is created from the
-        ticket; the ratings endpoint's own row replaces it whenever a window covers it.
+        ticket; the ratings endpoint's own row replaces it whenever a window covers it. Rows
+        from CSAT survey responses are left to the CSAT refresh (``services.csat_sync``).
         Ratings on this very page (from the ratings endpoint) win over the ticket's copy.
         """
         own = {r["id"] for r in records.ratings}
@@ -175,6 +176,7 @@ class SqlSyncStore:
                     _RATINGS_TABLE.c.reason,
                     _RATINGS_TABLE.c.updated_at,
                     _RATINGS_TABLE.c.raw,
+                    _RATINGS_TABLE.c.source,
                 ).where(_RATINGS_TABLE.c.id.in_(list(changes)))
             )
         }
@@ -183,8 +185,13 @@ class SqlSyncStore:
         for rating_id, change in changes.items():
             row = stored.get(rating_id)
             if row is None:
-                if change["score"] in _CREATABLE and change["changed_at"] is not None:
+                creatable = change["score"] in _CREATABLE and change["changed_at"] is not None
+                if records.create_missing_ratings and creatable:
                     created.append(_rating_from_ticket(change))
+                continue
+            if row.source == "survey_responses":
+                # A CSAT survey response: the CSAT refresh re-reads the response itself (raw
+                # score and scale, not only the verdict) for every ticket whose rating changed.
                 continue
             if (row.score, row.comment, row.reason) == (
                 change["score"],

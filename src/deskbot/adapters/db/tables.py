@@ -157,6 +157,15 @@ class SatisfactionRating(SQLModel, table=True):
     updated_at: datetime
     raw: str = Field(sa_type=Text)
     synced_at: datetime
+    # Which CSAT the row comes from (migration 0010): "legacy" (satisfaction ratings; null on
+    # rows synced before) or "survey_responses" (Zendesk's current CSAT, docs/SYNC.md).
+    source: str | None = Field(default=None, max_length=32)
+    survey_response_id: str | None = Field(default=None, max_length=64)
+    raw_score: int | None = None  # the survey answer as given (1..scale)
+    scale: int | None = None  # its scale's top (5 on a 1-5 scale, 2 on a 2-point one)
+    # Whose rating it is: "rating_time" (the rating's own assignee/group, legacy) or
+    # "ticket_at_solve" / "ticket_at_sync" (the ticket's when deskbot first stored the response).
+    attribution: str | None = Field(default=None, max_length=32)
 
 
 class SyncState(SQLModel, table=True):

@@ -114,6 +114,7 @@ def make_budgets(
         settings.account_limit_per_minute,
         settings.incremental_limit_per_minute,
         settings.rate_limits.utilisation,
+        settings.budget_share,
         id(stop_event),
     )
     with _shared_lock:
@@ -127,7 +128,12 @@ def _new_budgets(settings: ZendeskSettings, clock: Clock, stop_event: StopEvent 
     utilisation = settings.rate_limits.utilisation
     return Budgets(
         account=RateLimiter(
-            "account", settings.account_limit_per_minute, clock, stop_event, utilisation
+            "account",
+            settings.account_limit_per_minute,
+            clock,
+            stop_event,
+            utilisation,
+            share=settings.budget_share,
         ),
         incremental=RateLimiter(
             "incremental_export",

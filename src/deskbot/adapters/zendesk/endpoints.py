@@ -39,4 +39,16 @@ SATISFACTION_RATINGS = Endpoint(
     pagination="time_window",
     zenpy_api="satisfaction_ratings",
 )
-ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (TICKETS_EXPORT, SATISFACTION_RATINGS)}
+# Zendesk's current CSAT (API reference "CSAT Survey Responses"): cursor pages (page[size],
+# page[after]; meta.has_more / meta.after_cursor), filters filter[created_at_start|end] (epoch
+# ms), filter[subject_zrns], filter[responder_ids]; admins only.
+SURVEY_RESPONSES = Endpoint(
+    name="survey_responses",
+    path="guide/survey_responses",
+    data_key="survey_responses",
+    pagination="cursor",
+    zenpy_api="tickets",
+)
+ENDPOINTS: dict[str, Endpoint] = {
+    e.name: e for e in (TICKETS_EXPORT, SATISFACTION_RATINGS, SURVEY_RESPONSES)
+}

@@ -11,7 +11,10 @@ zenpy accepts a session; every request zenpy makes goes through ``PacedSession.r
    state produces no 429s;
 3. the response's rate-limit headers (``X-Rate-Limit-Remaining``, ``ratelimit-remaining`` /
    ``ratelimit-reset``, ``Zendesk-RateLimit-*: total=..; remaining=..; resets=..``) are read:
-   an exhausted budget (someone else on the account spent it) pauses until it resets;
+   an exhausted budget (someone else on the account spent it) pauses until it resets, and
+   every answer feeds the budget's ``HeaderPacer`` (good-citizen pacing): it estimates what the
+   *other* clients of the account spend per second and slows deskbot so that their projected
+   use plus ours stays under what remains before the reset (see ``HeaderPacer``);
 4. a 429 raises ``RateLimited`` (carrying ``Retry-After``) and a 5xx raises ``ServerError``
    *before zenpy sees the response*, so zenpy's own retry loop (which sleeps inside the call,
    forever) never runs; ``ZendeskClient`` retries them with bounded backoff.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -62,11 +65,88 @@ class ServerError(Exception):
         self.retry_after = retry_after  # a 503 during maintenance may say how long to wait
 
 
+class HeaderPacer:
+    """Good-citizen pacing from the rate-limit headers of every answer.
+
+    Zendesk reports, on every answer, how many requests the *account* has left in the current
+    window (``ratelimit-remaining``) and when the window resets (``ratelimit-reset``); the
+    incremental export reports its own (``Zendesk-RateLimit-incremental-exports: total=10;
+    remaining=9; resets=41``). The drop in ``remaining`` between two of our answers, minus the
+    requests we sent in between, is what the *other* clients of the account spent. Their rate
+    is averaged over the last window; deskbot then allows itself only
+
+        (remaining - reserve - others_rate * reset * MARGIN) / reset   requests per second,
+
+    so the others' projected use plus ours stays under what is left before the reset: deskbot
+    yields to whoever else spends the budget instead of pushing the account into 429s. The
+    cap (``budget_share`` of the configured limit) still applies; this only ever slows down.
+    """
+
+    MARGIN = 1.25  # others may speed up a little between two observations
+    RESERVE_SHARE = 0.02  # of the limit, left unspent while others use the budget
+
+    def __init__(self) -> None:
+        self.window_seconds = 0.0  # the longest reset seen: the window's length
+        self._prev: tuple[float, float, float, int] | None = None  # (at, remaining, reset_at, ours)
+        self._events: deque[tuple[float, float]] = deque()  # (at, others' requests)
+        self._since: float | None = None  # the first observation
+        self.others_per_second = 0.0
+        self.allowed_per_second: float | None = None  # None: no constraint from headers
+        self.until = 0.0  # the constraint holds until the window resets
+
+    def observe(
+        self, now: float, limit: float | None, remaining: float, reset: float, ours: int
+    ) -> None:
+        """One answer: ``remaining`` after it, ``reset`` seconds to the window's end, ``ours``
+        = our requests sent so far on this budget (a counter)."""
+        reset = max(reset, 0.0)
+        self.window_seconds = max(self.window_seconds, reset)
+        prev = self._prev
+        if prev is not None:
+            _p_at, p_remaining, p_reset_at, p_ours = prev
+            sent = max(0, ours - p_ours)
+            if now < p_reset_at - 1e-6 and remaining <= p_remaining:
+                others = max(0.0, p_remaining - remaining - sent)
+            elif limit is not None:  # a new window: all it has spent that is not ours
+                others = max(0.0, limit - remaining - min(sent, 1))
+            else:
+                others = 0.0
+            self._events.append((now, others))
+        self._prev = (now, remaining, now + reset, ours)
+        if self._since is None:
+            self._since = now
+        horizon = max(self.window_seconds, 1.0)
+        while self._events and self._events[0][0] < now - horizon:
+            self._events.popleft()
+        span = now - max(self._since, now - horizon)
+        if self._events and span > 0:
+            self.others_per_second = sum(n for _, n in self._events) / span
+        if reset <= 0 or (self.others_per_second <= 0 and remaining > 0):
+            # Alone on the budget: the configured pacing (budget_share of the limit) stands;
+            # an exhausted budget still pauses until the reset.
+            self.allowed_per_second = None
+            return
+        reserve = max(1.0, (limit or 0) * self.RESERVE_SHARE)  # for the others' bursts
+        spare = remaining - reserve - self.others_per_second * reset * self.MARGIN
+        self.allowed_per_second = max(0.0, spare / reset)
+        self.until = now + reset
+
+    def interval(self, now: float) -> float | None:
+        """Seconds between our requests the headers ask for (None: no constraint now)."""
+        if self.allowed_per_second is None or now >= self.until:
+            return None
+        if self.allowed_per_second <= 1e-9:
+            return self.until - now  # nothing to spare: wait for the reset
+        return 1.0 / self.allowed_per_second
+
+
 class RateLimiter:
-    """Even spacing at ``limit_per_minute * utilisation * SAFETY`` requests a minute.
+    """Even spacing at ``limit_per_minute * utilisation * share * SAFETY`` requests a minute.
 
     Shared by every request that spends this budget (thread-safe). ``pause_until`` holds all
-    requests back after a 429 or an exhausted-budget header.
+    requests back after a 429 or an exhausted-budget header. ``share`` is deskbot's share of
+    the budget (``zendesk.budget_share`` for the account-wide budget); ``pacer`` slows further
+    when the headers show other clients spending the same budget.
     """
 
     def __init__(
@@ -76,13 +156,20 @@ class RateLimiter:
         clock: Clock,
         stop_event: StopEvent | None = None,
         utilisation: float = 1.0,
+        share: float = 1.0,
+        header_pacing: bool = True,
     ) -> None:
         if limit_per_minute < 1:
             raise ValueError(f"rate limit for {name} must be at least 1 per minute")
+        if not 0 < share <= 1:
+            raise ValueError(f"budget share for {name} must be in (0, 1], got {share}")
         self.name = name
         self.limit_per_minute = limit_per_minute
-        self.target_per_minute = limit_per_minute * utilisation * SAFETY
+        self.share = share
+        self.target_per_minute = limit_per_minute * utilisation * share * SAFETY
         self.interval = 60.0 / self.target_per_minute
+        self.pacer: HeaderPacer | None = HeaderPacer() if header_pacing else None
+        self.header_waits = 0  # requests the headers slowed down
         self._clock = clock
         self._stop = stop_event
         self._lock = threading.Lock()
@@ -110,7 +197,12 @@ class RateLimiter:
                 self.waited_seconds += wait
                 self._clock.sleep(wait)
             self._check_stop()
-            self._next_at = max(now, self._next_at or now) + self.interval
+            interval = self.interval
+            dynamic = self.pacer.interval(now) if self.pacer is not None else None
+            if dynamic is not None and dynamic > interval:
+                interval = dynamic
+                self.header_waits += 1
+            self._next_at = max(now, self._next_at or now) + interval
             self.acquired += 1
             self.first_at = now if self.first_at is None else self.first_at
             self.last_at = now
@@ -121,6 +213,18 @@ class RateLimiter:
             return None
         span = self.last_at - self.first_at
         return (self.acquired - 1) * 60.0 / span if span > 0 else None
+
+    def observe(self, limit: float | None, remaining: float, reset: float) -> None:
+        """Feed the header pacer one answer's view of this budget (see ``HeaderPacer``)."""
+        if self.pacer is None:
+            return
+        with self._lock:
+            now = self._clock.monotonic()
+            self.pacer.observe(now, limit, remaining, reset, self.acquired)
+            interval = self.pacer.interval(now)
+            if interval is not None and self._next_at is not None and self.last_at is not None:
+                # Re-space the next request from the last one at the (slower) new interval.
+                self._next_at = max(self._next_at, self.last_at + interval)
 
     def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (a 429 or an exhausted budget)."""
@@ -265,6 +369,9 @@ class PacedSession(BaseUrlSession):
         wait = reset if reset is not None else 60.0
         account = _number(headers.get("ratelimit-remaining"))  # always the account budget
         legacy = _number(headers.get("X-Rate-Limit-Remaining"))  # the endpoint's own budget
+        if account is not None and reset is not None:
+            limit = _number(headers.get("ratelimit-limit")) or _number(headers.get("X-Rate-Limit"))
+            self.budgets.account.observe(limit, account, reset)
         if account is not None and account <= 0:
             self.budgets.account.pause(wait)
             self.counters["budget_exhausted"] += 1
@@ -275,8 +382,13 @@ class PacedSession(BaseUrlSession):
             if not _NAMED_LIMIT.match(name):
                 continue
             parsed = parse_named_limit(value)
+            incremental = "incremental" in name.lower()
+            if incremental and "remaining" in parsed and "resets" in parsed:
+                self.budgets.incremental.observe(
+                    parsed.get("total"), parsed["remaining"], parsed["resets"]
+                )
             if parsed.get("remaining", 1) <= 0:
-                target = self.budgets.incremental if "incremental" in name.lower() else limiters[0]
+                target = self.budgets.incremental if incremental else limiters[0]
                 target.pause(parsed.get("resets", 60.0))
                 self.counters["budget_exhausted"] += 1
 

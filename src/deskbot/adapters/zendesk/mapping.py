@@ -294,6 +294,8 @@ def map_rating(rating: Any, synced_at: datetime, path: str = "satisfaction_ratin
         "updated_at": _req_time(_get(r, "updated_at", path), _where(path, "updated_at")),
         "raw": raw_json(r),
         "synced_at": synced_at,
+        "source": "legacy",
+        "attribution": "rating_time",
     }
 
 

@@ -438,6 +438,7 @@ class State:
         self.seed = seed
         self.now = now
         self.rng = random.Random(seed)
+        self.csat_enabled = True  # False: an account without CSAT (no ratings on tickets)
         self.tickets: dict[int, Ticket] = {}
         # Integrations tag the tickets they create (deskbot: its follow-ups) with an external id.
         self.external_ids: dict[int, str] = {}
@@ -1182,7 +1183,7 @@ class State:
 
     def ticket_json(self, t: Ticket, base: str) -> dict[str, Any]:
         rating: dict[str, Any] | None = None
-        if t.rating_id is not None:
+        if t.rating_id is not None and self.csat_enabled:
             r = self.ratings[t.rating_id]
             if r.score == "offered":
                 rating = {"score": "offered"}

@@ -37,6 +37,13 @@ from deskbot.sandbox.zendesk.data import (
 )
 from deskbot.sandbox.zendesk.faults import Faults
 from deskbot.sandbox.zendesk.ratelimit import Decision, FixedWindowLimiter
+from deskbot.sandbox.zendesk.survey import (
+    CSAT_MODES,
+    LEGACY_DISABLED,
+    QUESTION_TYPES,
+    list_responses,
+    show_response,
+)
 
 log = get_logger(__name__)
 
@@ -101,6 +108,9 @@ class ZendeskSandbox:
         email: str = "admin@example.com",
         token: str | None = None,
         clock_offset_seconds: float = 0.0,
+        csat: str = "legacy",
+        csat_points: int = 5,
+        csat_question: str = "rating_scale_numeric",
     ) -> None:
         if start is not None and start.tzinfo is None:
             raise ValueError(
@@ -112,6 +122,13 @@ class ZendeskSandbox:
             )
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
+        if csat not in CSAT_MODES:
+            raise ValueError(f"csat must be one of {', '.join(CSAT_MODES)}, got {csat!r}")
+        if csat_points not in (2, 3, 5, 7, 10) or csat_question not in QUESTION_TYPES:
+            raise ValueError("csat_points must be 2, 3, 5, 7 or 10; csat_question a rating type")
+        self.csat_mode = csat  # see sandbox/zendesk/survey.py
+        self.csat_points = csat_points
+        self.csat_question = csat_question
         # ``clock_offset_seconds`` puts Zendesk's clock ahead of (> 0) or behind (< 0) the
         # host's: the generated times, the export and the ``Date`` header all follow it.
         when = (start or datetime.now(UTC).replace(second=0, microsecond=0)) + timedelta(
@@ -131,6 +148,8 @@ class ZendeskSandbox:
         self._lock = threading.RLock()
         started = time.perf_counter()
         self.state = State(seed, tickets, int(when.timestamp()))
+        # An account with no CSAT at all: tickets carry no satisfaction rating either.
+        self.state.csat_enabled = csat != "none"
         log.info(
             "sandbox.zendesk.generated",
             tickets=tickets,
@@ -442,6 +461,8 @@ class ZendeskSandbox:
 
     def _ratings(self, base: str, query: dict[str, str], _body: bytes) -> Response:
         st = self.state
+        if self.csat_mode != "legacy":
+            return 403, LEGACY_DISABLED, {}  # legacy CSAT is not the account's active one
         score = query.get("score") or None
         if score is not None and score not in SCORES:
             raise ApiError(
@@ -711,6 +732,8 @@ def _kind(method: str, path: str) -> str:  # noqa: PLR0911 (a lookup table)
         return "incremental_tickets"
     if path.startswith("/api/v2/satisfaction_ratings"):
         return "satisfaction_ratings"
+    if "/survey_responses" in path:
+        return "survey_responses"
     if path.startswith("/api/v2/tickets"):
         if method != "GET":
             return "ticket_writes"
@@ -892,6 +915,12 @@ _ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
     ("GET", re.compile(r"/api/v2/tickets/(\d+)/comments(?:\.json)?"), ZendeskSandbox._comments),
     ("PUT", re.compile(r"/api/v2/tickets/(\d+)(?:\.json)?"), ZendeskSandbox._update),
     ("POST", re.compile(r"/api/v2/tickets(?:\.json)?"), ZendeskSandbox._create),
+    ("GET", re.compile(r"/api/v2/guide/survey_responses(?:\.json)?"), list_responses),
+    (
+        "GET",
+        re.compile(r"/api/v2/guide/(?:([a-z]{2}(?:-[a-z]{2})?)/)?survey_responses/([0-9A-Z]+)"),
+        show_response,
+    ),
 ]
 
 
