@@ -6,12 +6,14 @@ See docs/qa.md for the design in plain words. Summary:
   half-open ``[start, end)``; its key is ``2026-W49`` or ``2026-11``.
 - The **population** of an agent in a cycle is their tickets solved in the window, not deleted,
   never sampled before. Each ticket falls in exactly one **stratum**, by a fixed priority:
-  bad CSAT > reopened > long resolution > many replies > rest.
+  bad CSAT > reopened > long resolution > many replies > rest; a risk stratum whose quota is 0
+  is no stratum (its tickets are in ``rest``).
 - **Sampling** is stratified simple random sampling without replacement. The allocation is
-  deterministic given the stratum sizes ``N_h``: each risk stratum gets ``min(quota, N_h)``,
-  the rest stratum gets what is left of ``samples_per_agent`` (capped by its size), and any
-  shortfall is filled from the risk strata in priority order. Within a stratum the ``n_h``
-  tickets with the smallest keys ``sha256("{seed}:{cycle}:{agent}:{ticket}")`` are taken: a
+  deterministic given the stratum sizes ``N_h``: each risk stratum gets ``min(quota, N_h)``
+  (keeping one place for ``rest`` when it has tickets), the rest stratum gets what is left
+  of ``samples_per_agent`` (capped by its size), and any shortfall is filled from the risk
+  strata in priority order. Within a stratum the ``n_h`` tickets with the smallest keys
+  ``sha256("{seed}:{cycle}:{agent}:{ticket}")`` are taken: a
   uniformly random subset, reproducible in any language, independent of row order.
 - The **estimate** of an agent's QA score is ``Σ_h W_h ȳ_h`` with ``W_h = N_h / N`` over the
   strata that have at least one scored review (a stratum whose reviews are all N/A or missing is
@@ -30,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -151,16 +153,23 @@ class StrataRules:
     many_replies: int = 6
 
 
-def stratum_of(candidate: Candidate, rules: StrataRules) -> str:
-    """The first risk stratum (in priority order) the ticket belongs to, else ``rest``."""
-    if candidate.bad_csat:
+def stratum_of(
+    candidate: Candidate, rules: StrataRules, active: Collection[str] = RISK_STRATA
+) -> str:
+    """The first ``active`` risk stratum (in priority order) the ticket belongs to, else
+    ``rest``. A risk stratum without a quota is not a stratum: its tickets are in ``rest``."""
+    if "bad_csat" in active and candidate.bad_csat:
         return "bad_csat"
-    if candidate.reopens > 0:
+    if "reopened" in active and candidate.reopens > 0:
         return "reopened"
     minutes = candidate.full_resolution_minutes
-    if minutes is not None and minutes > rules.long_resolution_hours * 60:
+    if (
+        "long_resolution" in active
+        and minutes is not None
+        and minutes > rules.long_resolution_hours * 60
+    ):
         return "long_resolution"
-    if candidate.replies >= rules.many_replies:
+    if "many_replies" in active and candidate.replies >= rules.many_replies:
         return "many_replies"
     return "rest"
 
@@ -170,13 +179,15 @@ def allocate(
 ) -> dict[str, int]:
     """``n_h`` per stratum; a deterministic function of the stratum sizes ``N_h``.
 
-    Risk strata get ``min(quota, N_h)``; ``rest`` gets what is left (up to its size); any
-    remaining shortfall is filled from the risk strata in priority order. Σ n_h =
-    ``min(samples_per_agent, N)``."""
+    Risk strata get ``min(quota, N_h)`` in priority order, keeping one place for ``rest``
+    when it has tickets (so every stratum with tickets is sampled and the estimate covers the
+    whole population); ``rest`` gets what is left (up to its size); any remaining shortfall is
+    filled from the risk strata in priority order. Σ n_h = ``min(samples_per_agent, N)``."""
     n = {h: 0 for h in STRATA}
     budget = samples_per_agent
+    reserve = 1 if sizes.get("rest", 0) > 0 else 0
     for h in RISK_STRATA:
-        take = min(quotas.get(h, 0), sizes.get(h, 0), budget)
+        take = max(0, min(quotas.get(h, 0), sizes.get(h, 0), budget - reserve))
         n[h] = take
         budget -= take
     take = min(budget, sizes.get("rest", 0))
@@ -222,11 +233,12 @@ def sample_agent(
     are collapsed (the first wins)."""
     by_stratum: dict[str, list[int]] = {h: [] for h in STRATA}
     seen: set[int] = set()
+    active = [h for h in RISK_STRATA if quotas.get(h, 0) > 0]
     for c in candidates:
         if c.ticket_id in seen:
             continue
         seen.add(c.ticket_id)
-        by_stratum[stratum_of(c, rules)].append(c.ticket_id)
+        by_stratum[stratum_of(c, rules, active)].append(c.ticket_id)
     sizes = {h: len(ids) for h, ids in by_stratum.items()}
     alloc = allocate(sizes, quotas, samples_per_agent)
     total = len(seen)
