@@ -34,6 +34,7 @@ from deskbot.ports import (
     KpiSource,
     Notifier,
     OutgoingMessage,
+    PeopleDirectory,
     StopEvent,
     SystemClock,
     ZendeskSource,
@@ -62,6 +63,7 @@ from deskbot.ports import AdminNotifier
 if TYPE_CHECKING:
     from deskbot.daemon import Daemon
     from deskbot.jobs import JobSpec
+    from deskbot.services.qa import QaService
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -237,6 +239,9 @@ def followup_interactions(
     )
     registry = InteractionRegistry()
     register_followup_handlers(registry, service)
+    from deskbot.adapters.slack.qa_handlers import register_qa_handlers
+
+    register_qa_handlers(registry, qa_service(settings, database, clock, client=client))
     return registry
 
 
@@ -525,3 +530,83 @@ def run_sync(
         failed = "; ".join(f"{s.stream}: {s.error}" for s in result.streams if s.error)
         raise ZendeskError(f"sync failed: {failed}")
     return summary
+
+
+# -- agent QA (docs/qa.md) -------------------------------------------------------------------
+
+
+def people_directory(settings: Settings, database: Database) -> PeopleDirectory:
+    """The people directory every feature reads. For now the YAML roster alone; the synced
+    directory (issue "People directory") replaces this body."""
+    from deskbot.services.roster_directory import roster_directory
+
+    _ = database
+    return roster_directory(settings)
+
+
+def qa_service(
+    settings: Settings,
+    database: Database,
+    clock: Clock | None = None,
+    *,
+    client: WebClient | None = None,
+    directory: PeopleDirectory | None = None,
+    notifier: Notifier | None = None,
+    stop_event: StopEvent | None = None,
+) -> QaService:
+    """The QA service with real adapters: Slack when enabled (``client`` or one from the
+    settings), Zendesk comments when credentials are set, shout-outs through their caps."""
+    from deskbot.adapters.db.qa_store import SqlQaStore
+    from deskbot.services.qa import CommentSource, QaService
+
+    clock = clock or SystemClock()
+    people = directory if directory is not None else people_directory(settings, database)
+    slack = None
+    hero = None
+    if settings.slack.enabled and (client is not None or settings.slack.bot_token is not None):
+        from deskbot.adapters.slack.qa_charts import report_chart
+        from deskbot.adapters.slack.qa_notifier import SlackQa
+
+        web = client if client is not None else make_client(settings, clock)
+
+        def name_of(agent_id: int) -> str:
+            person = people.by_zendesk_id(agent_id)
+            return person.name if person is not None else f"agent {agent_id}"
+
+        slack = SlackQa(
+            web,
+            subdomain=settings.zendesk.subdomain,
+            clock=clock,
+            names=name_of,
+            messages_per_second=settings.slack.messages_per_second_per_channel,
+            chart=lambda report: report_chart(report, team_only=True),
+        )
+        hero = shoutout_service(
+            settings,
+            database,
+            notifier if notifier is not None else SlackNotifier(web, clock=clock),
+            clock,
+        )
+    comments: CommentSource | None = None
+    if settings.zendesk.email is not None and settings.zendesk.api_token is not None:
+        from deskbot.adapters.zendesk.qa_comments import ZendeskComments
+
+        comments = ZendeskComments.from_settings(settings.zendesk, clock, stop_event)
+    return QaService(
+        settings,
+        SqlQaStore(database),
+        people,
+        action_ledger(database, clock),
+        clock,
+        slack=slack,
+        comments=comments,
+        hero=hero,
+    )
+
+
+def run_qa_cycle(
+    settings: Settings, database: Database, clock: Clock, stop_event: StopEvent | None = None
+) -> dict[str, Any]:
+    """Scheduler entry point (``schedules.qa_cycle``): draw, DM, remind, digest — each once."""
+    service = qa_service(settings, database, clock, stop_event=stop_event)
+    return service.run_cycle(service.build)

@@ -655,6 +655,18 @@ def hero_of_the_week_job(ctx: JobContext) -> dict[str, Any]:
     return dataclasses.asdict(run)
 
 
+def qa_schedule(s: Settings) -> str | None:
+    return s.schedules.qa_cycle if s.qa.enabled else None
+
+
+def qa_cycle_job(ctx: JobContext) -> dict[str, Any]:
+    """Agent QA: draw the last complete cycle, DM reviewers, remind, digest (each once)."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.run_qa_cycle(ctx.settings, ctx.database, ctx.clock, ctx.stop)
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -668,6 +680,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("digest", digest_schedules, digest_job, "KPI digest to Slack"),
     JobSpec("shoutouts", shoutouts_schedule, shoutouts_job, "shout-outs for good ratings"),
     JobSpec("hero_of_the_week", hero_schedule, hero_of_the_week_job, "hero of the week"),
+    JobSpec("qa_cycle", qa_schedule, qa_cycle_job, "agent QA: sample, DMs, reminders, digest"),
 )
 
 
