@@ -153,12 +153,16 @@ def test_dispatch_sends_one_dm_per_reviewer_even_after_a_crash(db: Database) -> 
 
 def test_post_without_ledger_done_is_found_not_repeated(db: Database) -> None:
     seed(db)
-    ledger = SqlActionLedger(db, FakeClock(AFTER_WEEK))
-    service, slack, _ = make(db, ledger=ledger)
+    clock = FakeClock(AFTER_WEEK)
+    ledger = SqlActionLedger(db, clock)
+    service, slack, _ = make(db, ledger=ledger, clock=clock)
     service.draw()
     key = "qa:tasks:2026-W45:UL1"
     ledger.begin(key, "qa_dm")  # the crashed run recorded its intent...
     slack.found[key] = "99.000"  # ...and Slack has the message
+    service.dispatch("2026-W45")  # in flight (maybe another replica's): left alone
+    assert (rec := ledger.get(key)) is not None and rec.status == "pending"
+    clock.advance(minutes=3)
     service.dispatch("2026-W45")
     assert [t for kind, t, _ in slack.sent].count("UL1") == 0
     rec = ledger.get(key)

@@ -19,6 +19,7 @@ after a crash finds the post instead of posting again.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,6 +60,7 @@ log = get_logger(__name__)
 
 KIND = "qa_dm"
 FIND_SLACK = timedelta(minutes=5)
+IN_FLIGHT = timedelta(minutes=2)  # a pending intent younger than this is another worker's
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ class QaService:
         self.slack = slack
         self.comments = comments
         self.hero = hero
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     # -- who ----------------------------------------------------------------------------------
 
@@ -377,17 +381,37 @@ class QaService:
 
     # -- exactly-once messages ----------------------------------------------------------------
 
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                if len(self._locks) > 10_000:
+                    self._locks.clear()
+                lock = self._locks[key] = threading.Lock()
+            return lock
+
     def _once(self, key: str, target: str, send: Callable[[str], str]) -> bool:
         """Send once per ledger ``key``: intent first, the post, then done. After a crash
-        between the post and "done", the post is found by its marker instead of repeated."""
+        between the post and "done", the post is found by its marker instead of repeated.
+
+        Two workers of this process wait for each other (a lock per key); an intent another
+        process recorded less than ``IN_FLIGHT`` ago is left to it (a double click handled by
+        two replicas), and ``recover`` finishes it later if that process died."""
         if self.slack is None:
             return False
+        with self._key_lock(key):
+            return self._once_locked(key, target, send)
+
+    def _once_locked(self, key: str, target: str, send: Callable[[str], str]) -> bool:
         record = self.ledger.begin(key, KIND, subject=target, payload={"target": target})
         if record.status == "done":
             return False
+        in_flight = self.clock.now() - record.updated_at < IN_FLIGHT
+        if not record.new and record.status == "pending" and in_flight:
+            return False
         try:
             if not record.new:
-                ts = self.slack.find(target, key, record.created_at - FIND_SLACK)
+                ts = self._slack().find(target, key, record.created_at - FIND_SLACK)
                 if ts is not None:
                     self.ledger.complete(key, {"ts": ts, "found": True})
                     return False
@@ -761,6 +785,33 @@ class QaService:
             )
         return posted
 
+    def recover(self) -> int:
+        """Finish DMs whose intent was recorded by a worker that died (older than
+        ``IN_FLIGHT``, still pending): each is re-derived from its key and sent once."""
+        if self.slack is None:
+            return 0
+        now = self.clock.now()
+        done = 0
+        for record in self.ledger.pending(KIND):
+            if now - record.updated_at < IN_FLIGHT:
+                continue
+            parts = record.key.split(":")
+            try:
+                kind, task_id = parts[1], int(parts[2]) if parts[2].isdigit() else None
+                if kind == "review" and task_id is not None:
+                    self.after_review(task_id)
+                elif kind == "dispute" and task_id is not None:
+                    self.after_dispute(task_id)
+                elif kind == "dispute_outcome" and task_id is not None:
+                    self.after_resolution(task_id)
+                else:
+                    continue  # tasks, reminders, overdue, digest: the cycle run redoes them
+            except (QaError, IndexError) as exc:
+                log.warning("qa.recover_skipped", key=record.key, error=str(exc)[:200])
+                continue
+            done += 1
+        return done
+
     def run_cycle(self, build_report: Callable[[list[str]], Any] | None = None) -> dict[str, Any]:
         """The scheduled job: reassign stranded tasks, draw the last complete cycle (once),
         DM reviewers (once), remind, list the overdue, post the digests of closed cycles."""
@@ -778,6 +829,7 @@ class QaService:
             if now < c.closes_at:
                 sent += self.dispatch(c.key)
         summary["task_dms"] = sent
+        summary["recovered"] = self.recover()
         summary.update(self.remind())
         if build_report is not None:
             summary["digests"] = self.digest(build_report)

@@ -11,6 +11,7 @@ Slack's limits are kept: at most 50 blocks a message (100 a modal), 3000 charact
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -154,7 +155,10 @@ def review_message(
     can_dispute: bool = True,
 ) -> tuple[str, list[dict[str, Any]]]:
     link = ticket_link(subdomain, task.sample.ticket_id)
-    by = f" by {_esc(reviewer_shown)}" if reviewer_shown else ""
+    if reviewer_shown and re.fullmatch(r"[UW][A-Z0-9]{2,}", reviewer_shown):
+        by = f" by <@{reviewer_shown}>"  # the directory knows no name: a mention renders one
+    else:
+        by = f" by {_esc(reviewer_shown)}" if reviewer_shown else ""
     amended = f" (amended, version {review.version})" if review.version > 1 else ""
     text = f"Your QA review of ticket #{task.sample.ticket_id}: {_score(review.score)}"
     blocks: list[dict[str, Any]] = [
