@@ -403,12 +403,15 @@ class QaService:
             return self._once_locked(key, target, send)
 
     def _once_locked(self, key: str, target: str, send: Callable[[str], str]) -> bool:
+        prior = self.ledger.get(key)
+        if prior is not None and prior.status == "done":
+            return False
+        fresh = prior is not None and self.clock.now() - prior.updated_at < IN_FLIGHT
+        if prior is not None and prior.status == "pending" and fresh:
+            return False  # another worker's intent, fresh: theirs to finish
         record = self.ledger.begin(key, KIND, subject=target, payload={"target": target})
-        if record.status == "done":
-            return False
-        in_flight = self.clock.now() - record.updated_at < IN_FLIGHT
-        if not record.new and record.status == "pending" and in_flight:
-            return False
+        if record.status == "done" or (prior is None and not record.new):
+            return False  # done, or another worker recorded the intent just before us
         try:
             if not record.new:
                 ts = self._slack().find(target, key, record.created_at - FIND_SLACK)
