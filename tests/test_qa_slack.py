@@ -272,6 +272,19 @@ def test_review_dispute_and_resolution_through_signed_payloads(
         assert stored.review.score == 100.0 and stored.review.version == 2
         outcome = [m for m in dm(slack, "sam.reyes") if "dispute" in m["text"]]
         assert len(outcome) == 1 and "changed" in outcome[0]["text"]
+
+        # /deskbot qa report: the agent sees their own row, the admin everyone's
+        slack.send_slash_command(url, text="qa report", user_id="sam.reyes")
+        slack.send_slash_command(url, text="qa report 2026-W45", user_id="maya.okafor")
+        slack.send_slash_command(url, text="qa report @101", user_id="priya.nair")
+        assert work.wait_idle(10)
+        answers = [json.dumps(m) for m in slack.messages("#support-leads")]
+        mine = [
+            a for a in answers if "QA report" in a and f"<@{slack.user_id('sam.reyes')}>" not in a
+        ]
+        assert any("1 other agents are not shown" in a for a in mine)
+        assert any("Agents:" in a and "not shown" not in a for a in mine)
+        assert any("Only the agent, their lead and QA owners may" in a for a in answers)
     finally:
         handle.stop()
         work.shutdown()

@@ -215,6 +215,16 @@ def slack_services(
     services.stats = KpiStats(kpi, settings_now, clock)
     services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.subdomain))
     services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
+    from deskbot.adapters.db.qa_store import SqlQaStore
+    from deskbot.services.qa import QaService
+
+    services.qa = QaService(  # reports and task lists only: no Slack or Zendesk needed
+        settings,
+        SqlQaStore(database),
+        people_directory(settings, database),
+        action_ledger(database, clock),
+        clock,
+    )
     return services
 
 

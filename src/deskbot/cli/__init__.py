@@ -99,6 +99,7 @@ def _register() -> None:
         demo_cmd,
         digest_cmd,
         followups_cmd,
+        qa_cmd,
         report_cmd,
         run_cmd,
         sandbox_cmd,
@@ -111,6 +112,7 @@ def _register() -> None:
     app.command("digest")(digest_cmd.digest)
     app.add_typer(followups_cmd.app, name="followups")
     app.command("health")(run_cmd.health)
+    app.add_typer(qa_cmd.app, name="qa")
     app.add_typer(run_cmd.jobs_app, name="jobs")
     app.command("report")(report_cmd.report)
     app.command("run")(run_cmd.run)

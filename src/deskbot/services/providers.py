@@ -149,6 +149,13 @@ class Directory(Protocol):
     def groups(self) -> Sequence[GroupRef]: ...
 
 
+class QaCommandProvider(Protocol):
+    """``/deskbot qa …`` (``deskbot.services.qa.QaService``): the answer as plain text;
+    raises ``deskbot.domain.commands.CommandError`` with a message for the person."""
+
+    def qa_command(self, user_id: str, args: Sequence[str]) -> str: ...
+
+
 @dataclass
 class SlackServices:
     """Everything the Slack app may call. ``None``: the feature is not wired in this process."""
@@ -160,3 +167,4 @@ class SlackServices:
     sync_status: SyncStatusProvider | None = None
     sync_trigger: SyncTrigger | None = None
     config_reloader: ConfigReloader | None = None
+    qa: QaCommandProvider | None = None

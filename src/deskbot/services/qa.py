@@ -19,6 +19,7 @@ after a crash finds the post instead of posting again.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ from deskbot.settings import Settings
 
 log = get_logger(__name__)
 
+_CYCLE_WORD = re.compile(r"^\d{4}-(W\d{2}|\d{2})$")
 KIND = "qa_dm"
 FIND_SLACK = timedelta(minutes=5)
 IN_FLIGHT = timedelta(minutes=2)  # a pending intent younger than this is another worker's
@@ -935,3 +937,41 @@ class QaService:
             scope_agents=scope,
             agent=agent,
         )
+
+    # -- /deskbot qa ----------------------------------------------------------------------------
+
+    def qa_command(self, user_id: str, args: Sequence[str]) -> str:
+        """``qa report [cycle|period] [@agent]`` or ``qa tasks`` (the caller's open tasks)."""
+        from deskbot.domain.commands import CommandError
+        from deskbot.domain.metrics import PeriodError
+        from deskbot.domain.qa import CycleError
+        from deskbot.services.qa_report import render_text
+
+        words = list(args)
+        sub = words.pop(0).lower() if words else "report"
+        try:
+            if sub == "tasks":
+                tasks = self.store.tasks(reviewer=user_id, state="open")
+                if not tasks:
+                    return "You have no open QA reviews."
+                lines = [f"Your open QA reviews ({len(tasks)}):"]
+                for t in tasks[:50]:
+                    lines.append(
+                        f"• {t.cycle_key} ticket #{t.sample.ticket_id} "
+                        f"({t.sample.stratum}), due {t.due_at:%a %d %b}"
+                    )
+                return "\n".join(lines)
+            if sub != "report":
+                raise CommandError("Use `qa report [cycle|period] [@agent]` or `qa tasks`.")
+            cycle = period = agent = None
+            for word in words:
+                if word.startswith("<@") or word.startswith("@") or word.isdigit():
+                    agent = word
+                elif _CYCLE_WORD.match(word) and ("W" in word) == (self.cfg.cycle == "weekly"):
+                    cycle = word
+                else:
+                    period = word
+            report = self.report(cycle_key=cycle, period=period, agent=agent, user=user_id)
+            return render_text(report)
+        except (Forbidden, QaError, CycleError, PeriodError) as exc:
+            raise CommandError(str(exc)) from exc

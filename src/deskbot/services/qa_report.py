@@ -219,3 +219,61 @@ def build_report(
         done=sum(1 for t in tasks if t.review is not None),
         hidden_agents=hidden,
     )
+
+
+def _ci(est: Estimate) -> str:
+    if est.ci_low is None or est.ci_high is None:
+        return "no CI"
+    return f"95% CI {est.ci_low:.1f}-{est.ci_high:.1f}"
+
+
+def _score(est: Estimate) -> str:
+    if est.estimate is None:
+        return "no score"
+    unweighted = "" if est.unweighted_mean is None else f", unweighted {est.unweighted_mean:.1f}"
+    return f"{est.estimate:.1f} ({_ci(est)}, n={est.n}{unweighted})"
+
+
+def render_text(report: QaReport) -> str:
+    """The report as plain text (``deskbot qa report``, ``/deskbot qa report``)."""
+    from deskbot.domain.scorecard import COMPETENCIES
+
+    short = {c.key: c.label.split(" /")[0] for c in COMPETENCIES}
+    lines = [f"QA report: {', '.join(report.cycles) or 'no cycles drawn'}"]
+    d = report.disputes
+    lines.append(
+        f"Team: {_score(report.team)}; reviews {report.done}/{report.tasks}, hero bonuses "
+        f"{report.hero}, disputes {d['opened']} (upheld {d['upheld']}, changed "
+        f"{d['changed']}, open {d['open']})"
+    )
+    comp = ", ".join(
+        f"{short[k]} {'-' if v is None else f'{v:.0f}'}"
+        for k, v in report.team_competencies.items()
+    )
+    lines.append(f"  competencies: {comp}")
+    if report.agents:
+        lines.append("Agents:")
+    for a in report.agents:
+        lines.append(f"  {a.name}: {_score(a.estimate)}")
+        comp = ", ".join(
+            f"{short[k]} {'-' if v is None else f'{v:.0f}'}" for k, v in a.competencies.items()
+        )
+        lines.append(f"    competencies: {comp}")
+        if len(a.trend) > 1:
+            trend = " → ".join(f"{c} {'-' if v is None else f'{v:.0f}'}" for c, v in a.trend)
+            lines.append(f"    trend: {trend}")
+        lines.append(
+            f"    hero bonuses {a.hero}, disputes {a.disputes['opened']} "
+            f"(upheld {a.disputes['upheld']}, changed {a.disputes['changed']})"
+        )
+    if report.hidden_agents:
+        lines.append(f"  ({report.hidden_agents} other agents are not shown to you)")
+    if report.reviewers:
+        lines.append("Reviewers:")
+    for r in report.reviewers:
+        mean = "-" if r.mean_given is None else f"{r.mean_given:.1f}"
+        vs = "" if r.vs_team is None else f" ({r.vs_team:+.1f} vs team)"
+        lines.append(
+            f"  {r.name}: {r.done}/{r.tasks} done, {r.on_time} on time, mean given {mean}{vs}"
+        )
+    return "\n".join(lines)

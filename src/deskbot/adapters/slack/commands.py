@@ -262,6 +262,20 @@ def _hero(inv: Invocation) -> Reply:
     return lambda: render_shoutouts(provider.recent_shoutouts(5), inv.tz)
 
 
+@COMMANDS.add(
+    "qa", Role.AGENT, "qa report [cycle|period] [@agent] | qa tasks", "QA scores and review tasks"
+)
+def _qa(inv: Invocation) -> Reply:
+    provider = inv.need(inv.services.qa, "QA reports")
+
+    def run() -> Message:
+        text = provider.qa_command(inv.user_id, inv.args)
+        chunks = [text[i : i + 2900] for i in range(0, len(text), 2900)][:40]
+        return Message(text[:3000], [section(c) for c in chunks])
+
+    return run
+
+
 @COMMANDS.add("sync", Role.AGENT, "sync [now]", "Where the Zendesk sync stands; `now` starts one")
 def _sync(inv: Invocation) -> Reply:
     if inv.args == ("now",):
