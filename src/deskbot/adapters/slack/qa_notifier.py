@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from deskbot.adapters.slack import qa_blocks as qb
-from deskbot.adapters.slack.notifier import SlackNotifier
+from deskbot.adapters.slack.notifier import HISTORY_UNREADABLE, SlackNotifier
 from deskbot.errors import SlackError
 from deskbot.log import get_logger
 from deskbot.ports import Clock, OutgoingMessage
@@ -20,6 +21,16 @@ from deskbot.services.qa import Comment
 from deskbot.services.qa_types import CycleRecord, DisputeRecord, ReviewRecord, TaskView
 
 log = get_logger(__name__)
+
+BLOCK_PREFIX = "dkqa:"
+
+
+def _carries(message: Mapping[str, Any], marker: str) -> bool:
+    meta = message.get("metadata") or {}
+    if (meta.get("event_payload") or {}).get("key") == marker:
+        return True
+    blocks = message.get("blocks") or []
+    return bool(blocks) and blocks[0].get("block_id") == (BLOCK_PREFIX + marker)[:255]
 
 
 class SlackQa:
@@ -59,15 +70,39 @@ class SlackQa:
         return self._dm_channel(target) if target[:1] in ("U", "W") else target
 
     def _post(self, target: str, text: str, blocks: list[dict[str, Any]], marker: str) -> str:
+        tagged = [dict(b) for b in blocks]
+        if tagged:  # the marker twice: metadata, and the first block's id (kept by every Slack)
+            tagged[0]["block_id"] = (BLOCK_PREFIX + marker)[:255]
         posted = self.notifier.post_message(
-            self._target(target), OutgoingMessage(text, blocks), marker=marker
+            self._target(target), OutgoingMessage(text, tagged), marker=marker
         )
         return posted.ts
 
     def find(self, target: str, marker: str, since: datetime) -> str | None:
-        found = self.notifier.find_marked(self._target(target), marker, since)
-        hit = found.get(marker)
-        return hit.ts if hit is not None else None
+        channel = self._target(target)
+        cursor: str | None = None
+        for _page in range(20):
+            try:
+                data = self.client.conversations_history(
+                    channel=channel,
+                    oldest=f"{since.timestamp():.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "")) if exc.response is not None else ""
+                if error in HISTORY_UNREADABLE:
+                    log.warning("qa.history_unreadable", error=error)
+                    return None  # a rare duplicate beats a DM never sent
+                raise SlackError(f"read the history of {channel}: {error or exc}") from exc
+            for message in data.get("messages") or []:
+                if _carries(message, marker):
+                    return str(message["ts"])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
 
     def task_list(
         self, reviewer: str, cycle: CycleRecord, tasks: Sequence[TaskView], marker: str
