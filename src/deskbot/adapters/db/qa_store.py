@@ -160,7 +160,8 @@ class SqlQaStore:
             stmt = stmt.where(t.c.assignee_id.in_(sorted(wanted)))
         out: dict[int, list[Candidate]] = {a: [] for a in wanted}
         with self.db.engine.connect() as conn:
-            for agent, tid, is_bad, reopens, full_res, replies in conn.execute(stmt):
+            rows = conn.execute(stmt).all()
+            for agent, tid, is_bad, reopens, full_res, replies in rows:
                 bucket = out.get(agent)
                 if bucket is None:
                     continue
