@@ -56,6 +56,13 @@ def ticket_link(subdomain: str | None, ticket_id: int) -> str:
     return f"#{ticket_id}"
 
 
+def _who(name: str) -> str:
+    """A person's name, or a mention when the directory knows only their Slack id."""
+    if re.fullmatch(r"[UW][A-Z0-9]{2,}", name):
+        return f"<@{name}>"
+    return _esc(name)
+
+
 def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
     block: dict[str, Any] = {
         "type": "section",
@@ -155,10 +162,7 @@ def review_message(
     can_dispute: bool = True,
 ) -> tuple[str, list[dict[str, Any]]]:
     link = ticket_link(subdomain, task.sample.ticket_id)
-    if reviewer_shown and re.fullmatch(r"[UW][A-Z0-9]{2,}", reviewer_shown):
-        by = f" by <@{reviewer_shown}>"  # the directory knows no name: a mention renders one
-    else:
-        by = f" by {_esc(reviewer_shown)}" if reviewer_shown else ""
+    by = f" by {_who(reviewer_shown)}" if reviewer_shown else ""
     amended = f" (amended, version {review.version})" if review.version > 1 else ""
     text = f"Your QA review of ticket #{task.sample.ticket_id}: {_score(review.score)}"
     blocks: list[dict[str, Any]] = [
@@ -185,7 +189,7 @@ def dispute_message(
     link = ticket_link(subdomain, task.sample.ticket_id)
     text = f"{agent_name} disputes their QA review of ticket #{task.sample.ticket_id}"
     blocks: list[dict[str, Any]] = [
-        _section(f"*{_esc(agent_name)} disputes their QA review of {link}*"),
+        _section(f"*{_who(agent_name)} disputes their QA review of {link}*"),
         _section(f"*Reason:* {_esc(dispute.reason)}"),
     ]
     if task.review is not None:
