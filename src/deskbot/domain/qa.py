@@ -233,7 +233,7 @@ def sample_agent(
     are collapsed (the first wins)."""
     by_stratum: dict[str, list[int]] = {h: [] for h in STRATA}
     seen: set[int] = set()
-    active = [h for h in RISK_STRATA if quotas.get(h, 0) > 0]
+    active = frozenset(h for h in RISK_STRATA if quotas.get(h, 0) > 0)
     for c in candidates:
         if c.ticket_id in seen:
             continue
@@ -423,16 +423,22 @@ def assign_reviewers(
     # the most constrained first: agents who are reviewers themselves, then by task key
     order = sorted(tasks, key=lambda t: (t.agent not in load, t.agent, t.key))
     out: dict[int, str] = {}
+    if len(pool) == 1 and any(t.agent == pool[0] for t in tasks):
+        raise AssignmentError(
+            f"no reviewer for {pool[0]}'s tickets: the only reviewer is the agent"
+        )
+    prefs: dict[str, list[str]] = {}
     for t in order:
-        shift = (agent_pos[t.agent] + cycle_index) % len(pool)
-        pref = pool[shift:] + pool[:shift]
-        choices = [r for r in pref if r != t.agent]
-        if not choices:
-            raise AssignmentError(
-                f"no reviewer for {t.agent}'s tickets: the only reviewer is the agent"
-            )
-        pos = {r: i for i, r in enumerate(pref)}
-        best = min(choices, key=lambda r: (load[r], r in prev.get(t.agent, ()), pos[r]))
+        pref = prefs.get(t.agent)
+        if pref is None:
+            shift = (agent_pos[t.agent] + cycle_index) % len(pool)
+            pref = prefs[t.agent] = [r for r in pool[shift:] + pool[:shift] if r != t.agent]
+        avoid = prev.get(t.agent, ())
+        # the least loaded, then not last cycle's reviewer, then the agent's preference order
+        low = min(load[r] for r in pref)
+        best = next((r for r in pref if load[r] == low and r not in avoid), None)
+        if best is None:
+            best = next(r for r in pref if load[r] == low)
         out[t.key] = best
         load[best] += 1
     # repair: move tasks from the most to the least loaded reviewer while that is allowed

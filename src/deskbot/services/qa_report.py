@@ -166,8 +166,9 @@ def build_report(
             hidden += 1
             continue
         ts = by_agent[agent_id]
-        trend = []
-        for key in keys:
+        overall = stratified_estimate(_units(ts, "", None))
+        trend = [(keys[0], overall.estimate)] if len(keys) == 1 else []
+        for key in keys if len(keys) > 1 else ():
             in_cycle = [t for t in ts if t.cycle_key == key]
             trend.append((key, stratified_estimate(_units(in_cycle, "", None)).estimate))
         rows.append(
@@ -175,7 +176,7 @@ def build_report(
                 agent_id=agent_id,
                 name=names.get(agent_id, f"agent {agent_id}"),
                 slack_id=slack_ids.get(agent_id),
-                estimate=stratified_estimate(_units(ts, "", None)),
+                estimate=overall,
                 competencies={
                     k: stratified_estimate(_units(ts, "", k)).estimate for k in COMPETENCY_KEYS
                 },
