@@ -300,3 +300,45 @@ def test_config_errors_name_the_key() -> None:
         qa_settings(samples_per_agent=2)
     with pytest.raises(ValidationError, match="reviewers_department"):
         qa_settings(reviewers_department="Nobody")
+
+
+def test_reviewers_from_a_department_and_inactive_ones_left_out(db: Database) -> None:
+    from deskbot.domain.people import DepartmentInfo
+    from deskbot.testing import StaticPeopleDirectory
+
+    base = directory(inactive=["UL2"])
+    people = StaticPeopleDirectory(
+        base.people(include_inactive=True), [DepartmentInfo("QA", None, ("UL2", "UL3"))]
+    )
+    settings = Settings.model_validate(
+        {
+            "timezone": "UTC",
+            "zendesk": {"subdomain": "acme"},
+            "roster": {"departments": [{"name": "QA", "members": ["UL2", "UL3"]}]},
+            "qa": {"reviewers": ["UL1"], "reviewers_department": "QA"},
+        }
+    )
+    service, _, _ = make(db, settings, people=people)
+    assert service.reviewers() == ["UL1", "UL3"]
+    no_yaml = Settings.model_validate(
+        {"timezone": "UTC", "zendesk": {"subdomain": "acme"}, "qa": {"samples_per_agent": 3}}
+    )
+    leads_only, _, _ = make(db, no_yaml)
+    assert leads_only.reviewers() == ["UL1", "UL2", "UL3"]  # no reviewers configured: leads
+
+
+def test_cycle_end_digest_once_and_slash_tasks(db: Database) -> None:
+    seed(db)
+    service, slack, clock = make(db, qa_settings(digest_channel="#qa"))
+    service.draw()
+    assert "You have" not in service.qa_command("UL1", ["tasks"])
+    assert "Your open QA reviews" in service.qa_command("UL1", ["tasks"])
+    assert service.digest(service.build) == 0  # the cycle has not closed
+    clock.advance(days=10)
+    assert service.digest(service.build) == 1
+    assert service.digest(service.build) == 0
+    assert [t for k, t, _ in slack.sent if k == "digest"] == ["#qa"]
+    from deskbot.domain.commands import CommandError
+
+    with pytest.raises(CommandError):
+        service.qa_command("UA2", ["report", "@101"])
