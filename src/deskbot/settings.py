@@ -248,7 +248,7 @@ class Schedules(Section):
     followups: Cron | None = "*/10 * * * *"
     shoutouts: Cron | None = "*/30 * * * *"
     hero_of_the_week: Cron | None = "0 16 * * fri"
-    qa_cycle: Cron | None = "0 8 * * mon"
+    qa_cycle: Cron | None = "0 8 * * *"  # daily: draws once per cycle, reminds on time
     nps_round: Cron | None = "0 10 * * tue"
     nps_reminders: Cron | None = "0 10 * * *"
     # Prune old job history; on SQLite also PRAGMA optimize and a WAL checkpoint.
