@@ -342,3 +342,24 @@ def test_cycle_end_digest_once_and_slash_tasks(db: Database) -> None:
 
     with pytest.raises(CommandError):
         service.qa_command("UA2", ["report", "@101"])
+
+
+def test_the_draw_waits_for_the_sync_to_pass_the_cycle_end(db: Database) -> None:
+    from deskbot.adapters.db.tables import SyncState
+
+    seed(db)
+    service, _, _ = make(db)
+    behind = AFTER_WEEK - timedelta(days=2)  # the last sync finished before the week ended
+    rows = [
+        {"stream": "tickets", "position": int(behind.timestamp()), "last_success_at": behind},
+        {"stream": "satisfaction_ratings", "position": None, "last_success_at": AFTER_WEEK},
+    ]
+    with db.session() as s:
+        db.upsert(s, SyncState, rows, key=("stream",))
+    with pytest.raises(QaError, match="sync has only reached"):
+        service.draw()
+    assert "skipped" in service.run_cycle()["draw"]
+    assert SqlQaStore(db).cycles() == []
+    with db.session() as s:
+        db.upsert(s, SyncState, [{**rows[0], "last_success_at": AFTER_WEEK}], key=("stream",))
+    assert service.draw().created

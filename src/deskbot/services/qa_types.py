@@ -106,6 +106,10 @@ class QaStore(Protocol):
         another cycle, with what decides their strata."""
         ...
 
+    def synced_through(self) -> datetime | None:
+        """Until when the synced tickets and ratings are complete (``None``: never synced)."""
+        ...
+
     def get_cycle(self, key: str) -> CycleRecord | None: ...
 
     def cycles(self) -> list[CycleRecord]:

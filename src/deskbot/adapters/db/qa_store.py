@@ -26,6 +26,7 @@ from deskbot.adapters.db.tables import (
     QaSample,
     QaTask,
     SatisfactionRating,
+    SyncState,
     Ticket,
     TicketMetric,
 )
@@ -52,6 +53,8 @@ _disputes = QaDispute.__table__  # type: ignore[attr-defined]
 _tickets = Ticket.__table__  # type: ignore[attr-defined]
 _metrics = TicketMetric.__table__  # type: ignore[attr-defined]
 _ratings = SatisfactionRating.__table__  # type: ignore[attr-defined]
+_sync = SyncState.__table__  # type: ignore[attr-defined]
+SYNCED_STREAMS = ("tickets", "satisfaction_ratings")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -175,6 +178,26 @@ class SqlQaStore:
                     )
                 )
         return out
+
+    def synced_through(self) -> datetime | None:
+        """How far the synced copy is known complete: per stream the later of its position
+        (Zendesk's ``generated_timestamp``) and its last successful pass, the earliest over
+        the streams; ``None`` when nothing was ever synced (data loaded another way)."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(_sync.c.position, _sync.c.last_success_at).where(
+                    _sync.c.stream.in_(SYNCED_STREAMS)
+                )
+            ).all()
+        if not rows:
+            return None
+        through: list[datetime] = []
+        for position, last_success in rows:
+            candidates = [_req(last_success)] if last_success is not None else []
+            if position is not None:
+                candidates.append(datetime.fromtimestamp(int(position), UTC))
+            through.append(max(candidates) if candidates else datetime.min.replace(tzinfo=UTC))
+        return min(through)
 
     # -- cycles and draws -------------------------------------------------------------------
 
