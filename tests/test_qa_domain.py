@@ -148,8 +148,11 @@ def test_estimate_is_the_weighted_mean_with_fpc_variance() -> None:
     assert e.unweighted_mean == pytest.approx(66.0)
     var = 0.01 * (1 - 2 / 10) * 200 / 2 + 0.81 * (1 - 3 / 90) * 100 / 3
     assert e.std_error == pytest.approx(var**0.5)
-    assert e.ci_low is not None and e.ci_high is not None
-    assert e.ci_low < e.estimate < e.ci_high
+    # Satterthwaite: V² / Σ v_h² / (k_h - 1), rounded down; the interval uses that t quantile
+    v1, v2 = 0.01 * (1 - 2 / 10) * 200 / 2, 0.81 * (1 - 3 / 90) * 100 / 3
+    df = int((v1 + v2) ** 2 / (v1**2 / 1 + v2**2 / 2))
+    assert e.df == df
+    assert e.ci_low == pytest.approx(e.estimate - t_quantile_975(df) * var**0.5)
     assert e.n == 5 and e.coverage == 1.0
 
 
@@ -186,7 +189,8 @@ def test_unscored_strata_are_left_out_and_reported_as_coverage() -> None:
 
 
 def test_t_quantile() -> None:
-    assert t_quantile_975(1) == 12.706
+    assert t_quantile_975(1) == pytest.approx(12.706, abs=0.001)
+    assert t_quantile_975(31) == pytest.approx(2.0395, abs=0.0002)
     assert t_quantile_975(30) == pytest.approx(2.042, abs=0.002)
     assert t_quantile_975(10_000) == pytest.approx(1.96, abs=0.001)
 

@@ -22,9 +22,9 @@ See docs/qa.md for the design in plain words. Summary:
   single scored review has no ``s_h²`` of its own: it borrows the pooled within-stratum variance
   of the agent's other strata, or, when no stratum has two reviews, the variance of all the
   agent's scored reviews in the cycle; with one review in all there is no interval. The 95%
-  interval is ``estimate ± t_{0.975, df} · √V``, clipped to
-  0-100, where ``df`` is Satterthwaite's: ``V² / Σ_h (v_h² / df_h)`` with ``v_h`` the stratum's
-  term of ``V`` and ``df_h = k_h - 1`` (the pooled degrees of freedom for a borrowing stratum).
+  interval is ``estimate ± t_{0.975, df} · √V``, clipped to 0-100, where ``df`` is
+  Satterthwaite's (rounded down): ``V² / Σ_h (v_h² / df_h)`` with ``v_h`` the stratum's term
+  of ``V`` and ``df_h = k_h - 1`` (the pooled degrees of freedom for a borrowing stratum).
 """
 
 from __future__ import annotations
@@ -284,6 +284,7 @@ class Estimate:
     unweighted_mean: float | None
     coverage: float  # share of the population (by N_h) in strata with a scored review
     strata: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # h: (N_h, n_h, k_h)
+    df: int | None = None  # the degrees of freedom of the interval's t quantile
 
     def to_json(self) -> dict[str, object]:
         def r(x: float | None) -> float | None:
@@ -297,14 +298,22 @@ class Estimate:
             "sampled": self.sampled,
             "unweighted_mean": r(self.unweighted_mean),
             "coverage": round(self.coverage, 4),
+            "df": self.df,
         }
 
 
+_T975 = (
+    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
+)  # fmt: skip
+
+
 def t_quantile_975(df: int) -> float:
-    """Student's t 97.5% quantile (Cornish-Fisher expansion; exact table for small df)."""
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306}
-    if df in table:
-        return table[df]
+    """Student's t 97.5% quantile: the table to 4 decimals for df ≤ 30, then the
+    Cornish-Fisher expansion (error < 1e-4)."""
+    if 1 <= df <= len(_T975):
+        return _T975[df - 1]
     z = 1.959963984540054
     g1 = (z**3 + z) / 4
     g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
@@ -371,7 +380,8 @@ def stratified_estimate(units: Iterable[ScoredUnit]) -> Estimate:
     se = math.sqrt(var)
     # Satterthwaite's degrees of freedom for a sum of independent variance estimates
     dof = var * var / dof_denominator if dof_denominator > 0 else float(max(1, n - 1))
-    half = t_quantile_975(max(1, math.floor(dof))) * se
+    df = max(1, math.floor(dof + 1e-9))  # rounded down: the conservative side
+    half = t_quantile_975(df) * se
     return Estimate(
         estimate,
         max(0.0, estimate - half),
@@ -382,6 +392,7 @@ def stratified_estimate(units: Iterable[ScoredUnit]) -> Estimate:
         unweighted,
         covered / total_n,
         strata_info,
+        df,
     )
 
 
