@@ -516,8 +516,9 @@ class QaService:
 
     def _check_reviewer(self, user: str, task: TaskView) -> CycleRecord:
         actor = self.actor(user)
-        if actor.slack_user_id != task.reviewer:
-            raise Forbidden("score this ticket", "its assigned reviewer")
+        inactive = actor.person is not None and not actor.person.active
+        if actor.slack_user_id != task.reviewer or inactive:
+            raise Forbidden("score this ticket", "its assigned (active) reviewer")
         cycle = self._cycle_of(task)
         if self.clock.now() >= cycle.closes_at:
             raise QaError(
