@@ -30,6 +30,10 @@ def test_demo_runs_every_step_and_leaves_a_transcript_and_a_chart(tmp_path: Path
         "digest",
         "digest again",
         "shoutouts",
+        "qa sample",
+        "qa review",
+        "qa dispute",
+        "qa outcome",
         "/deskbot stats 7d",
         "People directory",
     ):
@@ -41,6 +45,7 @@ def test_demo_runs_every_step_and_leaves_a_transcript_and_a_chart(tmp_path: Path
     assert "already_posted" in outcomes["digest again"]
     assert "Claimed by" in text and "Handled by" in text
     assert "Did you mean" in text
+    assert "upheld" in outcomes["qa outcome"] and "sc_accuracy" in outcomes["qa modal errors"]
     assert result.images and result.images[0].read_bytes().startswith(b"\x89PNG")
     transcripts = {p.name for p in (result.transcript_dir or tmp_path).glob("*.md")}
     assert {"csat-alerts.md", "support-leads.md", "shoutouts.md"} <= transcripts

@@ -100,6 +100,7 @@ digests:
 def test_a_job_whose_schedule_is_null_is_not_scheduled() -> None:
     settings = make_settings(
         "schedules:\n  sync: null\n  db_maintenance: null\n  followups: null\n  people: null\n"
+        "  qa_cycle: null\n"
     )
     assert resolve_jobs(JOBS, settings) == []
 
@@ -126,6 +127,7 @@ digests:
 zendesk: {subdomain: acme}
 slack: {enabled: false, channels: {shoutouts: "#wins"}}
 followups: {enabled: false}
+qa: {enabled: false}
 digests:
   - {name: daily, channel: "#support", schedule: "0 9 * * *"}
 """

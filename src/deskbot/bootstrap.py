@@ -20,6 +20,7 @@ from deskbot.ports import (
     KpiSource,
     Notifier,
     OutgoingMessage,
+    PeopleDirectory,
     StopEvent,
     SystemClock,
     ZendeskSource,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from deskbot.services.calibration import CalibrationService
     from deskbot.services.calibration_dispatch import CalibrationDispatcher
     from deskbot.services.people import PeopleService, PeopleSource, RefreshResult
+    from deskbot.services.qa import QaService
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -252,6 +254,16 @@ def slack_services(
             return posters[0]
 
         services.calibration_poster = poster
+    from deskbot.adapters.db.qa_store import SqlQaStore
+    from deskbot.services.qa import QaService
+
+    services.qa = QaService(  # reports and task lists only: no Slack or Zendesk needed
+        settings,
+        SqlQaStore(database),
+        people_directory(settings, database),
+        action_ledger(database, clock),
+        clock,
+    )
     return services
 
 
@@ -293,6 +305,9 @@ def followup_interactions(
         settings, database, clock, notifier=_Notifier(client, clock=clock), service=calibration
     )
     register_calibration_handlers(registry, calibration, lambda: poster, settings.zendesk.api_root)
+    from deskbot.adapters.slack.qa_handlers import register_qa_handlers
+
+    register_qa_handlers(registry, qa_service(settings, database, clock, client=client))
     return registry
 
 
@@ -806,3 +821,76 @@ def people_service(
 def run_people(settings: Settings, database: Database, clock: Clock | None = None) -> RefreshResult:
     """The ``people`` job and ``deskbot people sync``: one directory refresh."""
     return people_service(settings, database, clock or SystemClock()).refresh()
+
+
+# -- agent QA (docs/qa.md) -------------------------------------------------------------------
+
+
+def qa_service(
+    settings: Settings,
+    database: Database,
+    clock: Clock | None = None,
+    *,
+    client: WebClient | None = None,
+    directory: PeopleDirectory | None = None,
+    notifier: Notifier | None = None,
+    stop_event: StopEvent | None = None,
+) -> QaService:
+    """The QA service with real adapters: Slack when enabled (``client`` or one from the
+    settings), Zendesk comments when credentials are set, shout-outs through their caps."""
+    from deskbot.adapters.db.qa_store import SqlQaStore
+    from deskbot.services.qa import CommentSource, QaService
+
+    clock = clock or SystemClock()
+    people = directory if directory is not None else people_directory(settings, database)
+    slack = None
+    hero = None
+    if settings.slack.enabled and (client is not None or settings.slack.bot_token is not None):
+        from deskbot.adapters.slack.app import make_client
+        from deskbot.adapters.slack.notifier import SlackNotifier
+        from deskbot.adapters.slack.qa_charts import report_chart
+        from deskbot.adapters.slack.qa_notifier import SlackQa
+
+        web = client if client is not None else make_client(settings, clock)
+
+        def name_of(agent_id: int) -> str:
+            person = people.by_zendesk_id(agent_id)
+            return person.name if person is not None else f"agent {agent_id}"
+
+        slack = SlackQa(
+            web,
+            api_root=settings.zendesk.api_root,
+            clock=clock,
+            names=name_of,
+            messages_per_second=settings.slack.messages_per_second_per_channel,
+            chart=lambda report: report_chart(report, team_only=True),
+        )
+        hero = shoutout_service(
+            settings,
+            database,
+            notifier if notifier is not None else SlackNotifier(web, clock=clock),
+            clock,
+        )
+    comments: CommentSource | None = None
+    if settings.zendesk.email is not None and settings.zendesk.api_token is not None:
+        from deskbot.adapters.zendesk.qa_comments import ZendeskComments
+
+        comments = ZendeskComments.from_settings(settings.zendesk, clock, stop_event)
+    return QaService(
+        settings,
+        SqlQaStore(database),
+        people,
+        action_ledger(database, clock),
+        clock,
+        slack=slack,
+        comments=comments,
+        hero=hero,
+    )
+
+
+def run_qa_cycle(
+    settings: Settings, database: Database, clock: Clock, stop_event: StopEvent | None = None
+) -> dict[str, Any]:
+    """Scheduler entry point (``schedules.qa_cycle``): draw, DM, remind, digest — each once."""
+    service = qa_service(settings, database, clock, stop_event=stop_event)
+    return service.run_cycle(service.build)

@@ -304,6 +304,9 @@ class Demo:
             self.followups(settings, database, clock, slack, url)
             self.digest(settings, database, clock, slack)
             self.shoutouts(settings, database, clock, slack)
+            from deskbot.demo_qa import qa_scene
+
+            qa_scene(self, settings, database, clock, slack, url)
             self.slash_commands(slack, url)
             calibration_scene(self, slack, url)
         finally:

@@ -772,6 +772,18 @@ def people_job(ctx: JobContext) -> dict[str, Any]:
     return bootstrap.run_people(ctx.settings, ctx.database, ctx.clock).summary()
 
 
+def qa_schedule(s: Settings) -> str | None:
+    return s.schedules.qa_cycle if s.qa.enabled else None
+
+
+def qa_cycle_job(ctx: JobContext) -> dict[str, Any]:
+    """Agent QA: draw the last complete cycle, DM reviewers, remind, digest (each once)."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.run_qa_cycle(ctx.settings, ctx.database, ctx.clock, ctx.stop)
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -798,6 +810,7 @@ JOBS: tuple[JobSpec, ...] = (
         "QA calibration invitations, closing and results",
     ),
     JobSpec(PEOPLE_JOB, people_schedule, people_job, "people directory: Zendesk ↔ Slack"),
+    JobSpec("qa_cycle", qa_schedule, qa_cycle_job, "agent QA: sample, DMs, reminders, digest"),
 )
 
 

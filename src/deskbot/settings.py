@@ -31,6 +31,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -269,7 +270,7 @@ class Schedules(Section):
     followups: Cron | None = "*/10 * * * *"
     shoutouts: Cron | None = "*/30 * * * *"
     hero_of_the_week: Cron | None = "0 16 * * fri"
-    qa_cycle: Cron | None = "0 8 * * mon"
+    qa_cycle: Cron | None = "0 8 * * *"  # daily: draws once per cycle, reminds on time
     # A QA calibration session is started (monthly by default) ...
     qa_calibration_session: Cron | None = "0 9 1 * *"
     # ... and this pass sends its invitations, closes sessions that are complete or past their
@@ -419,6 +420,35 @@ class QaSettings(Section):
     calibration_tickets: int = Field(default=3, ge=1, le=20)
     calibration: QaCalibrationSettings = QaCalibrationSettings()
     weights: QaWeights = QaWeights()
+    # Reviewers may also come from a roster department (its members, minus nobody else).
+    reviewers_department: str | None = Field(default=None, min_length=1)
+    # QA owners: resolve disputes, get the overdue list, see every agent's results.
+    owners: list[SlackUser] = []
+    due_days: int = Field(default=7, ge=1, le=90)  # reviews due this many days after the cycle
+    close_days: int = Field(default=14, ge=1, le=180)  # scoring and amending stop after this
+    reminder_hours: float = Field(default=24, gt=0, le=720)  # remind this long before due
+    name_reviewer: bool = True  # the agent's review DM names the reviewer
+    digest_channel: SlackChannel | None = None  # the cycle-end team digest
+
+    @field_validator("strata")
+    @classmethod
+    def _quotas_fit(cls, value: QaStrata, info: ValidationInfo) -> QaStrata:
+        per_agent = info.data.get("samples_per_agent")
+        total = value.bad_csat + value.reopened + value.long_resolution + value.many_replies
+        if isinstance(per_agent, int) and total > per_agent:
+            raise ValueError(
+                f"the strata quotas add up to {total}, more than qa.samples_per_agent "
+                f"({per_agent}); lower a quota or raise samples_per_agent"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _close_after_due(self) -> QaSettings:
+        if self.close_days < self.due_days:
+            raise ValueError(
+                f"qa.close_days ({self.close_days}) must be at least qa.due_days ({self.due_days})"
+            )
+        return self
 
 
 class NpsSettings(Section):
@@ -535,6 +565,24 @@ class Settings(Section):
                 f"unknown timezone {value!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
             ) from exc
         return value
+
+    @model_validator(mode="after")
+    def _qa_reviewers_resolve(self) -> Settings:
+        name = self.qa.reviewers_department
+        if name is None:
+            return self
+        dept = next((d for d in self.roster.departments if d.name == name), None)
+        if dept is None:
+            known = ", ".join(d.name for d in self.roster.departments) or "none"
+            raise ValueError(
+                f"qa.reviewers_department: no roster department named {name!r} (known: {known})"
+            )
+        if not dept.members and not dept.slack_usergroup:
+            raise ValueError(
+                f"qa.reviewers_department: department {name!r} has no members, so QA "
+                "reviewers resolve to nobody"
+            )
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

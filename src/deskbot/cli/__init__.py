@@ -101,21 +101,21 @@ def _register() -> None:
         digest_cmd,
         followups_cmd,
         people_cmd,
+        qa_cmd,
         report_cmd,
         run_cmd,
         sandbox_cmd,
         sync_cmd,
     )
 
-    qa_app = typer.Typer(no_args_is_help=True, help="Agent QA: calibration sessions.")
-    qa_app.add_typer(calibration_cmd.app, name="calibration")
-    app.add_typer(qa_app, name="qa")
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(db_cmd.app, name="db")
     app.command("demo")(demo_cmd.demo)
     app.command("digest")(digest_cmd.digest)
     app.add_typer(followups_cmd.app, name="followups")
     app.command("health")(run_cmd.health)
+    qa_cmd.app.add_typer(calibration_cmd.app, name="calibration")
+    app.add_typer(qa_cmd.app, name="qa")
     app.add_typer(run_cmd.jobs_app, name="jobs")
     app.add_typer(people_cmd.app, name="people")
     app.command("report")(report_cmd.report)

@@ -152,6 +152,13 @@ class Directory(Protocol):
     def groups(self) -> Sequence[GroupRef]: ...
 
 
+class QaCommandProvider(Protocol):
+    """``/deskbot qa …`` (``deskbot.services.qa.QaService``): the answer as plain text;
+    raises ``deskbot.domain.commands.CommandError`` with a message for the person."""
+
+    def qa_command(self, user_id: str, args: Sequence[str]) -> str: ...
+
+
 @dataclass
 class SlackServices:
     """Everything the Slack app may call. ``None``: the feature is not wired in this process."""
@@ -168,3 +175,4 @@ class SlackServices:
     calibration: CalibrationService | None = None
     # posts a session's invitations at once (None: the scheduled pass sends them)
     calibration_poster: Callable[[], CalibrationDispatcher | None] | None = None
+    qa: QaCommandProvider | None = None

@@ -451,3 +451,127 @@ class ActionClaim(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=255)
     owner: str = Field(max_length=64)
     until: float
+
+
+class QaCycle(SQLModel, table=True):
+    """One QA cycle that has been drawn (``key`` like ``2026-W49`` or ``2026-11``)."""
+
+    __tablename__ = "qa_cycles"
+
+    key: str = Field(primary_key=True, max_length=16)
+    kind: str = Field(max_length=16)  # weekly / monthly
+    start_at: datetime
+    end_at: datetime
+    due_at: datetime
+    closes_at: datetime  # scoring and amending stop here
+    seed: int = Field(sa_type=BigInteger)
+    drawn_at: datetime
+
+
+class QaSample(SQLModel, table=True):
+    """One sampled ticket. ``ticket_id`` is unique: a ticket is sampled at most once, ever.
+    ``stratum_size`` (N_h), ``stratum_sample`` (n_h) and ``population`` (N) are what the
+    estimator weighs by."""
+
+    __tablename__ = "qa_samples"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", name="uq_qa_samples_ticket"),
+        Index("ix_qa_samples_cycle_agent", "cycle_key", "agent_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SERIAL, primary_key=True))
+    cycle_key: str = Field(max_length=16)
+    agent_id: int = Field(sa_type=BigInteger)  # Zendesk user id of the assignee
+    ticket_id: int = Field(sa_type=BigInteger)
+    stratum: str = Field(max_length=32)
+    stratum_size: int
+    stratum_sample: int
+    population: int
+    created_at: datetime
+
+
+class QaTask(SQLModel, table=True):
+    """A review task: one per sample, assigned to one reviewer (``reassigned_from`` keeps the
+    previous reviewer when a deactivated reviewer's task moved)."""
+
+    __tablename__ = "qa_tasks"
+    __table_args__ = (
+        Index("ix_qa_tasks_cycle_reviewer", "cycle_key", "reviewer"),
+        Index("ix_qa_tasks_state", "state", "due_at"),
+    )
+
+    sample_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    cycle_key: str = Field(max_length=16)
+    reviewer: str = Field(max_length=32)  # Slack user id
+    agent_slack: str | None = Field(default=None, max_length=32)
+    state: str = Field(default="open", max_length=16)  # open / done
+    assigned_at: datetime
+    due_at: datetime
+    done_at: datetime | None = None
+    reassigned_from: str | None = Field(default=None, max_length=32)
+
+
+class QaReview(SQLModel, table=True):
+    """The current review of a task (the latest version); ``qa_review_versions`` keeps every
+    version. Competency columns are 0-4 or NULL (N/A); ``score`` is 0-100 or NULL."""
+
+    __tablename__ = "qa_reviews"
+    __table_args__ = (Index("ix_qa_reviews_cycle", "cycle_key"),)
+
+    task_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    cycle_key: str = Field(max_length=16)
+    reviewer: str = Field(max_length=32)
+    version: int = 1
+    comprehension: int | None = None
+    accuracy: int | None = None
+    judgment: int | None = None
+    communication: int | None = None
+    process_integrity: int | None = None
+    score: float | None = None
+    hero: bool = False
+    notes: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime
+    updated_at: datetime
+
+
+class QaReviewVersion(SQLModel, table=True):
+    """Every stored version of a review. ``submission`` (the Slack view id, or another key of
+    the submitting click) is unique per task: a double click or a retry stores one version."""
+
+    __tablename__ = "qa_review_versions"
+    __table_args__ = (
+        UniqueConstraint("task_id", "version", name="uq_qa_review_versions_version"),
+        UniqueConstraint("task_id", "submission", name="uq_qa_review_versions_submission"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SERIAL, primary_key=True))
+    task_id: int = Field(sa_type=BigInteger)
+    version: int
+    submission: str = Field(max_length=128)
+    author: str = Field(max_length=32)  # reviewer, or the dispute resolver
+    comprehension: int | None = None
+    accuracy: int | None = None
+    judgment: int | None = None
+    communication: int | None = None
+    process_integrity: int | None = None
+    score: float | None = None
+    hero: bool = False
+    notes: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime
+
+
+class QaDispute(SQLModel, table=True):
+    """An agent's challenge of a review; one per task. ``outcome`` upheld / changed."""
+
+    __tablename__ = "qa_disputes"
+    __table_args__ = (Index("ix_qa_disputes_state", "state"),)
+
+    task_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    cycle_key: str = Field(max_length=16)
+    agent_slack: str = Field(max_length=32)
+    reason: str = Field(sa_type=Text)
+    state: str = Field(default="open", max_length=16)  # open / upheld / changed
+    created_at: datetime
+    resolved_by: str | None = Field(default=None, max_length=32)
+    resolved_at: datetime | None = None
+    resolution_note: str | None = Field(default=None, sa_type=Text)

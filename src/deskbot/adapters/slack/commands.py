@@ -282,6 +282,38 @@ def _hero(inv: Invocation) -> Reply:
     return lambda: render_shoutouts(provider.recent_shoutouts(5), inv.tz)
 
 
+@COMMANDS.add(
+    "qa",
+    Role.AGENT,
+    "qa report [cycle|period] [@agent] | qa tasks | qa calibrate [n] [tickets…|tag:T] | "
+    "qa calibration [session]",
+    "QA scores, review tasks and calibration sessions",
+)
+def _qa(inv: Invocation) -> Reply:
+    head = inv.args[0].lower() if inv.args else ""
+    if head in ("calibrate", "calibration"):
+        return _qa_calibration(inv, head, inv.args[1:])
+    provider = inv.need(inv.services.qa, "QA reports")
+
+    def run() -> Message:
+        text = provider.qa_command(inv.user_id, inv.args)
+        chunks = [text[i : i + 2900] for i in range(0, len(text), 2900)][:40]
+        return Message(text[:3000], [section(c) for c in chunks])
+
+    return run
+
+
+def _qa_calibration(inv: Invocation, head: str, rest: tuple[str, ...]) -> Reply:
+    """``qa calibrate …`` and ``qa calibration …`` (docs/calibration.md)."""
+    from deskbot.adapters.slack import calibration_commands as cal
+
+    if head == "calibrate":
+        cal.parse_calibrate(rest)  # word errors answer at once
+        return lambda: cal.calibrate(inv.user_id, rest, inv.services)
+    root = inv.settings.zendesk.api_root
+    return lambda: cal.calibration(inv.user_id, rest, inv.services, root)
+
+
 @COMMANDS.add("sync", Role.AGENT, "sync [now]", "Where the Zendesk sync stands; `now` starts one")
 def _sync(inv: Invocation) -> Reply:
     if inv.args == ("now",):
@@ -307,23 +339,6 @@ def _config(inv: Invocation) -> Reply:
         return render_reload(result)
 
     return work
-
-
-@COMMANDS.add("qa", Role.AGENT, "qa calibrate|calibration …", "QA calibration sessions")
-def _qa(inv: Invocation) -> Reply:
-    from deskbot.adapters.slack import calibration_commands as cal
-
-    if not inv.args:
-        raise CommandError(f"Try `{cal.CALIBRATE_USAGE}` or `{cal.CALIBRATION_USAGE}`.")
-    head, rest = inv.args[0].lower(), inv.args[1:]
-    root = inv.settings.zendesk.api_root
-    if head == "calibrate":
-        cal.parse_calibrate(rest)  # word errors answer at once
-        return lambda: cal.calibrate(inv.user_id, rest, inv.services)
-    if head == "calibration":
-        return lambda: cal.calibration(inv.user_id, rest, inv.services, root)
-    hint = did_you_mean(head, ["calibrate", "calibration"])
-    raise CommandError(f"I don't know `qa {escape(head)}`.{hint}")
 
 
 def failure_message(error_id: str) -> Message:
