@@ -655,6 +655,54 @@ def hero_of_the_week_job(ctx: JobContext) -> dict[str, Any]:
     return dataclasses.asdict(run)
 
 
+def _nps_on(s: Settings) -> bool:
+    return s.nps.enabled and s.slack.enabled
+
+
+def nps_round_schedule(s: Settings) -> str | None:
+    return s.schedules.nps_round if _nps_on(s) else None
+
+
+def nps_tick_schedule(s: Settings) -> str | None:
+    return s.schedules.nps_reminders if _nps_on(s) else None
+
+
+def nps_summary_schedule(s: Settings) -> str | None:
+    return s.nps.summary_schedule if _nps_on(s) else None
+
+
+def nps_round_job(ctx: JobContext) -> dict[str, Any]:
+    """Plan (once) and start the internal NPS round standing for this fire."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    summary = bootstrap.run_nps_round(
+        ctx.settings, ctx.database, ctx.clock, ctx.fire_time, ctx.stop
+    )
+    if summary["tick"].get("stopped"):
+        raise JobInterrupted("nps round stopped while sending: the next tick continues")
+    return summary
+
+
+def nps_tick_job(ctx: JobContext) -> dict[str, Any]:
+    """Internal NPS: due asks, reminders, expiries, releases."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    summary = bootstrap.run_nps_tick(ctx.settings, ctx.database, ctx.clock, ctx.stop)
+    if summary.get("stopped"):
+        raise JobInterrupted("nps tick stopped: the next tick continues")
+    return summary
+
+
+def nps_summary_job(ctx: JobContext) -> dict[str, Any]:
+    """Each department's released NPS results to its owner."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.run_nps_summary(ctx.settings, ctx.database, ctx.clock, ctx.fire_time)
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -668,6 +716,11 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("digest", digest_schedules, digest_job, "KPI digest to Slack"),
     JobSpec("shoutouts", shoutouts_schedule, shoutouts_job, "shout-outs for good ratings"),
     JobSpec("hero_of_the_week", hero_schedule, hero_of_the_week_job, "hero of the week"),
+    JobSpec("nps_round", nps_round_schedule, nps_round_job, "internal NPS: plan a round"),
+    JobSpec(
+        "nps_reminders", nps_tick_schedule, nps_tick_job, "internal NPS: send, remind, release"
+    ),
+    JobSpec("nps_summary", nps_summary_schedule, nps_summary_job, "internal NPS: owner summaries"),
 )
 
 

@@ -17,6 +17,7 @@ from deskbot.domain.commands import AgentRef, GroupRef, Target
 from deskbot.domain.metrics import Window
 
 if TYPE_CHECKING:
+    from deskbot.services.nps import NpsService
     from deskbot.settings import Settings
 
 
@@ -160,3 +161,4 @@ class SlackServices:
     sync_status: SyncStatusProvider | None = None
     sync_trigger: SyncTrigger | None = None
     config_reloader: ConfigReloader | None = None
+    nps: NpsService | None = None  # internal NPS (/deskbot nps)
