@@ -299,9 +299,11 @@ class SqlNpsStore:
                 status="open",
             )
             .on_conflict_do_nothing(index_elements=["id"])
+            .returning(_ROUNDS.c.id)
         )
         with self.db.engine.begin() as conn:
-            if conn.execute(stmt).rowcount != 1:
+            # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT.
+            if conn.execute(stmt).first() is None:
                 return False
             rows = [
                 {
@@ -352,8 +354,9 @@ class SqlNpsStore:
                     self._insert_ignore(_OPTOUTS)
                     .values(slack_user_id=slack_user_id, opted_out_at=now)
                     .on_conflict_do_nothing(index_elements=["slack_user_id"])
+                    .returning(_OPTOUTS.c.slack_user_id)
                 )
-                changed = conn.execute(stmt).rowcount == 1
+                changed = conn.execute(stmt).first() is not None
                 cancelled = conn.execute(
                     update(_ASKS)
                     .where(_ASKS.c.slack_user_id == slack_user_id, _ASKS.c.status == "planned")
@@ -678,8 +681,9 @@ class SqlNpsStore:
                         decided_at=now,
                     )
                     .on_conflict_do_nothing(index_elements=["department", "cell"])
+                    .returning(_CELLS.c.cell)
                 )
-                if conn.execute(claim).rowcount != 1:
+                if conn.execute(claim).first() is None:
                     continue
                 release = len(items) >= threshold
                 tallies = _tally(v for _, v in items) if release else (0, 0, 0)
