@@ -3,6 +3,7 @@ expiry, release with the threshold, follow-up to owners, replies, crashes and ca
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -297,13 +298,13 @@ def test_several_quarters_never_break_the_caps_or_the_cooldown(
     people = directory(n_support=8, n_eng=8, n_other=20)
     settings = nps_settings(per_round_cap=10, cooldown_days=21, max_asks_per_person_per_quarter=2)
     svc = service(db, clock, settings=settings, people=people)
-    for _week in range(30):
+    for _week in range(20):  # July to November: two quarters
         svc.start_round(clock.now())
         svc.tick()
         clock.advance(days=7)
         svc.tick()
     asks = [a for a in svc.store.asks() if a.status != "cancelled"]
-    assert len(asks) > 100
+    assert len(asks) > 80
     by_person: dict[str, list[datetime]] = {}
     per_quarter: Counter[tuple[str, str]] = Counter()
     for a in asks:
@@ -313,7 +314,7 @@ def test_several_quarters_never_break_the_caps_or_the_cooldown(
     assert max(per_quarter.values()) <= 2
     for times in by_person.values():
         times.sort()
-        assert all(b - a >= timedelta(days=21) for a, b in zip(times, times[1:], strict=False))
+        assert all(b - a >= timedelta(days=21) for a, b in itertools.pairwise(times))
     rounds = Counter((a.round_id, a.slack_user_id) for a in asks)
     assert set(rounds.values()) == {1}
     assert max(Counter(a.round_id for a in asks).values()) <= 10
