@@ -99,6 +99,7 @@ def _register() -> None:
         demo_cmd,
         digest_cmd,
         followups_cmd,
+        nps_cmd,
         report_cmd,
         run_cmd,
         sandbox_cmd,
@@ -112,6 +113,7 @@ def _register() -> None:
     app.add_typer(followups_cmd.app, name="followups")
     app.command("health")(run_cmd.health)
     app.add_typer(run_cmd.jobs_app, name="jobs")
+    app.add_typer(nps_cmd.app, name="nps")
     app.command("report")(report_cmd.report)
     app.command("run")(run_cmd.run)
     app.add_typer(sandbox_cmd.app, name="sandbox")
