@@ -369,6 +369,7 @@ def plan_round(
     members = _members(departments, people)
 
     used: set[str] = set()
+    send_at: dict[str, datetime] = {}
     pointers = {d.name: 0 for d in rated}
     active = list(rated)
     while active and len(plan.asks) < rules.per_round_cap:
@@ -390,13 +391,10 @@ def plan_round(
             pointers[dept.name] = i + 1
             sid = person.slack_user_id or ""
             used.add(sid)
-            plan.asks.append(
-                PlannedAsk(
-                    slack_user_id=sid,
-                    department=dept.name,
-                    send_at=next_allowed_moment(now, zone(person.tz, default_tz), window),
-                )
-            )
+            tz_name = person.tz or ""
+            if tz_name not in send_at:  # one computation per time zone, not per person
+                send_at[tz_name] = next_allowed_moment(now, zone(person.tz, default_tz), window)
+            plan.asks.append(PlannedAsk(sid, dept.name, send_at[tz_name]))
             still.append(dept)
         active = still
     return plan
