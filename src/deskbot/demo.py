@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deskbot import bootstrap
+from deskbot.demo_nps import add_nps_config, run_nps_scene
 from deskbot.log import configure_logging
 from deskbot.ports import SystemClock
 from deskbot.sandbox.slack import SlackSandbox
@@ -248,7 +249,9 @@ class Demo:
         config_path = out / "deskbot.yaml"
         config_path.write_text(
             "# Written by 'deskbot demo': deskbot pointed at the local sandboxes.\n"
-            + yaml.safe_dump(demo_config(out, zendesk, slack, agents), sort_keys=False),
+            + yaml.safe_dump(
+                add_nps_config(demo_config(out, zendesk, slack, agents), slack), sort_keys=False
+            ),
             encoding="utf-8",
         )
         secrets = {
@@ -299,6 +302,7 @@ class Demo:
             self.followups(settings, database, clock, slack, url)
             self.digest(settings, database, clock, slack)
             self.shoutouts(settings, database, clock, slack)
+            run_nps_scene(self, settings, database, clock, slack, url)
             self.slash_commands(slack, url)
         finally:
             handle.stop()
