@@ -141,7 +141,9 @@ def test_answers_comments_release_and_an_anonymous_reply_through_slack(
         assert count(db, NpsSealed) == 1
         [view] = [v for v in slack.views if v["view"]["callback_id"] == "nps_comment_modal"]
         updated = next(m for m in slack.messages(slack.user_id(first)) if m["ts"] == ask["ts"])
-        assert "You answered *2*" in json.dumps(updated["blocks"])
+        assert "Your answer is recorded" in json.dumps(updated["blocks"])
+        shown = [b["text"]["text"] for b in updated["blocks"] if b["type"] == "section"]
+        assert not any("2" in t for t in shown)  # the score is not echoed into Slack history
         # Over Slack's limit: refused in the modal, nothing stored.
         delivery = slack.submit_view(
             url,

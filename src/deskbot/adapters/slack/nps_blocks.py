@@ -76,10 +76,12 @@ def ask_message(ask: AskView, *, reminder: bool = False) -> OutgoingMessage:
     return OutgoingMessage(text=ask.question, blocks=blocks)
 
 
-def answered_message(ask: AskView, score: int, box_id: str | None = None) -> OutgoingMessage:
+def answered_message(ask: AskView, box_id: str | None = None) -> OutgoingMessage:
+    """The ask once answered. The score is not repeated: a DM stays in Slack's history (and
+    in workspace exports), the score must not."""
     blocks: list[dict[str, Any]] = [
         _section(f"*{escape(ask.question)}*"),
-        _section(f":white_check_mark: Thank you! You answered *{score}*."),
+        _section(":white_check_mark: Thank you! Your answer is recorded, anonymously."),
     ]
     if box_id is not None:
         blocks.append(
@@ -97,7 +99,7 @@ def answered_message(ask: AskView, score: int, box_id: str | None = None) -> Out
             }
         )
     blocks.append(_context(ANONYMOUS_NOTE))
-    return OutgoingMessage(text=f"Thank you! You answered {score}.", blocks=blocks)
+    return OutgoingMessage(text="Thank you! Your answer is recorded.", blocks=blocks)
 
 
 def expired_message(ask: AskView) -> OutgoingMessage:

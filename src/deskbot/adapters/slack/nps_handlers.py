@@ -110,7 +110,7 @@ def register_nps_handlers(  # noqa: PLR0915 (one small closure per button or mod
                 messenger.update_message(
                     outcome.ask.dm_channel,
                     outcome.ask.message_ts,
-                    nb.answered_message(view, int(raw), outcome.box_id),
+                    nb.answered_message(view, outcome.box_id),
                 )
             if interaction.trigger_id:
                 try:

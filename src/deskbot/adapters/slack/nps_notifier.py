@@ -66,7 +66,7 @@ class SlackNpsMessenger:
         self._update(channel, ts, nb.expired_message(ask))
 
     def show_answered(self, channel: str, ts: str, ask: AskView, score: int) -> None:
-        self._update(channel, ts, nb.answered_message(ask, score))
+        self._update(channel, ts, nb.answered_message(ask))
 
     def send_results(
         self, target: str, result: DepartmentResult, threshold: int, marker: str
