@@ -354,3 +354,59 @@ def test_admins_may_not_answer_for_someone_and_leads_cannot_answer_either(
     ask = svc.store.asks()[0]
     assert "someone else" in svc.answer(Actor(ADMIN, Role.ADMIN), ask.id, 10).message
     assert count(db, NpsAsk, answered=True) == 0
+
+
+def test_two_replicas_ticking_at_once_send_each_ask_once_and_release_once(
+    db: Database, clock: FakeClock
+) -> None:
+    import threading
+
+    messenger = FakeMessenger()  # one Slack, two deskbot processes
+    a = service(db, clock, messenger=messenger)
+    b = service(db, clock, messenger=messenger)
+    assert a.start_round(clock.now())[1] and not b.start_round(clock.now())[1]
+    errors: list[BaseException] = []
+
+    def run(svc: NpsService) -> None:
+        try:
+            svc.tick()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    targets = Counter(s.target for s in messenger.of("ask"))
+    assert len(targets) == len(a.store.asks()) and set(targets.values()) == {1}
+    support = [x for x in a.store.asks() if x.department == "Support"][:3]
+    for ask in support:
+        a.answer(actor(a, ask.slack_user_id), ask.id, 9)
+    clock.advance(hours=121)
+    threads = [threading.Thread(target=run, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert len(messenger.of("results", OWNER_S)) == 1
+    assert count(db, NpsAnswer) == 3
+
+
+def test_scheduled_summary_reaches_each_owner_once_per_fire(db: Database, clock: FakeClock) -> None:
+    svc, messenger, _answer, _author = _released_comment(db, clock)
+    before = len(messenger.of("results", OWNER_S))
+    assert svc.summary_for_owners(clock.now()) == 1  # Engineering has nothing released
+    assert svc.summary_for_owners(clock.now()) == 0
+    assert len(messenger.of("results", OWNER_S)) == before + 1
+
+
+def test_nps_jobs_are_scheduled_only_with_slack_and_nps_on() -> None:
+    from deskbot.jobs import JOBS, resolve_jobs
+
+    on = {j.id for j in resolve_jobs(JOBS, nps_settings())}
+    assert {"nps_round", "nps_reminders", "nps_summary"} <= on
+    off = nps_settings(enabled=False)
+    assert not {j.id for j in resolve_jobs(JOBS, off)} & {"nps_round", "nps_reminders"}
