@@ -41,6 +41,7 @@ from deskbot.domain.nps import (
     SendWindow,
 )
 from deskbot.domain.people import DepartmentInfo, Role
+from deskbot.errors import DeskbotError
 from deskbot.log import get_logger
 from deskbot.ports import ActionLedger, Clock, PeopleDirectory, PostedMessage, StopEvent
 from deskbot.settings import NpsSettings, Settings
@@ -364,7 +365,10 @@ class NpsService:
 
     def _need_messenger(self) -> NpsMessenger:
         if self.messenger is None:
-            raise RuntimeError("NPS needs Slack (slack.enabled with a bot token)")
+            raise DeskbotError(
+                "internal NPS sends its asks and results through Slack: set slack.enabled "
+                "and DESKBOT_SLACK_BOT_TOKEN"
+            )
         return self.messenger
 
     def _tz_of(self, slack_user_id: str) -> ZoneInfo:
