@@ -410,3 +410,28 @@ def test_nps_jobs_are_scheduled_only_with_slack_and_nps_on() -> None:
     assert {"nps_round", "nps_reminders", "nps_summary"} <= on
     off = nps_settings(enabled=False)
     assert not {j.id for j in resolve_jobs(JOBS, off)} & {"nps_round", "nps_reminders"}
+
+
+def test_a_crash_after_a_reminder_reached_slack_does_not_remind_twice(
+    db: Database, clock: FakeClock
+) -> None:
+    messenger = FakeMessenger()
+    svc = service(db, clock, messenger=messenger)
+    svc.start_round(clock.now())
+    svc.tick()
+    clock.advance(hours=49)
+
+    def kill(sent: Sent) -> None:
+        if sent.kind == "reminder":
+            raise CrashError("killed right after the first reminder was posted")
+
+    messenger.crash = kill
+    with pytest.raises(CrashError):
+        svc.tick()
+    messenger.crash = None
+    again = service(db, clock, messenger=messenger)
+    again.tick()  # the others are reminded; the interrupted one is found, not re-posted
+    clock.advance(minutes=11)
+    again.tick()
+    reminded = Counter(s.target for s in messenger.of("reminder"))
+    assert len(reminded) == len(svc.store.asks()) and set(reminded.values()) == {1}

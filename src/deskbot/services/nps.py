@@ -532,6 +532,9 @@ class NpsService:
                 continue
             key = f"nps:remind:{ask.id}"
             record = self.ledger.begin(key, "nps_reminder", None, {})
+            fresh = record.updated_at > now - CLAIM_TIMEOUT
+            if not record.new and record.status == "pending" and fresh:
+                continue  # another replica is sending it right now
             if record.status != "done":
                 found = (
                     messenger.find_marked(ask.slack_user_id, key, ask.send_at)
