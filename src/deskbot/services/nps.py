@@ -605,77 +605,87 @@ class NpsService:
         return True
 
     def _post_results(self, summary: TickSummary, stop: StopEvent | None) -> None:
-        messenger = self._need_messenger()
+        self._need_messenger()
         now = self.clock.now()
         since = now - RESULTS_LOOKBACK
-        threshold = self.cfg.anonymity_threshold
         for cell in self.store.cells(released=None, since=since):
             if stop is not None and stop.is_set():
                 summary.stopped = True
                 return
-            dept = self.directory.department(cell.department)
-            owner = dept.owner_slack_id if dept else None
-            period = _cell_label(cell.cell)
-            base = f"nps:result:{cell.department}:{cell.cell}"
-            targets = [t for t in (owner, self.cfg.report_channel) if t]
-            for target in targets:
-                key = f"{base}:{target}"
-                if not cell.released:
-                    if cell.answered == 0:
-                        continue
-                    posted = self._once(
-                        key,
-                        target,
-                        since,
-                        partial(
-                            messenger.send_withheld, target, cell.department, period, threshold, key
-                        ),
-                    )
-                else:
-                    result = self.department_result(cell.department, [cell], period)
-                    posted = self._once(
-                        key,
-                        target,
-                        since,
-                        partial(messenger.send_results, target, result, threshold, key),
-                    )
-                    if posted and target == owner and self.chart is not None:
-                        trend = self.department_result(cell.department, None, "trend")
-                        png = self.chart(trend)
-                        if png:
-                            messenger.upload_chart(target, png, f"eNPS trend: {cell.department}")
-                summary.posts += int(posted)
-            if not cell.released or owner is None:
-                continue
-            for answer in self.store.answers_in(cell.department, cell.cell):
-                if not answer.comment:
+            try:
+                self._post_cell(cell, summary, since, now)
+            except Exception as exc:  # the next tick resumes (ledger intents, markers)
+                summary.errors.append(f"results of {cell.department}: {exc}")
+                log.warning("nps.results_not_posted", department=cell.department, error=str(exc))
+
+    def _post_cell(
+        self, cell: CellLike, summary: TickSummary, since: datetime, now: datetime
+    ) -> None:
+        messenger = self._need_messenger()
+        threshold = self.cfg.anonymity_threshold
+        dept = self.directory.department(cell.department)
+        owner = dept.owner_slack_id if dept else None
+        period = _cell_label(cell.cell)
+        base = f"nps:result:{cell.department}:{cell.cell}"
+        targets = [t for t in (owner, self.cfg.report_channel) if t]
+        for target in targets:
+            key = f"{base}:{target}"
+            if not cell.released:
+                if cell.answered == 0:
                     continue
-                view = CommentView(
-                    answer_id=answer.id,
+                posted = self._once(
+                    key,
+                    target,
+                    since,
+                    partial(
+                        messenger.send_withheld, target, cell.department, period, threshold, key
+                    ),
+                )
+            else:
+                result = self.department_result(cell.department, [cell], period)
+                posted = self._once(
+                    key,
+                    target,
+                    since,
+                    partial(messenger.send_results, target, result, threshold, key),
+                )
+                if posted and target == owner and self.chart is not None:
+                    trend = self.department_result(cell.department, None, "trend")
+                    png = self.chart(trend)
+                    if png:
+                        messenger.upload_chart(target, png, f"eNPS trend: {cell.department}")
+            summary.posts += int(posted)
+        if not cell.released or owner is None:
+            return
+        for answer in self.store.answers_in(cell.department, cell.cell):
+            if not answer.comment:
+                continue
+            view = CommentView(
+                answer_id=answer.id,
+                department=answer.department,
+                period=period,
+                score=answer.score,
+                comment=answer.comment,
+                flagged=nps.category(answer.score) is nps.Category.DETRACTOR,
+                discussed=answer.discussed,
+            )
+            key = f"nps:comment:{answer.id}"
+            summary.posts += int(
+                self._once(
+                    key,
+                    owner,
+                    since,
+                    partial(messenger.send_comment, owner, view, key),
+                )
+            )
+            promoter = nps.category(answer.score) is nps.Category.PROMOTER
+            if promoter and answer.may_share and self.stories is not None:
+                self.stories(
+                    story_id=answer.id,
                     department=answer.department,
-                    period=period,
-                    score=answer.score,
                     comment=answer.comment,
-                    flagged=nps.category(answer.score) is nps.Category.DETRACTOR,
-                    discussed=answer.discussed,
+                    now=now,
                 )
-                key = f"nps:comment:{answer.id}"
-                summary.posts += int(
-                    self._once(
-                        key,
-                        owner,
-                        since,
-                        partial(messenger.send_comment, owner, view, key),
-                    )
-                )
-                promoter = nps.category(answer.score) is nps.Category.PROMOTER
-                if promoter and answer.may_share and self.stories is not None:
-                    self.stories(
-                        story_id=answer.id,
-                        department=answer.department,
-                        comment=answer.comment,
-                        now=now,
-                    )
 
     # -- people's actions (every one checks the actor) ------------------------------------
 

@@ -222,10 +222,15 @@ def results_message(result: DepartmentResult, threshold: int) -> OutgoingMessage
 
 
 def withheld_message(department: str, period: str, threshold: int) -> OutgoingMessage:
+    what = (
+        "These answers were deleted unread."
+        if period.endswith("(pooled rounds)")  # a quarter's pool is final
+        else "These answers are pooled with the rest of the quarter and shown if the pool "
+        "reaches the threshold."
+    )
     text = (
         f"Internal NPS for {department} ({period}): fewer than {threshold} colleagues answered, "
-        "so nothing is shown, to keep everyone anonymous. These answers are pooled with the "
-        "rest of the quarter and shown if the pool reaches the threshold."
+        f"so nothing is shown, to keep everyone anonymous. {what}"
     )
     return OutgoingMessage(text=text, blocks=[_section(escape(text))])
 
