@@ -22,6 +22,7 @@ it; a refusal or bad input is told to that user alone and changes nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,13 @@ def _guarded(
             text = handler(interaction)
         except (Forbidden, NpsInputError) as exc:
             text = f":no_entry: {exc}" if isinstance(exc, Forbidden) else f":warning: {exc}"
+        except Exception as exc:
+            # No traceback: its locals could pair a person with a score or a comment.
+            error_id = uuid.uuid4().hex[:8]
+            log.warning(
+                "nps.handler_failed", id=interaction.id, error=type(exc).__name__, error_id=error_id
+            )
+            text = f":x: Sorry, that failed on my side (error id `{error_id}`); please try again."
         _tell(interaction, messenger, text)
 
     return run
