@@ -100,7 +100,7 @@ def test_answers_comments_release_and_an_anonymous_reply_through_slack(
     assert created
     assert service.tick().sent == len(plan.asks)
     support_raters = [a.slack_user_id for a in service.store.asks() if a.department == "Support"]
-    names = {slack.user_id(n): n for n in SUPPORT + ENGINEERING + OTHERS}
+    names = {u["id"]: u["name"] for u in slack.users}
     raters = [names[s] for s in support_raters if s in names]
     first, second = raters[0], raters[1]
 
