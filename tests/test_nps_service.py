@@ -435,3 +435,25 @@ def test_a_crash_after_a_reminder_reached_slack_does_not_remind_twice(
     again.tick()
     reminded = Counter(s.target for s in messenger.of("reminder"))
     assert len(reminded) == len(svc.store.asks()) and set(reminded.values()) == {1}
+
+
+def test_logs_never_pair_a_person_with_a_score_or_a_comment(db: Database, clock: FakeClock) -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as events:
+        svc, _messenger = started(db, clock)
+        svc.tick()
+        support = [a for a in svc.store.asks() if a.department == "Support"][:3]
+        for ask in support:
+            me = actor(svc, ask.slack_user_id)
+            box = svc.answer(me, ask.id, 7).box_id
+            svc.comment(me, ask.id, box or "", "A very particular remark", False)
+        clock.advance(hours=121)
+        svc.tick()
+    assert events  # the service does log
+    people = {a.slack_user_id for a in svc.store.asks()}
+    for event in events:
+        text = repr(event)
+        assert "A very particular remark" not in text
+        assert "score" not in event
+        assert not any(p in text for p in people), event
