@@ -130,6 +130,19 @@ def test_answers_comments_release_and_an_anonymous_reply_through_slack(
         assert count(db, NpsSealed) == 0
         assert "sent to someone else" in said(slack, first)
 
+        # A forged score outside 0-10: refused, nothing stored.
+        ask_id = json.dumps(ask["blocks"]).split('"value": "')[1].split(":")[0]
+        slack.click_button(
+            url,
+            message_ts=ask["ts"],
+            channel=slack.user_id(first),
+            action_id="nps_score_10",
+            value=f"{ask_id}:11",
+            user_id=first,
+        )
+        assert work.wait_idle(10)
+        assert count(db, NpsSealed) == 0 and "0 to 10" in said(slack, first)
+
         slack.click_button(
             url,
             message_ts=ask["ts"],
