@@ -148,7 +148,10 @@ def test_one_reminder_then_expiry_updates_the_buttons(db: Database, clock: FakeC
     clock.advance(hours=48)  # 121 h after sending: expired
     summary = svc.tick()
     assert summary.expired == n - 1
-    assert len([u for u in messenger.updates if u[0] == "expired"]) == n - 1
+    expired = {u[2] for u in messenger.updates if u[0] == "expired"}
+    # The ask's message and its reminder both say so (each carried buttons).
+    assert len(expired) == 2 * (n - 1)
+    assert {s.ts for s in messenger.of("reminder")} <= expired
     late = svc.store.asks()[1]
     assert "expired" in svc.answer(actor(svc, late.slack_user_id), late.id, 7).message
 

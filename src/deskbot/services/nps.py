@@ -291,12 +291,13 @@ class NpsService:
                     if not record.new
                     else {}
                 )
-                if key not in found:
+                posted = found.get(key)
+                if posted is None:
                     if summary.reminded:
                         self._pause()
-                    messenger.send_reminder(ask.slack_user_id, self._view(ask), key)
+                    posted = messenger.send_reminder(ask.slack_user_id, self._view(ask), key)
                     summary.reminded += 1
-                self.ledger.complete(key, {})
+                self.ledger.complete(key, {"channel": posted.channel, "ts": posted.ts})
             self.store.set_reminder(ask.id, "claimed", "sent")
 
     def _expire(self, summary: TickSummary) -> None:
@@ -307,13 +308,24 @@ class NpsService:
                 if not self.store.expire(ask.id):
                     continue  # answered at the last moment, or another replica
                 summary.expired += 1
-            if ask.dm_channel and ask.message_ts:
-                try:
-                    messenger.show_expired(ask.dm_channel, ask.message_ts, self._view(ask))
-                except Exception as exc:  # shown next tick (the update is safe to repeat)
-                    summary.errors.append(f"expiry: {exc}")
-                    continue
+            try:
+                for channel, ts in self._messages_of(ask):
+                    messenger.show_expired(channel, ts, self._view(ask))
+            except Exception as exc:  # shown next tick (the update is safe to repeat)
+                summary.errors.append(f"expiry: {exc}")
+                continue
             self.store.expiry_shown(ask.id)
+
+    def _messages_of(self, ask: AskLike) -> list[tuple[str, str]]:
+        """The ask's DM and its reminder (both carry the buttons)."""
+        out = []
+        if ask.dm_channel and ask.message_ts:
+            out.append((ask.dm_channel, ask.message_ts))
+        reminder = self.ledger.get(f"nps:remind:{ask.id}")
+        result = reminder.result if reminder is not None else None
+        if result and result.get("channel") and result.get("ts"):
+            out.append((str(result["channel"]), str(result["ts"])))
+        return out
 
     def _release(self, summary: TickSummary) -> None:
         now = self.clock.now()
@@ -458,9 +470,10 @@ class NpsService:
         if result != "ok":
             return Outcome(False, messages[result])
         ask = self.store.ask(ask_id)
-        if self.messenger is not None and ask is not None and ask.dm_channel and ask.message_ts:
+        if self.messenger is not None and ask is not None:
             try:
-                self.messenger.show_answered(ask.dm_channel, ask.message_ts, self._view(ask), score)
+                for channel, ts in self._messages_of(ask):
+                    self.messenger.show_answered(channel, ts, self._view(ask), score)
             except Exception as exc:  # the answer is recorded; the buttons update later
                 log.warning("nps.answered_not_shown", error=str(exc))
         return Outcome(
