@@ -46,6 +46,9 @@ def test_demo_runs_every_step_and_leaves_a_transcript_and_a_chart(tmp_path: Path
     assert "Claimed by" in text and "Handled by" in text
     assert "Did you mean" in text
     assert "upheld" in outcomes["qa outcome"] and "sc_accuracy" in outcomes["qa modal errors"]
+    for nps_step in ("nps asks", "nps answers", "nps reminder", "nps release", "nps reply"):
+        assert nps_step in steps, text
+    assert "1 department released" in outcomes["nps release"]
     assert result.images and result.images[0].read_bytes().startswith(b"\x89PNG")
     transcripts = {p.name for p in (result.transcript_dir or tmp_path).glob("*.md")}
     assert {"csat-alerts.md", "support-leads.md", "shoutouts.md"} <= transcripts

@@ -100,7 +100,8 @@ digests:
 def test_a_job_whose_schedule_is_null_is_not_scheduled() -> None:
     settings = make_settings(
         "schedules:\n  sync: null\n  db_maintenance: null\n  followups: null\n  people: null\n"
-        "  qa_cycle: null\n"
+        "  qa_cycle: null\n  nps_round: null\n  nps_reminders: null\n"
+        "nps:\n  summary_schedule: null\n"
     )
     assert resolve_jobs(JOBS, settings) == []
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deskbot.domain.metrics import Window, parse_period
+from deskbot.errors import DeskbotError
 from deskbot.log import configure_logging
 from deskbot.ports import (
     ActionLedger,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from deskbot.ports import PeopleDirectory
     from deskbot.services.calibration import CalibrationService
     from deskbot.services.calibration_dispatch import CalibrationDispatcher
+    from deskbot.services.nps import NpsService
     from deskbot.services.people import PeopleService, PeopleSource, RefreshResult
     from deskbot.services.qa import QaService
 
@@ -264,6 +266,11 @@ def slack_services(
         action_ledger(database, clock),
         clock,
     )
+    if settings.nps.enabled:
+        try:
+            services.nps = nps_service(settings, database, clock, with_slack=False)
+        except DeskbotError as exc:  # no sealing secret: /deskbot nps says "not available"
+            log_nps_unavailable(str(exc))
     return services
 
 
@@ -350,6 +357,8 @@ def start_slack_app(
         if database is not None
         else None
     )
+    if interactions is not None and database is not None and settings.nps.enabled:
+        nps_interactions(interactions, settings, database, clock, client)
     # Replay and retry keys shared by every replica on this database (issue 13).
     replay_store = None
     if database is not None:
@@ -894,3 +903,127 @@ def run_qa_cycle(
     """Scheduler entry point (``schedules.qa_cycle``): draw, DM, remind, digest — each once."""
     service = qa_service(settings, database, clock, stop_event=stop_event)
     return service.run_cycle(service.build)
+
+
+# --------------------------------------------------------------------------------------------
+# Internal NPS
+# --------------------------------------------------------------------------------------------
+
+
+NPS_SECRET_ENV = "DESKBOT_NPS_SECRET"  # noqa: S105 (the variable name, not a secret)
+
+
+def log_nps_unavailable(reason: str) -> None:
+    from deskbot.log import get_logger
+
+    get_logger(__name__).warning("nps.unavailable", reason=reason)
+
+
+def nps_secret(settings: Settings) -> str:
+    """The secret NPS boxes and reply routes are sealed with: ``DESKBOT_NPS_SECRET``, else the
+    Slack signing secret, else the bot token (never stored in the database). Changing it while
+    a round is open makes that round's sealed answers unreadable (docs/nps.md)."""
+    import os
+
+    for value in (
+        os.environ.get(NPS_SECRET_ENV),
+        settings.slack.signing_secret.get_secret_value() if settings.slack.signing_secret else None,
+        settings.slack.bot_token.get_secret_value() if settings.slack.bot_token else None,
+    ):
+        if value and len(value) >= 16:
+            return value
+    raise DeskbotError(
+        f"internal NPS needs a secret to seal answers: set {NPS_SECRET_ENV} (32+ random "
+        "characters) or the Slack signing secret"
+    )
+
+
+def nps_service(
+    settings: Settings,
+    database: Database,
+    clock: Clock | None = None,
+    *,
+    client: WebClient | None = None,
+    directory: PeopleDirectory | None = None,
+    ledger: ActionLedger | None = None,
+    with_slack: bool = True,
+) -> NpsService:
+    """The NPS service with its store, directory, ledger and (when Slack is configured) its
+    messenger, promoter-story hook and chart renderer."""
+    from deskbot.adapters.db.nps_store import Sealer, SqlNpsStore
+    from deskbot.adapters.slack.nps_charts import render_nps_chart
+    from deskbot.services.nps import NpsService
+
+    clock = clock or SystemClock()
+    messenger = None
+    stories = None
+    if with_slack and settings.slack.enabled and settings.slack.bot_token is not None:
+        from deskbot.adapters.slack.app import make_client
+        from deskbot.adapters.slack.nps_notifier import SlackNpsMessenger
+
+        messenger = SlackNpsMessenger(client or make_client(settings, clock), clock)
+        shout = settings.shoutouts
+        if shout.enabled and (shout.channel or settings.slack.channels.shoutouts):
+            stories = shoutout_service(settings, database, clock=clock).shout_out_nps_story
+    return NpsService(
+        settings,
+        SqlNpsStore(database, Sealer(nps_secret(settings))),
+        directory if directory is not None else people_directory(settings, database),
+        ledger if ledger is not None else action_ledger(database, clock),
+        clock,
+        messenger,
+        stories=stories,
+        chart=render_nps_chart,
+    )
+
+
+def run_nps_round(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    fire_time: datetime,
+    stop_event: StopEvent | None = None,
+) -> dict[str, Any]:
+    """The ``nps_round`` job: plan and persist the round for ``fire_time`` (once across
+    replicas), then send what is due now (the rest goes out with later ticks)."""
+    service = nps_service(settings, database, clock)
+    plan, created = service.start_round(fire_time)
+    tick = service.tick(stop_event)
+    return {
+        "round": plan.round_id,
+        "created": created,
+        "asks": len(plan.asks),
+        "per_department": plan.counts(),
+        "tick": tick.as_dict(),
+    }
+
+
+def run_nps_tick(
+    settings: Settings, database: Database, clock: Clock, stop_event: StopEvent | None = None
+) -> dict[str, Any]:
+    """The ``nps_reminders`` job: due asks (paced), reminders, expiries, releases."""
+    return nps_service(settings, database, clock).tick(stop_event).as_dict()
+
+
+def run_nps_summary(
+    settings: Settings, database: Database, clock: Clock, fire_time: datetime
+) -> dict[str, Any]:
+    """The ``nps_summary`` job: each department's released results to its owner."""
+    return {"posted": nps_service(settings, database, clock).summary_for_owners(fire_time)}
+
+
+def nps_interactions(
+    registry: InteractionRegistry,
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    client: WebClient,
+) -> None:
+    """Register the NPS buttons and modals (answers, comments, replies, discussed)."""
+    from deskbot.adapters.slack.nps_handlers import register_nps_handlers
+    from deskbot.adapters.slack.nps_notifier import SlackNpsMessenger
+
+    service = nps_service(settings, database, clock, client=client)
+    messenger = service.messenger
+    assert isinstance(messenger, SlackNpsMessenger)
+    register_nps_handlers(registry, service, messenger)

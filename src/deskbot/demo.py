@@ -26,6 +26,7 @@ from rich.table import Table
 
 from deskbot import bootstrap, demo_people
 from deskbot.demo_calibration import calibration_scene, calibration_settings
+from deskbot.demo_nps import add_nps_config, run_nps_scene
 from deskbot.log import configure_logging
 from deskbot.ports import SystemClock
 from deskbot.sandbox.slack import SlackSandbox
@@ -252,7 +253,7 @@ class Demo:
         demo_people.prepare(config, zendesk, slack)  # agents in Slack, departments as groups
         config_path.write_text(
             "# Written by 'deskbot demo': deskbot pointed at the local sandboxes.\n"
-            + yaml.safe_dump(config, sort_keys=False),
+            + yaml.safe_dump(add_nps_config(config, slack), sort_keys=False),
             encoding="utf-8",
         )
         secrets = {
@@ -307,6 +308,7 @@ class Demo:
             from deskbot.demo_qa import qa_scene
 
             qa_scene(self, settings, database, clock, slack, url)
+            run_nps_scene(self, settings, database, clock, slack, url)
             self.slash_commands(slack, url)
             calibration_scene(self, slack, url)
         finally:

@@ -784,6 +784,54 @@ def qa_cycle_job(ctx: JobContext) -> dict[str, Any]:
     return bootstrap.run_qa_cycle(ctx.settings, ctx.database, ctx.clock, ctx.stop)
 
 
+def _nps_on(s: Settings) -> bool:
+    return s.nps.enabled and s.slack.enabled
+
+
+def nps_round_schedule(s: Settings) -> str | None:
+    return s.schedules.nps_round if _nps_on(s) else None
+
+
+def nps_tick_schedule(s: Settings) -> str | None:
+    return s.schedules.nps_reminders if _nps_on(s) else None
+
+
+def nps_summary_schedule(s: Settings) -> str | None:
+    return s.nps.summary_schedule if _nps_on(s) else None
+
+
+def nps_round_job(ctx: JobContext) -> dict[str, Any]:
+    """Plan (once) and start the internal NPS round standing for this fire."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    summary = bootstrap.run_nps_round(
+        ctx.settings, ctx.database, ctx.clock, ctx.fire_time, ctx.stop
+    )
+    if summary["tick"].get("stopped"):
+        raise JobInterrupted("nps round stopped while sending: the next tick continues")
+    return summary
+
+
+def nps_tick_job(ctx: JobContext) -> dict[str, Any]:
+    """Internal NPS: due asks, reminders, expiries, releases."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    summary = bootstrap.run_nps_tick(ctx.settings, ctx.database, ctx.clock, ctx.stop)
+    if summary.get("stopped"):
+        raise JobInterrupted("nps tick stopped: the next tick continues")
+    return summary
+
+
+def nps_summary_job(ctx: JobContext) -> dict[str, Any]:
+    """Each department's released NPS results to its owner."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    return bootstrap.run_nps_summary(ctx.settings, ctx.database, ctx.clock, ctx.fire_time)
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -811,6 +859,11 @@ JOBS: tuple[JobSpec, ...] = (
     ),
     JobSpec(PEOPLE_JOB, people_schedule, people_job, "people directory: Zendesk ↔ Slack"),
     JobSpec("qa_cycle", qa_schedule, qa_cycle_job, "agent QA: sample, DMs, reminders, digest"),
+    JobSpec("nps_round", nps_round_schedule, nps_round_job, "internal NPS: plan a round"),
+    JobSpec(
+        "nps_reminders", nps_tick_schedule, nps_tick_job, "internal NPS: send, remind, release"
+    ),
+    JobSpec("nps_summary", nps_summary_schedule, nps_summary_job, "internal NPS: owner summaries"),
 )
 
 

@@ -277,7 +277,8 @@ class Schedules(Section):
     # deadline, and posts their results.
     qa_calibration: Cron | None = "*/15 * * * *"
     nps_round: Cron | None = "0 10 * * tue"
-    nps_reminders: Cron | None = "0 10 * * *"
+    # The NPS tick: sends due asks (paced), reminders, expiries, releases of closed rounds.
+    nps_reminders: Cron | None = "*/15 * * * *"
     # Prune old job history; on SQLite also PRAGMA optimize and a WAL checkpoint.
     db_maintenance: Cron | None = "17 3 * * *"
     # Refresh the people directory (Zendesk agents ↔ Slack users, departments).
@@ -451,6 +452,10 @@ class QaSettings(Section):
         return self
 
 
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
 class NpsSettings(Section):
     enabled: bool = True
     question: str = "How likely are you to recommend working with {department} to a colleague?"
@@ -460,6 +465,31 @@ class NpsSettings(Section):
     reminder_after_hours: float = Field(default=48, gt=0)
     expire_after_hours: float = Field(default=120, gt=0)
     anonymity_threshold: int = Field(default=5, ge=1, le=100)
+    # Ties in "least recently asked first" are broken by a shuffle seeded with (seed, round).
+    seed: int = 0
+    # Asks and reminders arrive on working days outside quiet hours, in each respondent's own
+    # time zone (HH:MM, 24 h; quiet hours may wrap midnight; equal times: no quiet hours).
+    quiet_hours_start: str = Field(default="18:00", pattern=_HHMM)
+    quiet_hours_end: str = Field(default="09:00", pattern=_HHMM)
+    working_days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    # Rate only this many departments per round (least asked-about first); null: all.
+    departments_per_round: int | None = Field(default=None, ge=1, le=1000)
+    # Only these departments are rated (names from the roster/directory); empty: all.
+    departments: list[str] = []
+    # Workspace-wide pace of survey DMs (Slack allows about one message per second).
+    dms_per_minute: int = Field(default=50, ge=1, le=600)
+    # Where released per-department summaries are also posted; null: owners' DMs only.
+    report_channel: SlackChannel | None = None
+    # Scheduled per-department summary DM to each department's owner; null: off.
+    summary_schedule: Cron | None = "0 9 1 * *"
+
+    @model_validator(mode="after")
+    def _expiry_after_reminder(self) -> NpsSettings:
+        if self.expire_after_hours <= self.reminder_after_hours:
+            raise ValueError("expire_after_hours must be longer than reminder_after_hours")
+        if not self.working_days:
+            raise ValueError("working_days needs at least one day")
+        return self
 
 
 DigestSectionName = Literal[

@@ -100,6 +100,7 @@ def _register() -> None:
         demo_cmd,
         digest_cmd,
         followups_cmd,
+        nps_cmd,
         people_cmd,
         qa_cmd,
         report_cmd,
@@ -118,6 +119,7 @@ def _register() -> None:
     app.add_typer(qa_cmd.app, name="qa")
     app.add_typer(run_cmd.jobs_app, name="jobs")
     app.add_typer(people_cmd.app, name="people")
+    app.add_typer(nps_cmd.app, name="nps")
     app.command("report")(report_cmd.report)
     app.command("run")(run_cmd.run)
     app.add_typer(sandbox_cmd.app, name="sandbox")

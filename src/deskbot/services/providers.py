@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from deskbot.ports import PeopleDirectory
     from deskbot.services.calibration import CalibrationService
     from deskbot.services.calibration_dispatch import CalibrationDispatcher
+    from deskbot.services.nps import NpsService
     from deskbot.settings import Settings
 
 
@@ -176,3 +177,4 @@ class SlackServices:
     # posts a session's invitations at once (None: the scheduled pass sends them)
     calibration_poster: Callable[[], CalibrationDispatcher | None] | None = None
     qa: QaCommandProvider | None = None
+    nps: NpsService | None = None  # internal NPS (/deskbot nps)

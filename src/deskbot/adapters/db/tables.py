@@ -575,3 +575,114 @@ class QaDispute(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=32)
     resolved_at: datetime | None = None
     resolution_note: str | None = Field(default=None, sa_type=Text)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class NpsRound(SQLModel, table=True):
+    """One survey round: planned once (its id is the trigger's local time), then closed and
+    released once."""
+
+    __tablename__ = "nps_rounds"
+
+    id: str = Field(primary_key=True, max_length=64)
+    quarter: str = Field(max_length=8)  # "2026-Q4"
+    planned_at: datetime
+    close_at: datetime  # no answer is accepted after this (the last ask's expiry)
+    status: str = Field(max_length=16)  # open / released
+
+
+class NpsAsk(SQLModel, table=True):
+    """Who was asked about which department, when, and whether they answered: never what."""
+
+    __tablename__ = "nps_asks"
+    __table_args__ = (
+        Index("ix_nps_asks_person", "slack_user_id", "send_at"),
+        Index("ix_nps_asks_status", "status", "send_at"),
+        Index("ix_nps_asks_round", "round_id", "department"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)  # uuid4 hex
+    round_id: str = Field(max_length=64)
+    quarter: str = Field(max_length=8)
+    slack_user_id: str = Field(max_length=32)
+    department: str = Field(max_length=255)
+    send_at: datetime  # planned: the first allowed moment in the respondent's time zone
+    expires_at: datetime
+    # planned / sending / sent / answered / expired / cancelled
+    status: str = Field(max_length=16)
+    answered: bool = False
+    claimed_at: datetime | None = None  # a sender's claim (planned -> sending)
+    sent_at: datetime | None = None
+    dm_channel: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    reminder: str | None = Field(default=None, max_length=16)  # None / claimed / sent
+    expiry: str | None = Field(default=None, max_length=16)  # None / claimed / shown
+
+
+class NpsSealed(SQLModel, table=True):
+    """An answer waiting for its round's release, sealed with deskbot's key. Deleted at the
+    release (its plaintext then goes to ``nps_answers``), or when a held pool is destroyed."""
+
+    __tablename__ = "nps_sealed"
+    __table_args__ = (Index("ix_nps_sealed_round", "round_id", "held_quarter"),)
+
+    id: str = Field(primary_key=True, max_length=32)  # uuid4 hex
+    round_id: str = Field(max_length=64)
+    held_quarter: str | None = Field(default=None, max_length=8)  # below threshold at close
+    box: bytes
+
+
+class NpsAnswer(SQLModel, table=True):
+    """A released answer: department, cell (round or quarter pool), score, comment. No person,
+    no ask, no time: rows are written in one transaction per release, in shuffled order."""
+
+    __tablename__ = "nps_answers"
+    __table_args__ = (Index("ix_nps_answers_cell", "department", "quarter", "cell"),)
+
+    id: str = Field(primary_key=True, max_length=32)  # uuid4 hex
+    department: str = Field(max_length=255)
+    quarter: str = Field(max_length=8)
+    round_id: str | None = Field(default=None, max_length=64)  # None: a quarter's pool
+    cell: str = Field(max_length=80)  # "round:<id>" or "pool:<quarter>"
+    score: int
+    comment: str | None = Field(default=None, sa_type=Text)
+    may_share: bool = False
+    discussed: bool = False
+
+
+class NpsCell(SQLModel, table=True):
+    """The release decision of one (department, cell): released with its counts, or not."""
+
+    __tablename__ = "nps_cells"
+
+    department: str = Field(primary_key=True, max_length=255)
+    cell: str = Field(primary_key=True, max_length=80)
+    quarter: str = Field(max_length=8)
+    round_id: str | None = Field(default=None, max_length=64)
+    released: bool
+    asked: int = 0
+    answered: int = 0
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    decided_at: datetime
+
+
+class NpsReplyRoute(SQLModel, table=True):
+    """Where an owner's reply to a comment goes: ``id`` is HMAC(key, answer id) and ``box`` the
+    sealed Slack id of the comment's author. Without deskbot's key neither side of the join can
+    be computed from the database alone."""
+
+    __tablename__ = "nps_reply_routes"
+
+    id: str = Field(primary_key=True, max_length=64)
+    box: bytes
+
+
+class NpsOptOut(SQLModel, table=True):
+    __tablename__ = "nps_optouts"
+
+    slack_user_id: str = Field(primary_key=True, max_length=32)
+    opted_out_at: datetime

@@ -348,3 +348,11 @@ def failure_message(error_id: str) -> Message:
     )
     message.private = True
     return message
+
+
+# Internal NPS lives in its own module (adapters/slack/nps_handlers.py).
+from deskbot.adapters.slack.nps_handlers import NPS_USAGE, nps_subcommand  # noqa: E402
+
+COMMANDS.add("nps", Role.EMPLOYEE, NPS_USAGE, "Internal NPS: opt out/in, results, next round")(
+    nps_subcommand
+)
