@@ -39,7 +39,12 @@ from deskbot.ports import (
     ZendeskSource,
 )
 from deskbot.services.digests import DigestOutcome, DigestService, find_digest
-from deskbot.services.providers import ConfigReloader, SlackServices, SyncTrigger
+from deskbot.services.providers import (
+    ConfigReloader,
+    ForecastProvider,
+    SlackServices,
+    SyncTrigger,
+)
 from deskbot.services.shoutouts import ShoutoutRun, ShoutoutService
 from deskbot.services.sync import ProgressCallback, SyncService
 from deskbot.settings import Settings, load_settings
@@ -62,6 +67,7 @@ from deskbot.ports import AdminNotifier
 if TYPE_CHECKING:
     from deskbot.daemon import Daemon
     from deskbot.jobs import JobSpec
+    from deskbot.services.forecast import ForecastPostOutcome, ForecastService
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -213,6 +219,7 @@ def slack_services(
     services.stats = KpiStats(kpi, settings_now, clock)
     services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.subdomain))
     services.shoutouts = LedgerShoutouts(action_ledger(database, clock), kpi, settings_now, clock)
+    services.forecast = forecast_provider(database, settings_now, clock)
     return services
 
 
@@ -525,3 +532,45 @@ def run_sync(
         failed = "; ".join(f"{s.stream}: {s.error}" for s in result.streams if s.error)
         raise ZendeskError(f"sync failed: {failed}")
     return summary
+
+
+def forecast_service(settings: Settings, database: Database) -> ForecastService:
+    """The staffing forecast over the local copy (``deskbot forecast``, Slack, weekly post)."""
+    from deskbot.adapters.db.forecast_store import SqlForecastSource
+    from deskbot.services.forecast import ForecastService
+
+    return ForecastService(SqlForecastSource(database), settings)
+
+
+def run_forecast_post(
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    database: Database | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> ForecastPostOutcome:
+    """Scheduler entry point: post this week's forecast once (a no-op when already posted)."""
+    from deskbot.adapters.slack.forecast_blocks import SlackForecastRenderer
+    from deskbot.services.forecast import ForecastPoster
+
+    clock = clock or SystemClock()
+    with using_database(settings, database) as store:
+        poster = ForecastPoster(
+            forecast_service(settings, store),
+            action_ledger(store, clock),
+            notifier or slack_notifier(settings, clock),
+            SlackForecastRenderer(settings.tz),
+            settings,
+        )
+        return poster.post(now or clock.now())
+
+
+def forecast_provider(
+    database: Database, settings: Callable[[], Settings], clock: Clock
+) -> ForecastProvider:
+    """``/deskbot forecast``: the forecast on the settings in force."""
+    from deskbot.adapters.db.forecast_store import SqlForecastSource
+    from deskbot.services.forecast import StoreForecast
+
+    return StoreForecast(SqlForecastSource(database), settings, clock)

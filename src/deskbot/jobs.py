@@ -655,6 +655,23 @@ def hero_of_the_week_job(ctx: JobContext) -> dict[str, Any]:
     return dataclasses.asdict(run)
 
 
+def forecast_schedule(s: Settings) -> str | None:
+    channel = s.forecast.channel or s.slack.channels.digests
+    on = s.slack.enabled and s.forecast.enabled and channel is not None
+    return s.schedules.forecast if on else None
+
+
+def forecast_job(ctx: JobContext) -> dict[str, Any]:
+    """This week's staffing forecast, posted once per week (ledger key per channel and week)."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    outcome = bootstrap.run_forecast_post(
+        ctx.settings, ctx.fire_time, database=ctx.database, clock=ctx.clock
+    )
+    return dataclasses.asdict(outcome)
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -668,6 +685,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("digest", digest_schedules, digest_job, "KPI digest to Slack"),
     JobSpec("shoutouts", shoutouts_schedule, shoutouts_job, "shout-outs for good ratings"),
     JobSpec("hero_of_the_week", hero_schedule, hero_of_the_week_job, "hero of the week"),
+    JobSpec("forecast", forecast_schedule, forecast_job, "weekly staffing forecast to Slack"),
 )
 
 

@@ -99,6 +99,7 @@ def _register() -> None:
         demo_cmd,
         digest_cmd,
         followups_cmd,
+        forecast_cmd,
         report_cmd,
         run_cmd,
         sandbox_cmd,
@@ -110,6 +111,7 @@ def _register() -> None:
     app.command("demo")(demo_cmd.demo)
     app.command("digest")(digest_cmd.digest)
     app.add_typer(followups_cmd.app, name="followups")
+    app.command("forecast")(forecast_cmd.forecast)
     app.command("health")(run_cmd.health)
     app.add_typer(run_cmd.jobs_app, name="jobs")
     app.command("report")(report_cmd.report)

@@ -17,6 +17,8 @@ from deskbot.domain.commands import AgentRef, GroupRef, Target
 from deskbot.domain.metrics import Window
 
 if TYPE_CHECKING:
+    from deskbot.domain.authz import Actor
+    from deskbot.services.forecast import ForecastReport
     from deskbot.settings import Settings
 
 
@@ -149,6 +151,12 @@ class Directory(Protocol):
     def groups(self) -> Sequence[GroupRef]: ...
 
 
+class ForecastProvider(Protocol):
+    """The staffing forecast (``services/forecast.py``); checks that ``actor`` may see it."""
+
+    def forecast(self, actor: Actor, weeks: int | None, channel: str | None) -> ForecastReport: ...
+
+
 @dataclass
 class SlackServices:
     """Everything the Slack app may call. ``None``: the feature is not wired in this process."""
@@ -160,3 +168,4 @@ class SlackServices:
     sync_status: SyncStatusProvider | None = None
     sync_trigger: SyncTrigger | None = None
     config_reloader: ConfigReloader | None = None
+    forecast: ForecastProvider | None = None
