@@ -165,7 +165,7 @@ def deferred_agents(
         running += value
         if i >= k:
             running -= raw[i - k]
-        out.append(running / min(k, i + 1) if i + 1 < k else running / k)
+        out.append(running / k)  # slots before the first count as no arrivals
     return out
 
 
