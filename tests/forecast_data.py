@@ -16,7 +16,7 @@ WEEKDAY = np.array([1.0, 1.1, 1.0, 0.95, 0.9, 0.35, 0.25])
 
 
 def seasonal_rate(grid: SlotGrid, per_day: float, trend_per_year: float = 0.2) -> Floats:
-    """Expected tickets per half hour: weekday × office-hours profile × linear trend."""
+    """Expected tickets per half hour: weekday x office-hours profile x linear trend."""
     hour = grid.wall / 2
     intraday = np.exp(-(((hour - 13) / 3.5) ** 2)) + 0.05
     intraday = intraday / intraday.mean() / 48

@@ -92,9 +92,10 @@ def test_deferred_work_spread_over_the_reply_target_answers_everyone_in_time() -
     assert max(agents) < workload_agents(120, aht, 1.0)  # spread, not the raw peak
     capacity = [a * 1800 / aht for a in agents]  # tickets workable per slot
     queue: list[list[float]] = []  # [arrival slot, remaining]
-    for t, (arrived, cap) in enumerate(zip(arrivals, capacity, strict=True)):
+    for t, (arrived, slot_capacity) in enumerate(zip(arrivals, capacity, strict=True)):
         if arrived:
             queue.append([t, arrived])
+        cap = slot_capacity
         while cap > 1e-9 and queue:
             take = min(cap, queue[0][1])
             queue[0][1] -= take
