@@ -240,7 +240,7 @@ class ForecastService:
         staffing = staff_channel(
             result.expected.tolist(), prefix.tolist(), channel_config, config.shrinkage
         )
-        log.info(
+        log.debug(
             "forecast.channel",
             scope=scope,
             channel=channel,
