@@ -122,10 +122,14 @@ def erlang_agents(
     agents = max(1, math.floor(traffic) + 1, math.ceil(traffic / max_occupancy - _EPS))
     # SL rises towards 1 as agents are added; this bound is far beyond any real answer.
     ceiling = agents + int(20 * math.sqrt(traffic)) + 200
+    b = erlang_b(agents, traffic)  # then one recursion step per extra agent
     while agents <= ceiling:
-        if service_level(agents, traffic, handle_seconds, answer_seconds) >= target - _EPS:
+        c = agents * b / (agents - traffic * (1 - b))
+        level = 1.0 - c * math.exp(-(agents - traffic) * answer_seconds / handle_seconds)
+        if level >= target - _EPS:
             return erlang_result(agents, traffic, handle_seconds, answer_seconds)
         agents += 1
+        b = traffic * b / (agents + traffic * b)
     raise ImpossibleTarget(
         f"no number of agents up to {ceiling} answers {target:.0%} within {answer_seconds:g} s"
     )
@@ -192,6 +196,9 @@ class ChannelStaffing:
     scheduled: tuple[int, ...]  # to schedule, after shrinkage
     assumptions: str
     problem: str | None = None
+    # deferred: volume x handle time / interval / occupancy of each half hour on its own, before
+    # spreading over the first-reply target (the same total work)
+    workload: tuple[float, ...] = ()
 
     @property
     def peak(self) -> int:
@@ -227,19 +234,18 @@ def staff_channel(
         )
         try:
             check_live_target(config.service_level, config.answer_seconds, config.max_occupancy)
-            cache: dict[float, int] = {}
-            agents: list[float] = []
-            for contacts in expected:
-                key = round(contacts, 2)
-                if key not in cache:
-                    cache[key] = erlang_agents(
-                        key,
+            agents: list[float] = [
+                float(
+                    erlang_agents(
+                        contacts,
                         aht,
                         config.answer_seconds,
                         config.service_level,
                         config.max_occupancy,
                     ).agents
-                agents.append(float(cache[key]))
+                )
+                for contacts in expected
+            ]
         except ImpossibleTarget as exc:
             return ChannelStaffing("live", (), (), assumptions, f"{config.name}: {exc}")
     else:
@@ -252,8 +258,11 @@ def staff_channel(
         prefix = list(history_prefix)[-(window - 1) :] if window > 1 else []
         smoothed = deferred_agents([*prefix, *expected], aht, config.target_occupancy, window)
         agents = smoothed[len(prefix) :]
+        workload = tuple(workload_agents(c, aht, config.target_occupancy) for c in expected)
     try:
         scheduled = tuple(with_shrinkage(a, shrinkage) for a in agents)
     except ImpossibleTarget as exc:
         return ChannelStaffing(config.kind, (), (), assumptions, str(exc))
-    return ChannelStaffing(config.kind, tuple(agents), scheduled, assumptions)
+    if config.kind == "live":
+        return ChannelStaffing("live", tuple(agents), scheduled, assumptions)
+    return ChannelStaffing(config.kind, tuple(agents), scheduled, assumptions, None, workload)

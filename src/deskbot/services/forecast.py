@@ -62,12 +62,6 @@ class ForecastSource(Protocol):
         """(id, name) of a Zendesk group by id or name; raises with suggestions when unknown."""
         ...
 
-    def first_created(
-        self, since: datetime, until: datetime, group_id: int | None = None
-    ) -> dict[str, datetime]:
-        """Each channel's first ticket created in ``[since, until)``."""
-        ...
-
     def created_counts(
         self, origin: datetime, until: datetime, group_id: int | None = None
     ) -> dict[str, dict[int, int]]:
@@ -158,7 +152,7 @@ class ForecastService:
         calendar = self.calendar(start, end)
         grid = slot_grid(start, today, self._settings.timezone)
         target = slot_grid(today, end, self._settings.timezone)
-        channels = [channel] if channel else [c.name for c in config.channels]
+        configured = [c.name for c in config.channels]
         scopes: list[tuple[str, int | None]] = [("team", None)]
         notes: list[str] = []
         for group in config.groups:
@@ -171,9 +165,11 @@ class ForecastService:
         series: list[SeriesForecast] = []
         for scope, group_id in scopes:
             origin, until = local_midnight(start, tz), local_midnight(today, tz)
-            firsts = self._source.first_created(origin, until, group_id)
             counts = self._source.created_counts(origin, until, group_id)
-            for name in channels:
+            firsts = {name: min(slots) for name, slots in counts.items() if slots}
+            # the configured channels, then any other channel with tickets (volume only)
+            names = [channel] if channel else configured + sorted(set(firsts) - set(configured))
+            for name in names:
                 series.append(self._one(scope, name, grid, target, calendar, firsts, counts, today))
         if not model_available():
             notes.append(
@@ -198,7 +194,7 @@ class ForecastService:
         grid: SlotGrid,
         target: SlotGrid,
         calendar: Calendar,
-        firsts: Mapping[str, datetime],
+        firsts: Mapping[str, int],
         counts: Mapping[str, Mapping[int, int]],
         today: date,
     ) -> SeriesForecast:
@@ -214,8 +210,7 @@ class ForecastService:
                     f"nothing to forecast (channels with tickets: {known})"
                 ),
             )
-        first_day = max(grid.start_day, first.astimezone(self._settings.tz).date())
-        offset = (first_day - grid.start_day).days
+        offset = int(grid.day[first]) if first < len(grid) else grid.days
         dense = counts_on_grid(grid, counts.get(channel, {}))
         if offset >= grid.days:
             return SeriesForecast(scope, channel, problem="no complete day of history yet")
@@ -316,6 +311,8 @@ def report_to_json(report: ForecastReport) -> dict[str, Any]:
                 if st is not None and st.problem is None:
                     slot["agents"] = round(st.agents[i], 2)
                     slot["scheduled"] = st.scheduled[i]
+                    if st.workload:
+                        slot["workload_agents"] = round(st.workload[i], 2)
                 slots.append(slot)
             item["slots"] = slots
         out_series.append(item)
