@@ -211,6 +211,8 @@ class ForecastService:
                 ),
             )
         offset = int(grid.day[first]) if first < len(grid) else grid.days
+        if 0 < offset < grid.days and grid.day[first - 1] == offset:
+            offset += 1  # the channel's first day is partial: start at the next midnight
         dense = counts_on_grid(grid, counts.get(channel, {}))
         if offset >= grid.days:
             return SeriesForecast(scope, channel, problem="no complete day of history yet")
