@@ -140,6 +140,25 @@ def test_the_report_forecasts_staffs_and_explains_bad_input(loaded: tuple[Databa
     assert next(s for s in doc["series"] if s["channel"] == "voice")["problem"]
 
 
+class StaleSync(SqlForecastSource):
+    """The local copy reaches only Friday 30 October, 15:00 UTC."""
+
+    def synced_until(self) -> datetime | None:
+        return datetime(2026, 10, 30, 15, 0, tzinfo=UTC)
+
+
+def test_a_stale_sync_ends_the_history_where_the_copy_ends(
+    sqlite_loaded: tuple[Database, Any],
+) -> None:
+    db, _data = sqlite_loaded
+    assert SqlForecastSource(db).synced_until() is None  # never synced: "now" it is
+    report = ForecastService(StaleSync(db), settings_for(db.url)).build(NOW, channel="email")
+    assert report.start_day == date(2026, 10, 30)  # not Monday 2 November
+    assert any("reaches only 2026-10-30 15:00 UTC" in n for n in report.notes)
+    [email] = report.series
+    assert email.forecast is not None and email.forecast.target.start_day == date(2026, 10, 30)
+
+
 def test_only_leads_and_admins_see_the_forecast(sqlite_loaded: tuple[Database, Any]) -> None:
     db, _data = sqlite_loaded
     service = ForecastService(SqlForecastSource(db), settings_for(db.url))

@@ -68,6 +68,10 @@ class ForecastSource(Protocol):
         """``{channel: {half hours since origin: tickets created}}`` in ``[origin, until)``."""
         ...
 
+    def synced_until(self) -> datetime | None:
+        """How far the local copy of tickets reaches; ``None`` when unknown."""
+        ...
+
 
 @dataclass(frozen=True, eq=False)
 class SeriesForecast:
@@ -146,7 +150,17 @@ class ForecastService:
         if not 1 <= horizon <= 4:
             raise DeskbotError(f"the forecast covers 1 to 4 weeks, not {horizon}")
         tz = self._settings.tz
-        today = now.astimezone(tz).date()
+        notes: list[str] = []
+        # The history ends, and the forecast starts, at the last local midnight the local copy
+        # covers: days the sync has not reached yet are unknown, not quiet.
+        reached = self._source.synced_until()
+        today = min(now, reached or now).astimezone(tz).date()
+        if today < now.astimezone(tz).date():
+            notes.append(
+                f"The local copy of tickets reaches only {reached:%Y-%m-%d %H:%M} UTC (the "
+                f"sync's position): the history ends and the forecast starts on {today}. "
+                "Run `deskbot sync` to bring it up to date."
+            )
         start = today - timedelta(days=config.history_days)
         end = today + timedelta(days=7 * horizon)
         calendar = self.calendar(start, end)
@@ -154,7 +168,6 @@ class ForecastService:
         target = slot_grid(today, end, self._settings.timezone)
         configured = [c.name for c in config.channels]
         scopes: list[tuple[str, int | None]] = [("team", None)]
-        notes: list[str] = []
         for group in config.groups:
             try:
                 found_id, name = self._source.resolve_group(group)
@@ -211,8 +224,6 @@ class ForecastService:
                 ),
             )
         offset = int(grid.day[first]) if first < len(grid) else grid.days
-        if 0 < offset < grid.days and grid.day[first - 1] == offset:
-            offset += 1  # the channel's first day is partial: start at the next midnight
         dense = counts_on_grid(grid, counts.get(channel, {}))
         if offset >= grid.days:
             return SeriesForecast(scope, channel, problem="no complete day of history yet")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -33,7 +33,9 @@ from sqlalchemy.engine import Connection
 
 from deskbot.adapters.db.kpi import SqlKpiSource
 from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.sync_store import SqlSyncStore
 from deskbot.adapters.db.tables import Ticket
+from deskbot.domain.sync import TICKETS
 
 T: Table = Ticket.__table__  # type: ignore[attr-defined]
 SLOT_SECONDS = 1800
@@ -50,6 +52,11 @@ class SqlForecastSource:
         scope = SqlKpiSource(self._db).resolve_scope(group=text)
         assert scope.group_id is not None
         return scope.group_id, scope.group_name or text
+
+    def synced_until(self) -> datetime | None:
+        """How far the local copy of tickets reaches (the ticket stream's position)."""
+        position = SqlSyncStore(self._db).state(TICKETS).position
+        return None if position is None else datetime.fromtimestamp(position, UTC)
 
     def _where(
         self, since: datetime, until: datetime, group_id: int | None, conn: Connection
