@@ -36,6 +36,8 @@ def test_demo_runs_every_step_and_leaves_a_transcript_and_a_chart(tmp_path: Path
     outcomes = dict(result.steps)
     assert "0 answered 429" in outcomes["Backfill: the first sync"]
     assert "already_posted" in outcomes["digest again"]
+    assert "forecast:#support-leads:" in outcomes["forecast"]
+    assert "already_posted" in outcomes["forecast again"]
     assert "Claimed by" in text and "Handled by" in text
     assert "Did you mean" in text
     assert result.images and result.images[0].read_bytes().startswith(b"\x89PNG")

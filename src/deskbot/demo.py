@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deskbot import bootstrap
+from deskbot.forecast_demo import forecast_scene
 from deskbot.log import configure_logging
 from deskbot.ports import SystemClock
 from deskbot.sandbox.slack import SlackSandbox
@@ -299,6 +300,7 @@ class Demo:
             self.followups(settings, database, clock, slack, url)
             self.digest(settings, database, clock, slack)
             self.shoutouts(settings, database, clock, slack)
+            forecast_scene(self, settings, database, clock, slack)
             self.slash_commands(slack, url)
         finally:
             handle.stop()

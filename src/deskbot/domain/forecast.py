@@ -433,13 +433,21 @@ class Backtest:
     weeks_model_won: int
     dispersion_baseline: float  # residual variance / mean, for the band
     dispersion_model: float
+    # the same forecasts summed per day (how well each day's volume was foreseen)
+    baseline_daily: Accuracy | None = None
+    model_daily: Accuracy | None = None
 
     def line(self) -> str:
         base = self.baseline.describe() if self.baseline else "n/a"
         model = self.model.describe() if self.model else f"n/a ({self.model_error})"
+        daily = ""
+        if self.model_daily is not None and self.baseline_daily is not None:
+            daily = (
+                f" (per day: WAPE {self.model_daily.wape:.1%} vs {self.baseline_daily.wape:.1%})"
+            )
         return (
-            f"Backtest on the last {self.weeks} week{'s' * (self.weeks != 1)}: "
-            f"model {model}; baseline (same half hour last week) {base}"
+            f"Backtest on the last {self.weeks} week{'s' * (self.weeks != 1)}, per half hour: "
+            f"model {model}; baseline (same half hour last week) {base}{daily}"
         )
 
 
@@ -479,11 +487,19 @@ def backtest(history: History, weeks: int, model: Forecaster | None = glm_foreca
                 won += 1
     actual_all = np.concatenate(actual_parts)
     base_all = np.concatenate(base_parts)
+    held = history.grid.day[len(history.grid) - len(actual_all) :]
+    held = held - held[0]
+
+    def per_day(values: Floats) -> Floats:
+        return np.bincount(held, weights=values, minlength=7 * weeks).astype(np.float64)
+
     model_acc: Accuracy | None = None
+    model_daily: Accuracy | None = None
     model_disp = 1.0
     if model_error is None and model_parts:
         model_all = np.concatenate(model_parts)
         model_acc = accuracy(model_all, actual_all)
+        model_daily = accuracy(per_day(model_all), per_day(actual_all))
         model_disp = _dispersion(model_all, actual_all)
     return Backtest(
         weeks=weeks,
@@ -494,6 +510,8 @@ def backtest(history: History, weeks: int, model: Forecaster | None = glm_foreca
         weeks_model_won=won,
         dispersion_baseline=_dispersion(base_all, actual_all),
         dispersion_model=model_disp,
+        baseline_daily=accuracy(per_day(base_all), per_day(actual_all)),
+        model_daily=model_daily,
     )
 
 

@@ -283,6 +283,8 @@ def report_to_json(report: ForecastReport) -> dict[str, Any]:
                     "first_day": bt.first_day.isoformat(),
                     "model": _acc(bt.model),
                     "baseline": _acc(bt.baseline),
+                    "model_daily": _acc(bt.model_daily),
+                    "baseline_daily": _acc(bt.baseline_daily),
                     "model_error": bt.model_error,
                 },
                 history_days=fc.history_days,
@@ -466,7 +468,8 @@ def _peak(series: SeriesForecast) -> str:
         return ""
     i = int(np.argmax(st.scheduled))
     when = fc.target.local_start(i)
-    return f"peak {st.scheduled[i]} agents ({when:%a %d %b %H:%M})"
+    n = st.scheduled[i]
+    return f"peak {n} agent{'s' * (n != 1)} ({when:%a %d %b %H:%M})"
 
 
 def series_lines(series: SeriesForecast, markdown: bool = False) -> list[str]:

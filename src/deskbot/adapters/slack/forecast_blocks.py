@@ -35,11 +35,11 @@ def forecast_blocks(report: ForecastReport) -> list[dict[str, object]]:
         f"{report.weeks} week{'s' * (report.weeks != 1)} from today, half hours in {report.tz}; "
         f"agents include {report.shrinkage:.0%} shrinkage."
     ]
-    intro.extend(f":information_source: {note}" for note in report.notes)
+    intro.extend(f":information_source: {escape(note)}" for note in report.notes)
     lines = list(intro)
     for series in report.series:
         lines.append("")
-        lines.extend(series_lines(series, markdown=True))
+        lines.extend(escape(line) for line in series_lines(series, markdown=True))
     blocks.extend(
         {"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in chunk_lines(lines)
     )
