@@ -324,3 +324,21 @@ def test_slash_command_answers_leads_and_refuses_agents(
             assert "from 1 to 4" in json.dumps(typo) and len(api.responses) == 1
         finally:
             work.shutdown()
+
+
+def test_without_the_extra_every_channel_uses_the_baseline_and_says_how_to_enable_it(
+    sqlite_loaded: tuple[Database, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import deskbot.domain.forecast as domain
+    import deskbot.services.forecast as service
+
+    monkeypatch.setattr(domain, "model_available", lambda: False)
+    monkeypatch.setattr(service, "model_available", lambda: False)
+    db, _data = sqlite_loaded
+    report = ForecastService(SqlForecastSource(db), settings_for(db.url)).build(NOW)
+    methods = {s.channel: s.forecast.method for s in report.series if s.forecast}
+    assert methods == {"email": "baseline", "chat": "baseline"}
+    assert any("pip install 'deskbot[forecast]'" in note for note in report.notes)
+    doc = report_to_json(report)
+    assert doc["model_installed"] is False
+    assert doc["enable_model"] == "pip install 'deskbot[forecast]'"
