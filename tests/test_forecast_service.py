@@ -28,7 +28,8 @@ from deskbot.domain.forecast import counts_on_grid, slot_grid
 from deskbot.domain.metrics import local_midnight
 from deskbot.domain.people import Role
 from deskbot.jobs import JOBS, resolve_jobs
-from deskbot.services.forecast import ForecastService, forecast_key, report_to_json
+from deskbot.services.forecast import ForecastService, report_to_json
+from deskbot.services.forecast_post import forecast_key
 from deskbot.services.providers import SlackServices
 from deskbot.settings import Settings, parse_settings
 from deskbot.testing import FakeClock

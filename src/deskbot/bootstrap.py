@@ -67,7 +67,8 @@ from deskbot.ports import AdminNotifier
 if TYPE_CHECKING:
     from deskbot.daemon import Daemon
     from deskbot.jobs import JobSpec
-    from deskbot.services.forecast import ForecastPostOutcome, ForecastService
+    from deskbot.services.forecast import ForecastService
+    from deskbot.services.forecast_post import ForecastPostOutcome
 
 
 def load(config_path: Path | str, configure_logs: bool = False) -> Settings:
@@ -552,7 +553,7 @@ def run_forecast_post(
 ) -> ForecastPostOutcome:
     """Scheduler entry point: post this week's forecast once (a no-op when already posted)."""
     from deskbot.adapters.slack.forecast_blocks import SlackForecastRenderer
-    from deskbot.services.forecast import ForecastPoster
+    from deskbot.services.forecast_post import ForecastPoster
 
     clock = clock or SystemClock()
     with using_database(settings, database) as store:
