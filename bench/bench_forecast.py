@@ -1,6 +1,6 @@
 """Benchmark: the staffing forecast over two years of half-hourly history for 5 channels.
 
-    PYTHONPATH=src:tests python bench/bench_forecast.py [--db /tmp/deskbot-forecast.sqlite]
+    PYTHONPATH=src python bench/bench_forecast.py [--db /tmp/deskbot-forecast.sqlite]
         [--reuse] [--skip-store]
 
 1. Generates a seeded, realistic history (Europe/Berlin, 2 years to END): per channel a

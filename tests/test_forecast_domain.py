@@ -218,3 +218,16 @@ def test_a_channel_without_tickets_is_a_clear_problem() -> None:
     grid = slot_grid(START, START + timedelta(days=56), TZ)
     with pytest.raises(ForecastProblem, match="no tickets on channel 'email'"):
         run(History(grid, np.zeros(len(grid)), Calendar(), "email"))
+
+
+def test_a_past_known_event_does_not_inflate_normal_days() -> None:
+    grid = slot_grid(START, START + timedelta(days=8 * 7), TZ)
+    counts = poisson_counts(seasonal_rate(grid, 800, 0), 9)
+    plain = run(History(grid, counts.copy(), Calendar(), "email")).expected.sum()
+    launch = START + timedelta(days=7 * 7 + 2)  # last week's Wednesday: 3x the tickets
+    counts[grid.day == (launch - START).days] *= 3
+    known = Calendar(events=(KnownEvent("launch", launch, launch, 2.0),))
+    explained = run(History(grid, counts, known, "email")).expected.sum()
+    unexplained = run(History(grid, counts, Calendar(), "email")).expected.sum()
+    assert explained == pytest.approx(plain, rel=0.03)  # the spike is left out of the fit
+    assert unexplained > 1.05 * plain  # a spike nobody explained pulls the forecast up

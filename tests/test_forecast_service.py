@@ -343,3 +343,58 @@ def test_without_the_extra_every_channel_uses_the_baseline_and_says_how_to_enabl
     doc = report_to_json(report)
     assert doc["model_installed"] is False
     assert doc["enable_model"] == "pip install 'deskbot[forecast]'"
+
+
+class Crash(BaseException):
+    """Stands in for the process dying right after Slack accepted the message."""
+
+
+class CrashingLedger(SqlActionLedger):
+    def __init__(self, db: Database, clock: FakeClock) -> None:
+        super().__init__(db, clock)
+        self.crash = True
+
+    def checkpoint(self, key: str, result: dict[str, object]):  # type: ignore[no-untyped-def]
+        if self.crash:
+            raise Crash
+        return super().checkpoint(key, result)
+
+
+def test_a_crash_after_posting_does_not_post_twice(
+    sqlite_loaded: tuple[Database, Any], clock: FakeClock, slack: FakeSlack
+) -> None:
+    from deskbot.adapters.slack.forecast_blocks import SlackForecastRenderer
+    from deskbot.services.forecast_post import ForecastPoster
+
+    db, _data = sqlite_loaded
+    settings = settings_for(db.url).model_copy(
+        update={"slack": settings_for(db.url).slack.model_copy(update={"channels": _wins()})}
+    )
+    notifier = SlackNotifier(
+        make_client("xoxb-test", f"{slack.base_url}api/", clock=clock), clock=clock
+    )
+    ledger = CrashingLedger(db, clock)
+    poster = ForecastPoster(
+        ForecastService(SqlForecastSource(db), settings),
+        ledger,
+        notifier,
+        SlackForecastRenderer(settings.tz),
+        settings,
+    )
+    with pytest.raises(Crash):
+        poster.post(NOW)
+    assert slack.count("chat.postMessage") == 1  # posted; the ledger never heard of it
+    ledger.crash = False
+    clock.advance(600)
+    outcome = poster.post(NOW)
+    assert outcome.status == "resumed" and outcome.ts is None
+    assert slack.count("chat.postMessage") == 1  # found by its marker, not posted again
+    assert len(slack.uploads) == 1  # the chart had not started: uploaded now
+    done = ledger.get("forecast:#wins:2026-11-02")
+    assert done is not None and done.status == "done"
+
+
+def _wins() -> Any:
+    from deskbot.settings import SlackChannels
+
+    return SlackChannels(digests="#wins")
