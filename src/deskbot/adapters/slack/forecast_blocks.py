@@ -32,7 +32,7 @@ def forecast_blocks(report: ForecastReport) -> list[dict[str, object]]:
     title = f"Staffing forecast {report.start_day:%a %d %b} – {last:%a %d %b}"
     blocks: list[dict[str, object]] = [header(title)]
     intro = [
-        f"{report.weeks} week{'s' * (report.weeks != 1)} from today, half hours in {report.tz}; "
+        f"{report.weeks} week{'s' * (report.weeks != 1)}, half hours in {report.tz}; "
         f"agents include {report.shrinkage:.0%} shrinkage."
     ]
     intro.extend(f":information_source: {escape(note)}" for note in report.notes)
@@ -43,6 +43,7 @@ def forecast_blocks(report: ForecastReport) -> list[dict[str, object]]:
     blocks.extend(
         {"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in chunk_lines(lines)
     )
+    blocks = blocks[:49]  # Slack's limit is 50; the last one says how to read the numbers
     blocks.append(
         context(
             "The model is used only where it beat the seasonal-naive baseline (same half hour "
@@ -50,7 +51,7 @@ def forecast_blocks(report: ForecastReport) -> list[dict[str, object]]:
             + ("" if report.model_installed else f" Enable the model: `{ENABLE_HINT}`.")
         )
     )
-    return blocks[:50]
+    return blocks
 
 
 def render_forecast(report: ForecastReport) -> Message:
