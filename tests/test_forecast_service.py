@@ -160,6 +160,20 @@ def test_a_stale_sync_ends_the_history_where_the_copy_ends(
     assert email.forecast is not None and email.forecast.target.start_day == date(2026, 10, 30)
 
 
+def test_data_that_stopped_long_ago_is_forecast_from_its_last_day(
+    sqlite_loaded: tuple[Database, Any],
+) -> None:
+    db, _data = sqlite_loaded
+    later = NOW + timedelta(days=20)  # three weeks without a single ticket
+    report = ForecastService(SqlForecastSource(db), settings_for(db.url)).build(
+        later, channel="email"
+    )
+    assert report.start_day == TODAY  # not 22 November: silence is not a forecast
+    assert any("No ticket was created after 2026-11-01" in n for n in report.notes)
+    [email] = report.series
+    assert email.forecast is not None and email.forecast.expected.sum() > 1000
+
+
 def test_only_leads_and_admins_see_the_forecast(sqlite_loaded: tuple[Database, Any]) -> None:
     db, _data = sqlite_loaded
     service = ForecastService(SqlForecastSource(db), settings_for(db.url))

@@ -49,6 +49,10 @@ from deskbot.settings import Settings
 log = get_logger(__name__)
 
 RECENT_DAYS = 14  # actuals shown beside the forecast in the chart
+# The sync's position lags "now" by minutes normally (a quiet night: hours); beyond a day the
+# days since are treated as unknown. A week without a single new ticket means the data stopped.
+STALE_SYNC = timedelta(hours=24)
+STALE_DATA = timedelta(days=7)
 
 
 class ForecastSource(Protocol):
@@ -66,6 +70,10 @@ class ForecastSource(Protocol):
 
     def synced_until(self) -> datetime | None:
         """How far the local copy of tickets reaches; ``None`` when unknown."""
+        ...
+
+    def last_created(self) -> datetime | None:
+        """The newest ticket's creation time; ``None`` without tickets."""
         ...
 
 
@@ -147,16 +155,7 @@ class ForecastService:
             raise DeskbotError(f"the forecast covers 1 to 4 weeks, not {horizon}")
         tz = self._settings.tz
         notes: list[str] = []
-        # The history ends, and the forecast starts, at the last local midnight the local copy
-        # covers: days the sync has not reached yet are unknown, not quiet.
-        reached = self._source.synced_until()
-        today = min(now, reached or now).astimezone(tz).date()
-        if today < now.astimezone(tz).date():
-            notes.append(
-                f"The local copy of tickets reaches only {reached:%Y-%m-%d %H:%M} UTC (the "
-                f"sync's position): the history ends and the forecast starts on {today}. "
-                "Run `deskbot sync` to bring it up to date."
-            )
+        today = self._data_end(now, notes).astimezone(tz).date()
         start = today - timedelta(days=config.history_days)
         end = today + timedelta(days=7 * horizon)
         calendar = self.calendar(start, end)
@@ -195,6 +194,31 @@ class ForecastService:
             series=series,
             notes=notes,
         )
+
+    def _data_end(self, now: datetime, notes: list[str]) -> datetime:
+        """Where the history ends and the forecast starts: now, unless the local copy says
+        the days since are unknown (a stale sync) or the data stopped long ago (an idle
+        account or a historical data set): those days are not read as quiet days."""
+        last = self._source.last_created()
+        if last is not None and now - last > STALE_DATA:
+            end = last + timedelta(days=1)
+            notes.append(
+                f"No ticket was created after {last:%Y-%m-%d %H:%M} UTC, {(now - last).days} "
+                f"days ago: the history ends and the forecast starts on "
+                f"{end.astimezone(self._settings.tz).date()}. If the account is live, run "
+                "`deskbot sync`."
+            )
+            return end
+        reached = self._source.synced_until()
+        if reached is not None and now - reached > STALE_SYNC:
+            notes.append(
+                f"The local copy of tickets reaches only {reached:%Y-%m-%d %H:%M} UTC (the "
+                f"sync's position): the history ends and the forecast starts on "
+                f"{reached.astimezone(self._settings.tz).date()}. Run `deskbot sync` to bring "
+                "it up to date."
+            )
+            return reached
+        return now
 
     def _one(
         self,

@@ -58,6 +58,16 @@ class SqlForecastSource:
         position = SqlSyncStore(self._db).state(TICKETS).position
         return None if position is None else datetime.fromtimestamp(position, UTC)
 
+    def last_created(self) -> datetime | None:
+        """The newest ticket's creation time (any ticket; one index lookup)."""
+        with self._db.engine.connect() as conn:
+            value = conn.execute(select(func.max(T.c.created_at))).scalar_one_or_none()
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite without type processing on an aggregate
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
     def _where(
         self, since: datetime, until: datetime, group_id: int | None, conn: Connection
     ) -> list[ColumnElement[bool]]:
