@@ -178,7 +178,7 @@ class ForecastService:
             # the configured channels, then any other channel with tickets (volume only)
             names = [channel] if channel else configured + sorted(set(firsts) - set(configured))
             for name in names:
-                series.append(self._one(scope, name, grid, target, calendar, firsts, counts, today))
+                series.append(self._one(scope, name, grid, target, calendar, firsts, counts))
         if not model_available():
             notes.append(
                 f"The forecasting model is not installed: every channel uses the seasonal-naive "
@@ -229,7 +229,6 @@ class ForecastService:
         calendar: Calendar,
         firsts: Mapping[str, int],
         counts: Mapping[str, Mapping[int, int]],
-        today: date,
     ) -> SeriesForecast:
         config = self._settings.forecast
         first = firsts.get(channel)
