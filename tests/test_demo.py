@@ -43,6 +43,8 @@ def test_demo_runs_every_step_and_leaves_a_transcript_and_a_chart(tmp_path: Path
     people = outcomes["People directory"]
     assert "by e-mail" in people and "0 unmatched" not in people  # the deliberate differences
     assert "already_posted" in outcomes["digest again"]
+    assert "forecast:#support-leads:" in outcomes["forecast"]
+    assert "already_posted" in outcomes["forecast again"]
     assert "Claimed by" in text and "Handled by" in text
     assert "Did you mean" in text
     assert "upheld" in outcomes["qa outcome"] and "sc_accuracy" in outcomes["qa modal errors"]

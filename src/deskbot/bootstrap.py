@@ -63,8 +63,11 @@ if TYPE_CHECKING:
     from deskbot.ports import PeopleDirectory
     from deskbot.services.calibration import CalibrationService
     from deskbot.services.calibration_dispatch import CalibrationDispatcher
+    from deskbot.services.forecast import ForecastService
+    from deskbot.services.forecast_post import ForecastPostOutcome
     from deskbot.services.nps import NpsService
     from deskbot.services.people import PeopleService, PeopleSource, RefreshResult
+    from deskbot.services.providers import ForecastProvider
     from deskbot.services.qa import QaService
 
 
@@ -266,6 +269,7 @@ def slack_services(
         action_ledger(database, clock),
         clock,
     )
+    services.forecast = forecast_provider(database, settings_now, clock)
     if settings.nps.enabled:
         try:
             services.nps = nps_service(settings, database, clock, with_slack=False)
@@ -1027,3 +1031,50 @@ def nps_interactions(
     messenger = service.messenger
     assert isinstance(messenger, SlackNpsMessenger)
     register_nps_handlers(registry, service, messenger)
+
+
+# --------------------------------------------------------------------------------------------
+# Staffing forecast
+# --------------------------------------------------------------------------------------------
+
+
+def forecast_service(settings: Settings, database: Database) -> ForecastService:
+    """The staffing forecast over the local copy (``deskbot forecast``, Slack, weekly post)."""
+    from deskbot.adapters.db.forecast_store import SqlForecastSource
+    from deskbot.services.forecast import ForecastService
+
+    return ForecastService(SqlForecastSource(database), settings)
+
+
+def run_forecast_post(
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    database: Database | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+) -> ForecastPostOutcome:
+    """Scheduler entry point: post this week's forecast once (a no-op when already posted)."""
+    from deskbot.adapters.slack.forecast_blocks import SlackForecastRenderer
+    from deskbot.services.forecast_post import ForecastPoster
+
+    clock = clock or SystemClock()
+    with using_database(settings, database) as store:
+        poster = ForecastPoster(
+            forecast_service(settings, store),
+            action_ledger(store, clock),
+            notifier or slack_notifier(settings, clock),
+            SlackForecastRenderer(settings.tz),
+            settings,
+        )
+        return poster.post(now or clock.now())
+
+
+def forecast_provider(
+    database: Database, settings: Callable[[], Settings], clock: Clock
+) -> ForecastProvider:
+    """``/deskbot forecast``: the forecast on the settings in force."""
+    from deskbot.adapters.db.forecast_store import SqlForecastSource
+    from deskbot.services.forecast import StoreForecast
+
+    return StoreForecast(SqlForecastSource(database), settings, clock)

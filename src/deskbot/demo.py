@@ -27,6 +27,7 @@ from rich.table import Table
 from deskbot import bootstrap, demo_people
 from deskbot.demo_calibration import calibration_scene, calibration_settings
 from deskbot.demo_nps import add_nps_config, run_nps_scene
+from deskbot.forecast_demo import forecast_scene
 from deskbot.log import configure_logging
 from deskbot.ports import SystemClock
 from deskbot.sandbox.slack import SlackSandbox
@@ -309,6 +310,7 @@ class Demo:
 
             qa_scene(self, settings, database, clock, slack, url)
             run_nps_scene(self, settings, database, clock, slack, url)
+            forecast_scene(self, settings, database, clock, slack)
             self.slash_commands(slack, url)
             calibration_scene(self, slack, url)
         finally:

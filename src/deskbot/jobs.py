@@ -832,6 +832,23 @@ def nps_summary_job(ctx: JobContext) -> dict[str, Any]:
     return bootstrap.run_nps_summary(ctx.settings, ctx.database, ctx.clock, ctx.fire_time)
 
 
+def forecast_schedule(s: Settings) -> str | None:
+    channel = s.forecast.channel or s.slack.channels.digests
+    on = s.slack.enabled and s.forecast.enabled and channel is not None
+    return s.schedules.forecast if on else None
+
+
+def forecast_job(ctx: JobContext) -> dict[str, Any]:
+    """This week's staffing forecast, posted once per week (ledger key per channel and week)."""
+    from deskbot import bootstrap
+
+    ctx.check_stop()
+    outcome = bootstrap.run_forecast_post(
+        ctx.settings, ctx.fire_time, database=ctx.database, clock=ctx.clock
+    )
+    return dataclasses.asdict(outcome)
+
+
 # The job table. One line per job; keep it in the order jobs are described in PRODUCT.md.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
@@ -864,6 +881,7 @@ JOBS: tuple[JobSpec, ...] = (
         "nps_reminders", nps_tick_schedule, nps_tick_job, "internal NPS: send, remind, release"
     ),
     JobSpec("nps_summary", nps_summary_schedule, nps_summary_job, "internal NPS: owner summaries"),
+    JobSpec("forecast", forecast_schedule, forecast_job, "weekly staffing forecast to Slack"),
 )
 
 

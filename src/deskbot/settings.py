@@ -283,6 +283,8 @@ class Schedules(Section):
     db_maintenance: Cron | None = "17 3 * * *"
     # Refresh the people directory (Zendesk agents ↔ Slack users, departments).
     people: Cron | None = "40 5 * * *"
+    # The weekly staffing forecast post (see the ``forecast`` section).
+    forecast: Cron | None = "0 7 * * mon"
 
 
 class Roles(Section):
@@ -534,6 +536,96 @@ class ShoutoutSettings(Section):
     hero_min_rated_tickets: int = Field(default=5, ge=1)
 
 
+class ForecastChannel(Section):
+    """How one ticket channel (Zendesk ``via.channel``) is staffed."""
+
+    name: str = Field(min_length=1, max_length=64)
+    # live: answered while the customer waits (chat, voice): Erlang C to a service level.
+    # deferred: answered later (email, web form): workload within the first-reply target.
+    kind: Literal["live", "deferred"]
+    # Average handle time per ticket, minutes (Zendesk has none: measure or estimate it).
+    handle_minutes: float = Field(gt=0, le=600)
+    # live: share of contacts answered within answer_seconds (1.0 can never be met).
+    service_level: float = Field(default=0.8, gt=0, le=1)
+    answer_seconds: float = Field(default=60, ge=0, le=3600)
+    max_occupancy: float = Field(default=0.85, gt=0, le=1)
+    # deferred: every ticket gets its first reply within this many minutes.
+    first_reply_minutes: float = Field(default=240, gt=0, le=10_080)
+    target_occupancy: float = Field(default=0.85, gt=0, le=1)
+
+
+class ForecastEvent(Section):
+    """A known event (a launch, a price change) expected to change volume on some days."""
+
+    name: str = Field(min_length=1)
+    start: date
+    end: date | None = None  # inclusive; default: the start day only
+    # +0.3 = 30% more tickets than usual, -0.5 = half; applied to the listed channels (all: []).
+    uplift: float = Field(gt=-1, le=20)
+    channels: list[str] = []
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ForecastEvent:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+def _default_forecast_channels() -> list[ForecastChannel]:
+    return [
+        ForecastChannel(name="email", kind="deferred", handle_minutes=8),
+        ForecastChannel(name="web", kind="deferred", handle_minutes=8),
+        ForecastChannel(name="chat", kind="live", handle_minutes=7),
+        ForecastChannel(name="voice", kind="live", handle_minutes=6),
+    ]
+
+
+class ForecastSettings(Section):
+    enabled: bool = True
+    # Where the weekly forecast is posted; null = slack.channels.digests.
+    channel: SlackChannel | None = None
+    weeks: int = Field(default=2, ge=1, le=4)  # forecast horizon
+    history_days: int = Field(default=730, ge=28, le=731)  # history read (two years at most)
+    holdout_weeks: int = Field(default=2, ge=1, le=8)  # backtest: last weeks held out
+    min_history_weeks: int = Field(default=4, ge=2, le=52)
+    # Public holidays (python-holidays): ISO country code and optional subdivision.
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2,3}$")
+    subdivision: str | None = None
+    # Volume on a public holiday relative to a normal day, until the history shows its own.
+    holiday_factor: float = Field(default=0.5, ge=0, le=5)
+    # Share of paid time agents cannot take tickets (training, meetings, breaks, leave).
+    shrinkage: float = Field(default=0.3, ge=0, lt=0.95)
+    channels: list[ForecastChannel] = Field(default_factory=_default_forecast_channels)
+    # Also forecast each of these Zendesk groups (name or id) on its own.
+    groups: list[str] = []
+    events: list[ForecastEvent] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> ForecastSettings:
+        names = [c.name for c in self.channels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"forecast channel names must be unique; repeated: {dupes}")
+        if self.subdivision and not self.country:
+            raise ValueError("subdivision needs a country")
+        if self.country:
+            import holidays
+
+            try:
+                holidays.country_holidays(self.country, subdiv=self.subdivision, years=2026)
+            except NotImplementedError as exc:
+                raise ValueError(
+                    f"no public holidays known for {self.country!r}"
+                    + (f" / {self.subdivision!r}" if self.subdivision else "")
+                    + f" ({exc}); use an ISO code such as 'DE' with an optional subdivision "
+                    "such as 'BY'"
+                ) from exc
+        return self
+
+    def channel_config(self, name: str) -> ForecastChannel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+
 class HealthSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=0, le=65535)
@@ -575,6 +667,7 @@ class Settings(Section):
     workload: WorkloadSettings = WorkloadSettings()
     team_tags: list[str] = Field(default=["hooray", "lost_cause", "high_complexity"], max_length=12)
     shoutouts: ShoutoutSettings = ShoutoutSettings()
+    forecast: ForecastSettings = ForecastSettings()
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()
     # Line of each ``roles``/``roster`` entry in the file it was loaded from (for warnings that

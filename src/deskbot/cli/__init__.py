@@ -100,6 +100,7 @@ def _register() -> None:
         demo_cmd,
         digest_cmd,
         followups_cmd,
+        forecast_cmd,
         nps_cmd,
         people_cmd,
         qa_cmd,
@@ -114,6 +115,7 @@ def _register() -> None:
     app.command("demo")(demo_cmd.demo)
     app.command("digest")(digest_cmd.digest)
     app.add_typer(followups_cmd.app, name="followups")
+    app.command("forecast")(forecast_cmd.forecast)
     app.command("health")(run_cmd.health)
     qa_cmd.app.add_typer(calibration_cmd.app, name="calibration")
     app.add_typer(qa_cmd.app, name="qa")

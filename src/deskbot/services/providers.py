@@ -17,9 +17,11 @@ from deskbot.domain.commands import AgentRef, GroupRef, Target
 from deskbot.domain.metrics import Window
 
 if TYPE_CHECKING:
+    from deskbot.domain.authz import Actor
     from deskbot.ports import PeopleDirectory
     from deskbot.services.calibration import CalibrationService
     from deskbot.services.calibration_dispatch import CalibrationDispatcher
+    from deskbot.services.forecast import ForecastReport
     from deskbot.services.nps import NpsService
     from deskbot.settings import Settings
 
@@ -160,6 +162,12 @@ class QaCommandProvider(Protocol):
     def qa_command(self, user_id: str, args: Sequence[str]) -> str: ...
 
 
+class ForecastProvider(Protocol):
+    """The staffing forecast (``services/forecast.py``); checks that ``actor`` may see it."""
+
+    def forecast(self, actor: Actor, weeks: int | None, channel: str | None) -> ForecastReport: ...
+
+
 @dataclass
 class SlackServices:
     """Everything the Slack app may call. ``None``: the feature is not wired in this process."""
@@ -178,3 +186,4 @@ class SlackServices:
     calibration_poster: Callable[[], CalibrationDispatcher | None] | None = None
     qa: QaCommandProvider | None = None
     nps: NpsService | None = None  # internal NPS (/deskbot nps)
+    forecast: ForecastProvider | None = None

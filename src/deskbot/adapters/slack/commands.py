@@ -341,6 +341,15 @@ def _config(inv: Invocation) -> Reply:
     return work
 
 
+@COMMANDS.add(
+    "forecast", Role.LEAD, "forecast [channel] [weeks]", "Volume forecast and agents needed"
+)
+def _forecast(inv: Invocation) -> Reply:
+    from deskbot.adapters.slack.forecast_blocks import forecast_command
+
+    return forecast_command(inv)
+
+
 def failure_message(error_id: str) -> Message:
     message = text_message(
         f":x: Sorry, that failed on my side (error id `{error_id}`). "
