@@ -362,9 +362,20 @@ class JobRunner:
             return RunResult(job.id, key, "store_unavailable", error=str(exc))
         if holder.hold is None:
             (log.debug if sweep else log.info)("job.running_elsewhere", job=job.id, trigger=key)
-            if not sweep:
-                metrics.JOB_SKIPPED.labels(job=job.id).inc()
-            return RunResult(job.id, key, "running_elsewhere")
+            if sweep:
+                return RunResult(job.id, key, "running_elsewhere")
+            metrics.JOB_SKIPPED.labels(job=job.id).inc()
+            try:
+                info = self.mutex.holder(job.id)
+            except Exception:  # only for the message
+                info = None
+            where = f" ({info.holder})" if info is not None else ""
+            return RunResult(
+                job.id,
+                key,
+                "running_elsewhere",
+                error=f"a {job.id} run is already in progress in another process{where}",
+            )
         try:
             return self._run_claimed(job, fire_time, key, holder.stop)
         finally:
