@@ -402,29 +402,46 @@ def test_the_pass_chained_after_a_sync_respects_a_pass_running_in_another_proces
     assert passes == ["x"]
 
 
-def test_scheduled_runs_are_keyed_by_apschedulers_fire_time_not_the_clock() -> None:
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.date import DateTrigger
+def test_scheduled_runs_are_keyed_by_apschedulers_fire_time_not_the_clock(
+    db: Database, clock: FakeClock
+) -> None:
+    from concurrent.futures import Future
+    from types import SimpleNamespace
 
     from deskbot import fire_time
     from deskbot.fire_time import FireTimeExecutor
 
     scheduled = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=20)
-    seen: list[datetime | None] = []
-    ran = threading.Event()
-    scheduler = BackgroundScheduler(
-        executors={"default": FireTimeExecutor(max_workers=2)}, timezone=UTC
+    keys: list[str] = []
+    job = ScheduledJob(
+        "sync",
+        JobSpec("sync", lambda s: "*/15 * * * *", lambda ctx: keys.append(ctx.trigger_key) or {}),
+        "*/15 * * * *",
     )
-    scheduler.add_job(
-        lambda: seen.append(fire_time.current()) or ran.set(),
-        DateTrigger(run_date=scheduled),
+    runner = _runner(db, clock, "replica-a")
+    clock.set(scheduled + timedelta(minutes=7))  # this replica's clock is far off
+    # What APScheduler hands the executor: the job and its scheduled run time(s).
+    aps_job = SimpleNamespace(
+        id="sync",
+        func=runner.run_scheduled,
+        args=[job],
+        kwargs={},
         misfire_grace_time=300,
+        _jobstore_alias="default",
     )
-    scheduler.start()
-    try:
-        assert ran.wait(10)
-    finally:
-        scheduler.shutdown(wait=True)
-    # Started 20 s late, the run still stands for its scheduled time (the same on every replica).
-    assert seen == [scheduled]
+    done: Future[Any] = Future()
+
+    class Pool:
+        def submit(self, fn: Any, *args: Any) -> Future[Any]:
+            done.set_result(fn(*args))
+            return done
+
+    executor = FireTimeExecutor(max_workers=1)
+    executor._pool = Pool()  # run in this thread
+    executor._logger = SimpleNamespace(name="apscheduler.executors.default")
+    executor._run_job_success = lambda *a: None
+    executor._do_submit_job(aps_job, [scheduled])
+    assert done.result(5) is not None
+    # Started late on a skewed host, the run stands for its scheduled time, like every replica's.
+    assert keys == [scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")]
     assert fire_time.current() is None  # only inside a scheduled run

@@ -17,7 +17,9 @@ Packages outside deskbot can add jobs through the ``deskbot.jobs`` entry-point g
 point names a ``JobSpec`` or a sequence of them).
 
 ``JobRunner`` (Home Assistant's update-coordinator idiom) is the only code that starts a job:
-it claims the trigger in the shared ``JobLedger`` (so a trigger runs once across replicas),
+it takes the job's mutex (``job_mutex``: one run of a job at a time across every process,
+expiry on the database's clock, a fence through ``ctx.stop``), claims the trigger in the
+shared ``JobLedger`` (so a trigger runs once across replicas),
 keeps the claim's lease alive, records the outcome, logs once when a job starts failing and once
 when it recovers, and alerts the admin channel after ``daemon.failure_alert_after`` consecutive
 failures. A job honours shutdown by checking ``ctx.stop`` (or calling ``ctx.check_stop()``,
@@ -209,7 +211,8 @@ class RunResult:
     job: str
     trigger_key: str
     # ok / failed / abandoned: the run happened and is recorded. claimed_elsewhere / busy /
-    # stopping: it did not start. lease_lost / store_unavailable: it ran, could not be recorded.
+    # running_elsewhere (another process holds the job's mutex) / stopping: it did not start.
+    # lease_lost / store_unavailable: it ran, could not be recorded.
     outcome: str
     run_id: int | None = None
     summary: Mapping[str, Any] | None = None
@@ -337,6 +340,9 @@ class JobRunner:
         with self._lock:
             job_lock = self._job_locks.setdefault(job.id, threading.Lock())
         if not job_lock.acquire(blocking=False):
+            if sweep:  # an older unfinished trigger while the job runs here: next sweep
+                log.debug("job.busy", job=job.id, trigger=key)
+                return RunResult(job.id, key, "busy")
             log.info("job.busy", job=job.id, trigger=key)
             metrics.JOB_SKIPPED.labels(job=job.id).inc()
             return RunResult(job.id, key, "busy")
@@ -367,9 +373,20 @@ class JobRunner:
             return RunResult(job.id, key, "store_unavailable", error=str(exc))
         if holder.hold is None:
             (log.debug if sweep else log.info)("job.running_elsewhere", job=job.id, trigger=key)
-            if not sweep:
-                metrics.JOB_SKIPPED.labels(job=job.id).inc()
-            return RunResult(job.id, key, "running_elsewhere")
+            if sweep:
+                return RunResult(job.id, key, "running_elsewhere")
+            metrics.JOB_SKIPPED.labels(job=job.id).inc()
+            try:
+                info = self.mutex.holder(job.id)
+            except Exception:  # only for the message
+                info = None
+            where = f" ({info.holder})" if info is not None else ""
+            return RunResult(
+                job.id,
+                key,
+                "running_elsewhere",
+                error=f"a {job.id} run is already in progress in another process{where}",
+            )
         try:
             return self._run_claimed(job, fire_time, key, holder.stop)
         finally:

@@ -74,7 +74,13 @@ class LedgerRecord(Protocol):
 
 
 class Ledger(Protocol):
-    """The part of ``deskbot.ports.ActionLedger`` follow-ups use (``SqlActionLedger``)."""
+    """The part of ``deskbot.ports.ActionLedger`` follow-ups use (``SqlActionLedger``).
+
+    ``begin``'s record says whether this call inserted the intent (``new``): a step is
+    "fresh" only then. A ledger may also offer ``claim(key, owner, seconds) -> bool`` and
+    ``release(key, owner)`` (``SqlActionLedger``, ``InMemoryLedger``): each pending step is
+    then claimed atomically before it runs, so two passes never run one step together.
+    """
 
     def begin(
         self, key: str, kind: str, subject: str | None, payload: dict[str, Any]

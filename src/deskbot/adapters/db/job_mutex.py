@@ -344,7 +344,7 @@ def exclusive_run(
         where = f" by {info.holder}" if info is not None else ""
         raise DeskbotError(
             f"a {job} run is already in progress{where}; nothing was done. Wait for it to "
-            "finish (see 'deskbot jobs history') and run this again"
+            "finish (see 'deskbot jobs') and run this again"
         )
     try:
         yield holder.stop

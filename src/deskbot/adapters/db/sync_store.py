@@ -91,7 +91,7 @@ def _rating_from_ticket(change: dict[str, Any]) -> dict[str, Any]:
         "created_at": at,
         "updated_at": at,
         "raw": json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str),
-        "synced_at": datetime.now(UTC),
+        "synced_at": change.get("synced_at") or datetime.now(UTC),
     }
 
 

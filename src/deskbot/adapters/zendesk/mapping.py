@@ -207,7 +207,9 @@ def map_ticket_metric(metric: Any, path: str = "metric_set", ticket_id: int | No
     }
 
 
-def map_rating_change(ticket: Mapping[str, Any], path: str) -> Row | None:
+def map_rating_change(
+    ticket: Mapping[str, Any], path: str, synced_at: datetime | None = None
+) -> Row | None:
     """The rating embedded in a ticket (``satisfaction_rating``), as a change to apply.
 
     Zendesk bumps the ticket when its customer rates or changes the rating, so the ticket
@@ -234,6 +236,7 @@ def map_rating_change(ticket: Mapping[str, Any], path: str) -> Row | None:
         "requester_id": _int(ticket.get("requester_id"), _where(path, "requester_id")),
         "changed_at": changed_at,
         "embedded": dict(value),
+        "synced_at": synced_at,
     }
 
 
@@ -345,7 +348,7 @@ def parse_ticket_page(body: Any, synced_at: datetime) -> TicketPage:
         tags_by_ticket[row["id"]] = tags  # a repeated ticket: its last version's tags
         ts = row["generated_timestamp"]
         max_ts = ts if max_ts is None or ts > max_ts else max_ts
-        change = map_rating_change(item, path)
+        change = map_rating_change(item, path, synced_at)
         if change is not None:
             changes.append(change)
         inline = item.get("metric_set")
