@@ -147,6 +147,18 @@ def overrides_from(settings: Settings) -> list[Override]:
     ]
 
 
+def roster_warnings(settings: Settings, file: str | None = None) -> list[str]:
+    """Conflicts the YAML alone shows (without Slack or Zendesk): two agents given one Slack
+    user, an agent listed twice, a department without an owner; each naming entry and line."""
+    warnings = match_people([], [], overrides_from(settings)).warnings
+    warnings += [
+        f"{spec.where}: department {spec.name} has no owner; add `owner: U…`"
+        for spec in department_specs(settings)
+        if spec.owner is None
+    ]
+    return [f"{file}: {w}" if file else w for w in warnings]
+
+
 def department_specs(settings: Settings) -> list[DepartmentSpec]:
     return [
         DepartmentSpec(
