@@ -122,3 +122,24 @@ def test_a_config_reload_runs_the_people_job_at_once(
     for listener in daemon._reload_listeners:  # what an applied reload calls
         listener(settings)
     assert asked == [(PEOPLE_JOB, "config reload")]
+
+
+def test_config_check_names_roster_conflicts_with_their_lines(tmp_path: Path) -> None:
+    config = tmp_path / "deskbot.yaml"
+    config.write_text(
+        """zendesk: {subdomain: acme}
+roster:
+  agents:
+    - zendesk_user_id: 1
+      slack_user: U0AAA0001
+    - zendesk_user_id: 2
+      slack_user: U0AAA0001
+""",
+        encoding="utf-8",
+    )
+    checked = CliRunner().invoke(app, ["config", "check", str(config)])
+    assert checked.exit_code == 0, checked.output
+    assert (
+        "roster.agents[1] (line 6): slack_user U0AAA0001 is already given to zendesk_user_id 1"
+        in checked.output
+    )

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from deskbot import bootstrap
 from deskbot.adapters.db.followups_store import SqlFollowupStore
 from deskbot.adapters.db.people_store import SqlPeopleStore
+from deskbot.adapters.db.store import Database
 from deskbot.domain.people_match import PersonRecord
 from deskbot.services.followups import FollowupService
 from deskbot.settings import parse_settings
+from deskbot.testing import FakeClock
 from followups_support import AGENT, CONFIG, LEAD_ZD, slack_notifier, zendesk_writer
 from test_followups_service import Env, bad_rating, env  # noqa: F401  # the fixture
 
@@ -55,3 +57,40 @@ def test_owner_and_mentions_come_from_the_directory(env: Env) -> None:  # noqa: 
     [alert] = env.slack.messages
     text = json.dumps(alert["blocks"])
     assert "<@U0AGENT01>" in text and "<@U0LEAD001>" in text
+
+
+def test_shoutouts_mention_the_agent_the_directory_matched(db: Database, clock: FakeClock) -> None:
+    from deskbot.adapters.db.kpi import SqlKpiSource
+    from deskbot.adapters.db.ledger import SqlActionLedger
+    from deskbot.adapters.slack.digest_blocks import SlackDigestRenderer
+    from deskbot.adapters.slack.notifier import SlackNotifier, make_client
+    from deskbot.services.shoutouts import ShoutoutService
+    from fake_slack import serve
+    from kpi_dataset import load, utc
+
+    settings = parse_settings(
+        "timezone: Europe/Berlin\nzendesk: {subdomain: example}\n"
+        "slack: {channels: {shoutouts: '#wins'}}\n"
+    )  # no roster at all
+    load(db)
+    SqlPeopleStore(db).apply(
+        [PersonRecord("Ada Agent", "U0ADA", 100, matched_by="email")],
+        [],
+        datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    clock.set(utc(2026, 3, 29, 10))
+    with serve(clock) as slack:
+        notifier = SlackNotifier(
+            make_client("xoxb-test", f"{slack.base_url}api/", clock=clock), clock=clock
+        )
+        service = ShoutoutService(
+            settings,
+            SqlKpiSource(db),
+            SqlActionLedger(db, clock),
+            notifier,
+            SlackDigestRenderer(),
+            people=bootstrap.people_directory(settings, db),
+        )
+        assert service.run_ratings(clock.now()).posted == ["shoutout:ticket:2"]
+        text = slack.messages["C0WINS"][0]["blocks"][0]["text"]["text"]
+    assert "<@U0ADA>" in text

@@ -277,3 +277,22 @@ def test_a_user_group_slack_no_longer_knows_keeps_the_last_members_with_a_warnin
     ), result.warnings
     sales = bootstrap.people_directory(settings, db).department("Sales")
     assert sales is not None and slack.user_id("ines.garcia") in sales.members
+
+
+def test_when_zendesk_cannot_list_users_the_synced_copy_is_used_and_said(
+    db: Database, slack: SlackSandbox, help_desk: PeopleMirror, clock: FakeClock
+) -> None:
+    from deskbot.adapters.db.people_store import SqlPeopleStore
+    from deskbot.adapters.slack.people_source import SlackPeopleSource
+    from deskbot.errors import ZendeskError
+    from deskbot.services.people import PeopleService
+
+    class Down:
+        def staff(self) -> list[dict[str, object]]:
+            raise ZendeskError("list Zendesk agents: Zendesk answered 503")
+
+    settings = people_settings(slack)
+    source = SlackPeopleSource.from_token(slack.bot_token, slack.base_url, clock)
+    result = PeopleService(settings, SqlPeopleStore(db), source, clock, Down()).refresh()
+    assert result.agents == len(help_desk.expected_match)  # from the synced users table
+    assert any("used the synced copy" in w for w in result.warnings)

@@ -70,6 +70,10 @@ def check(
         f"  roster     {len(settings.roster.departments)} departments, "
         f"{len(settings.roster.agents)} agents"
     )
+    from deskbot.services.people import roster_warnings
+
+    for warning in roster_warnings(settings, str(target)):
+        console.print(f"  [yellow]warning[/yellow]    {warning}", markup=True)
     for key, (var, present) in secret_status(settings).items():
         mark = "[green]set[/green]" if present else "[yellow]not set[/yellow]"
         console.print(f"  secret     {key} ← ${var}: {mark}")

@@ -147,6 +147,18 @@ def overrides_from(settings: Settings) -> list[Override]:
     ]
 
 
+def roster_warnings(settings: Settings, file: str | None = None) -> list[str]:
+    """Conflicts the YAML alone shows (without Slack or Zendesk): two agents given one Slack
+    user, an agent listed twice, a department without an owner; each naming entry and line."""
+    warnings = match_people([], [], overrides_from(settings)).warnings
+    warnings += [
+        f"{spec.where}: department {spec.name} has no owner; add `owner: U…`"
+        for spec in department_specs(settings)
+        if spec.owner is None
+    ]
+    return [f"{file}: {w}" if file else w for w in warnings]
+
+
 def department_specs(settings: Settings) -> list[DepartmentSpec]:
     return [
         DepartmentSpec(
@@ -175,13 +187,22 @@ class PeopleService:
         self.source = source
         self.clock = clock
         self.staff = staff
+        self._notes: list[str] = []
 
     def _agents(self) -> list[ZendeskAgent]:
         """Zendesk's agents and admins: listed live when Zendesk is reachable with credentials
         (so a new hire who has no ticket yet is there), else the sync's local copy."""
         if self.staff is None:
             return self.store.zendesk_agents()
-        rows = self.staff.staff()
+        try:
+            rows = self.staff.staff()
+        except DeskbotError as exc:
+            # The sync's copy is a good second best; the refresh says it used it.
+            log.warning("people.zendesk_unavailable", error=str(exc))
+            self._notes.append(
+                f"Zendesk's user list could not be read ({exc}); used the synced copy"
+            )
+            return self.store.zendesk_agents()
         self.store.save_zendesk_users(rows)
         return [
             ZendeskAgent(
@@ -197,6 +218,7 @@ class PeopleService:
     def refresh(self) -> RefreshResult:
         """One refresh; raises (``ScopeMissing``, ``SlackError``…) with nothing written."""
         conf = self.settings.people
+        self._notes = []
         agents = self._agents()
         members = list(self.source.list_users())
         overrides = overrides_from(self.settings)
@@ -230,7 +252,7 @@ class PeopleService:
                 )
         departments, dept_warnings = self._departments()
         result = _result(match, members, departments, lookups, agents)
-        result.warnings += dept_warnings
+        result.warnings += self._notes + dept_warnings
         self.store.apply(match.people, departments, self.clock.now())
         for warning in result.warnings:
             log.warning("people.conflict", detail=warning)

@@ -147,21 +147,15 @@ def _apply_people(  # noqa: PLR0912, PLR0915  # one reconciliation, step by step
         plan.append((row, record))
     # Slack ids move between rows: free every one that changes hands first (unique constraint).
     wanted_slack = {r.slack_user_id for _, r in plan if r.slack_user_id is not None}
+    record_of = {id(r): rec for r, rec in plan if r is not None}  # a row's own record
+    row_for_slack = {rec.slack_user_id: r for r, rec in plan if r is not None and rec.slack_user_id}
     retired = 0
     for row in rows:
-        keep = next(
-            (rec.slack_user_id for r, rec in plan if r is row), row.slack_user_id
-        )  # its own record decides
+        own = record_of.get(id(row))
+        keep = own.slack_user_id if own is not None else row.slack_user_id
         if row.id not in taken:
             if row.slack_user_id in wanted_slack:
-                merged_into = next(
-                    (
-                        r
-                        for r, rec in plan
-                        if r is not None and rec.slack_user_id == row.slack_user_id
-                    ),
-                    None,
-                )
+                merged_into = row_for_slack.get(row.slack_user_id)
                 row.inactive_reason = (
                     "no longer an agent in Zendesk"
                     if row.zendesk_user_id is not None

@@ -12,7 +12,7 @@ from typing import Any
 
 from deskbot.adapters.zendesk.client import ZendeskClient
 from deskbot.adapters.zendesk.endpoints import Endpoint
-from deskbot.adapters.zendesk.mapping import map_user
+from deskbot.adapters.zendesk.mapping import MalformedPage, map_user
 from deskbot.errors import ZendeskError
 
 USERS = Endpoint(
@@ -40,9 +40,16 @@ class ZendeskStaffSource:
                 users = body.get("users") if isinstance(body, dict) else None
                 if not isinstance(users, list):
                     raise ZendeskError(f"Zendesk's user list for role {role} has no 'users' list")
-                rows += [map_user(u, f"users[{i}]") for i, u in enumerate(users)]
+                try:
+                    rows += [map_user(u, f"users[{i}]") for i, u in enumerate(users)]
+                except MalformedPage as exc:
+                    raise ZendeskError(f"Zendesk's user list for role {role}: {exc}") from exc
                 meta = body.get("meta") or {}
-                url = (body.get("links") or {}).get("next") if meta.get("has_more") else None
+                url = (
+                    (body.get("links") or {}).get("next")
+                    if meta.get("has_more")
+                    else body.get("next_page")  # offset pagination, where cursors are not offered
+                )
                 if not url:
                     break
         unique = {row["id"]: row for row in rows if row.get("role") in STAFF_ROLES}
