@@ -67,6 +67,13 @@ def test_nobody_rates_their_own_department_by_members_or_by_person_departments()
     assert asked(p) == {"U0001"}
 
 
+def test_a_department_owner_never_rates_their_own_department() -> None:
+    # the owner reads the department's comments and replies to them: their own answer would be
+    # both biased and, in a small department, traceable
+    p = plan([person(1), person(2)], [DepartmentInfo("Support", "U0002", ())])
+    assert asked(p) == {"U0001"}
+
+
 def test_opted_out_people_are_not_asked() -> None:
     p = plan([person(1), person(2)], opted_out={"U0002"})
     assert asked(p) == {"U0001"} and p.excluded == {"opted_out": 1}

@@ -307,8 +307,12 @@ def exclusion(  # noqa: PLR0911 (one return per rule, in order)
 def _members(
     departments: Sequence[DepartmentInfo], people: Sequence[Person]
 ) -> dict[str, set[str]]:
-    """Slack ids in each department: the directory's members and each person's departments."""
-    members = {d.name: set(d.members) for d in departments}
+    """Slack ids in each department: the directory's members, each person's departments, and
+    the owner (who receives the department's comments and must not rate it)."""
+    members = {
+        d.name: set(d.members) | ({d.owner_slack_id} if d.owner_slack_id else set())
+        for d in departments
+    }
     lowered = {d.name.lower(): d.name for d in departments}
     for person in people:
         if not person.slack_user_id:
