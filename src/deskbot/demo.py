@@ -168,6 +168,14 @@ def _message_lines(message: dict[str, Any]) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
+def _rated_agent(alert: dict[str, Any]) -> str | None:
+    """The Slack user of the "Agent at rating time" line of a follow-up alert."""
+    for line in _message_lines(alert):
+        if "Agent at rating time" in line and "<@" in line:
+            return line.split("<@", 1)[1].split(">", 1)[0].split("|", 1)[0]
+    return None
+
+
 @contextmanager
 def _env(values: dict[str, str]) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in values}
@@ -246,9 +254,13 @@ class Demo:
         agent_ids = list(zendesk.state.agent_ids)
         people = SUPPORT_PEOPLE + LEADS
         agents = [
-            (zid, people[i % len(people)], slack.user_id(LEADS[i % len(LEADS)]))
-            for i, zid in enumerate(agent_ids[: len(people)])
-        ]
+            (
+                zid,
+                name,
+                slack.user_id(next(lead for lead in LEADS[i % 2 :] + LEADS if lead != name)),
+            )
+            for i, (zid, name) in enumerate(zip(agent_ids, people, strict=False))
+        ]  # each agent's lead is a lead other than themselves
         config_path = out / "deskbot.yaml"
         config = demo_config(out, zendesk, slack, agents)
         demo_people.prepare(config, zendesk, slack)  # agents in Slack, departments as groups
@@ -360,7 +372,10 @@ class Demo:
             self.say("No bad rating arrived today, so there is nothing to claim.")
             return
         ts, claim, handled = alert
-        lead = LEADS[0]
+        # A lead who is not the rated agent: the one who was rated may not close their own
+        # follow-up (PRODUCT.md, who may do what).
+        rated = _rated_agent(_message(slack, "csat-alerts", ts) or {})
+        lead = next(name for name in [*LEADS, ADMIN] if slack.user_id(name) != rated)
         delivery = slack.click_button(
             url,
             message_ts=ts,
