@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.engine import Connection
 
-from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.store import Database, utc
 from deskbot.adapters.db.sync_store import SqlSyncStore
 from deskbot.adapters.db.tables import SatisfactionRating, SyncState, Ticket
 from deskbot.domain.csat_survey import SurveyResponse
@@ -60,12 +60,6 @@ def export_rating(raw: str | None) -> tuple[int | None, str | None, str | None]:
     score = sr.get("score") if isinstance(sr.get("score"), str) else None
     comment = sr.get("comment") if isinstance(sr.get("comment"), str) else None
     return rid, score, comment
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    if when is None:
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _attribution(
@@ -149,8 +143,8 @@ class SqlCsatStore:
                 old is not None
                 and old["survey_response_id"]
                 and old["survey_response_id"] != resp.id
-                and _utc(old["created_at"]) is not None
-                and _utc(old["created_at"]) > resp.created_at  # type: ignore[operator]
+                and utc(old["created_at"]) is not None
+                and utc(old["created_at"]) > resp.created_at  # type: ignore[operator]
             ):
                 continue  # an older response of a ticket that was surveyed again
             exported = export_rating(ticket["raw"])[0] if ticket is not None else None
@@ -223,7 +217,7 @@ class SqlCsatStore:
         out = []
         for r in rows:
             rid, score, comment = export_rating(r[2])
-            out.append(ExportRating(int(r[0]), int(r[1]), _utc(r[3]), rid, score, comment))
+            out.append(ExportRating(int(r[0]), int(r[1]), utc(r[3]), rid, score, comment))
         return out
 
     def stored(
@@ -244,7 +238,7 @@ class SqlCsatStore:
                 .where(_RATINGS.c.ticket_id.in_(list(ticket_ids)))
                 .order_by(_RATINGS.c.created_at, _RATINGS.c.id)
             ):
-                out[int(r[0])] = (r[1], r[2], _utc(r[3]))
+                out[int(r[0])] = (r[1], r[2], utc(r[3]))
         return out
 
     # -- the detected source -----------------------------------------------------------------
@@ -269,10 +263,10 @@ class SqlCsatStore:
             "rows_total": 0,
             "pages_total": 0,
             "backfill_complete": error is None,
-            "last_success_at": None if error else _utc(at),
+            "last_success_at": None if error else utc(at),
             "last_error": error,
-            "last_error_at": _utc(at) if error else None,
-            "updated_at": _utc(at),
+            "last_error_at": utc(at) if error else None,
+            "updated_at": utc(at),
         }
         update = ["cursor", "backfill_complete", "last_error", "last_error_at", "updated_at"]
         if error is None:

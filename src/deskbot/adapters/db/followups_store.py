@@ -7,14 +7,14 @@ so two runs or two Slack clicks racing each other cannot both win.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.store import Database, required_utc, utc
 from deskbot.adapters.db.tables import (
     Followup,
     Organization,
@@ -32,18 +32,6 @@ BAD_SCORES = ("bad", "bad_with_comment")
 _ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _required_utc(value: datetime) -> datetime:
-    out = _utc(value)
-    assert out is not None
-    return out
-
-
 def _record(row: Any) -> FollowupRecord:
     return FollowupRecord(
         rating_id=row.rating_id,
@@ -53,17 +41,17 @@ def _record(row: Any) -> FollowupRecord:
         ticket_id=row.ticket_id,
         rule=row.rule,
         owner=row.owner,
-        opened_at=_utc(row.opened_at),
+        opened_at=utc(row.opened_at),
         claimed_by=row.claimed_by,
-        claimed_at=_utc(row.claimed_at),
+        claimed_at=utc(row.claimed_at),
         handled_by=row.handled_by,
-        handled_at=_utc(row.handled_at),
+        handled_at=utc(row.handled_at),
         note=row.note,
-        closed_at=_utc(row.closed_at),
+        closed_at=utc(row.closed_at),
         slack_channel=row.slack_channel,
         slack_ts=row.slack_ts,
-        reminded_at=_utc(row.reminded_at),
-        escalated_at=_utc(row.escalated_at),
+        reminded_at=utc(row.reminded_at),
+        escalated_at=utc(row.escalated_at),
     )
 
 
@@ -139,8 +127,8 @@ class SqlFollowupStore:
             facts = RatingFacts(
                 rating_id=row.id,
                 score=row.score,
-                created_at=_required_utc(row.created_at),
-                updated_at=_required_utc(row.updated_at),
+                created_at=required_utc(row.created_at),
+                updated_at=required_utc(row.updated_at),
                 ticket_id=row.ticket_id,
                 comment=row.comment,
                 reason=row.reason,
@@ -361,9 +349,9 @@ class SqlFollowupStore:
             ).all()
         return [
             FollowupWindowRow(
-                opened_at=_required_utc(row.opened_at),
-                claimed_at=_utc(row.claimed_at),
-                handled_at=_utc(row.handled_at),
+                opened_at=required_utc(row.opened_at),
+                claimed_at=utc(row.claimed_at),
+                handled_at=utc(row.handled_at),
             )
             for row in rows
         ]
@@ -412,7 +400,7 @@ class SqlBadRatings:
             out.append(
                 BadRating(
                     ticket_id=row.ticket_id or 0,
-                    rated_at=_required_utc(row.created_at),
+                    rated_at=required_utc(row.created_at),
                     agent_name=row.agent_name,
                     comment=row.comment,
                     reason=row.reason,

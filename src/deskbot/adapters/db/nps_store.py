@@ -26,7 +26,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives import hashes
@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.store import Database, required_utc, utc
 from deskbot.adapters.db.tables import (
     NpsAnswer,
     NpsAsk,
@@ -62,16 +62,10 @@ ASKED = ("planned", "sending", "sent", "answered", "expired")
 AnswerResult = Literal["ok", "answered", "expired", "not_yours", "unknown", "not_sent"]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _req(value: datetime | None) -> datetime:
-    out = _utc(value)
-    assert out is not None
-    return out
+def _round(row: Any) -> RoundRecord:
+    return RoundRecord(
+        row.id, row.quarter, required_utc(row.planned_at), required_utc(row.close_at), row.status
+    )
 
 
 class SealError(Exception):
@@ -190,12 +184,12 @@ def _ask(row: Any) -> AskRecord:
         quarter=row.quarter,
         slack_user_id=row.slack_user_id,
         department=row.department,
-        send_at=_req(row.send_at),
-        expires_at=_req(row.expires_at),
+        send_at=required_utc(row.send_at),
+        expires_at=required_utc(row.expires_at),
         status=row.status,
         answered=bool(row.answered),
-        claimed_at=_utc(row.claimed_at),
-        sent_at=_utc(row.sent_at),
+        claimed_at=utc(row.claimed_at),
+        sent_at=utc(row.sent_at),
         dm_channel=row.dm_channel,
         message_ts=row.message_ts,
         reminder=row.reminder,
@@ -229,7 +223,7 @@ def _cell(row: Any) -> CellRecord:
         promoters=int(row.promoters),
         passives=int(row.passives),
         detractors=int(row.detractors),
-        decided_at=_req(row.decided_at),
+        decided_at=required_utc(row.decided_at),
     )
 
 
@@ -266,7 +260,7 @@ class SqlNpsStore:
         )
         with self.db.engine.connect() as conn:
             return {
-                row.slack_user_id: AskHistory(_utc(row.last), int(row.in_quarter or 0))
+                row.slack_user_id: AskHistory(utc(row.last), int(row.in_quarter or 0))
                 for row in conn.execute(stmt)
             }
 
@@ -329,14 +323,20 @@ class SqlNpsStore:
         if row is None:
             return None
         return RoundRecord(
-            row.id, row.quarter, _req(row.planned_at), _req(row.close_at), row.status
+            row.id,
+            row.quarter,
+            required_utc(row.planned_at),
+            required_utc(row.close_at),
+            row.status,
         )
 
     def rounds(self) -> list[RoundRecord]:
         with self.db.engine.connect() as conn:
             rows = conn.execute(select(_ROUNDS).order_by(_ROUNDS.c.planned_at)).all()
         return [
-            RoundRecord(r.id, r.quarter, _req(r.planned_at), _req(r.close_at), r.status)
+            RoundRecord(
+                r.id, r.quarter, required_utc(r.planned_at), required_utc(r.close_at), r.status
+            )
             for r in rows
         ]
 
@@ -533,7 +533,7 @@ class SqlNpsStore:
             return "not_yours", None
         if ask.answered:
             return "answered", None
-        if ask.status == "expired" or _req(ask.expires_at) <= now:
+        if ask.status == "expired" or required_utc(ask.expires_at) <= now:
             return "expired", None
         return "not_sent", None
 

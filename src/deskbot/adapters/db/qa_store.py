@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.store import Database, required_utc, utc
 from deskbot.adapters.db.tables import (
     QaCycle,
     QaDispute,
@@ -57,28 +57,16 @@ _sync = SyncState.__table__  # type: ignore[attr-defined]
 SYNCED_STREAMS = ("tickets", "satisfaction_ratings")
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _req(value: datetime | None) -> datetime:
-    out = _utc(value)
-    assert out is not None
-    return out
-
-
 def _cycle(row: Any) -> CycleRecord:
     return CycleRecord(
         key=row.key,
         kind=row.kind,
-        start_at=_req(row.start_at),
-        end_at=_req(row.end_at),
-        due_at=_req(row.due_at),
-        closes_at=_req(row.closes_at),
+        start_at=required_utc(row.start_at),
+        end_at=required_utc(row.end_at),
+        due_at=required_utc(row.due_at),
+        closes_at=required_utc(row.closes_at),
         seed=int(row.seed),
-        drawn_at=_req(row.drawn_at),
+        drawn_at=required_utc(row.drawn_at),
     )
 
 
@@ -105,7 +93,9 @@ def _review(m: Mapping[str, Any], prefix: str, author_key: str) -> ReviewRecord:
         score=m[f"{prefix}score"],
         hero=bool(m[f"{prefix}hero"]),
         notes=m[f"{prefix}notes"],
-        created_at=_req(m[f"{prefix}updated_at" if author_key == "reviewer" else "created_at"]),
+        created_at=required_utc(
+            m[f"{prefix}updated_at" if author_key == "reviewer" else "created_at"]
+        ),
     )
 
 
@@ -115,9 +105,9 @@ def _dispute(m: Mapping[str, Any], prefix: str = "") -> DisputeRecord:
         agent_slack=m[f"{prefix}agent_slack"],
         reason=m[f"{prefix}reason"],
         state=m[f"{prefix}state"],
-        created_at=_req(m[f"{prefix}created_at"]),
+        created_at=required_utc(m[f"{prefix}created_at"]),
         resolved_by=m[f"{prefix}resolved_by"],
-        resolved_at=_utc(m[f"{prefix}resolved_at"]),
+        resolved_at=utc(m[f"{prefix}resolved_at"]),
         resolution_note=m[f"{prefix}resolution_note"],
     )
 
@@ -193,7 +183,7 @@ class SqlQaStore:
             return None
         through: list[datetime] = []
         for position, last_success in rows:
-            candidates = [_req(last_success)] if last_success is not None else []
+            candidates = [required_utc(last_success)] if last_success is not None else []
             if position is not None:
                 candidates.append(datetime.fromtimestamp(int(position), UTC))
             through.append(max(candidates) if candidates else datetime.min.replace(tzinfo=UTC))
@@ -323,9 +313,9 @@ class SqlQaStore:
             reviewer=m["t_reviewer"],
             agent_slack=m["t_agent_slack"],
             state=m["t_state"],
-            assigned_at=_req(m["t_assigned_at"]),
-            due_at=_req(m["t_due_at"]),
-            done_at=_utc(m["t_done_at"]),
+            assigned_at=required_utc(m["t_assigned_at"]),
+            due_at=required_utc(m["t_due_at"]),
+            done_at=utc(m["t_done_at"]),
             reassigned_from=m["t_reassigned_from"],
             subject=m["subject"],
             csat=m["csat"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,20 @@ from deskbot.log import get_logger
 log = get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A datetime read back from the database as aware UTC (SQLite returns naive UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def required_utc(value: datetime | None) -> datetime:
+    """``utc`` for a column that is never NULL."""
+    out = utc(value)
+    assert out is not None
+    return out
 
 
 def make_engine(url: str, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> Engine:

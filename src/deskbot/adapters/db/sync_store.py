@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
-from deskbot.adapters.db.store import Database
+from deskbot.adapters.db.store import Database, utc
 from deskbot.adapters.db.tables import (
     Group,
     Organization,
@@ -29,12 +29,6 @@ from deskbot.adapters.db.tables import (
 )
 from deskbot.domain.sync import PageRecords, StreamState
 from deskbot.errors import SyncConflict
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    if when is None:
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -258,10 +252,10 @@ class SqlSyncStore:
             "rows_total": state.rows_total,
             "pages_total": state.pages_total,
             "backfill_complete": state.backfill_complete,
-            "last_success_at": _utc(state.last_success_at),
+            "last_success_at": utc(state.last_success_at),
             "last_error": state.last_error,
-            "last_error_at": _utc(state.last_error_at),
-            "updated_at": _utc(state.last_success_at),
+            "last_error_at": utc(state.last_error_at),
+            "updated_at": utc(state.last_success_at),
         }
         result = conn.execute(
             update(_STATE_TABLE)
@@ -283,8 +277,8 @@ class SqlSyncStore:
             "pages_total": 0,
             "backfill_complete": False,
             "last_error": message,
-            "last_error_at": _utc(at),
-            "updated_at": _utc(at),
+            "last_error_at": utc(at),
+            "updated_at": utc(at),
         }
         with self.database.engine.begin() as conn:
             self.database.upsert(
