@@ -308,3 +308,20 @@ def test_add_user_joins_channels_and_is_visible_to_the_api(
     with pytest.raises(KeyError, match="no sandbox channel"):
         sandbox.add_user("yan.li", channels=["#nowhere"])
     assert all(u["name"] != "yan.li" for u in sandbox.users)  # a failed add changes nothing
+
+
+def test_message_metadata_is_kept_and_returned_only_when_asked(
+    sandbox: SlackSandbox, client: WebClient
+) -> None:
+    """What deskbot's exactly-once protocol relies on: a post's metadata comes back from
+    conversations.history with include_all_metadata, and only then."""
+    channel = sandbox.channel_id("support-leads")
+    marker = {"event_type": "deskbot_post", "event_payload": {"key": "digest:C1:2026-11-30#0"}}
+    posted = client.chat_postMessage(channel=channel, text="digest", metadata=marker)
+    plain = client.conversations_history(channel=channel, limit=5)["messages"]
+    assert all("metadata" not in m for m in plain)
+    found = client.conversations_history(channel=channel, limit=5, include_all_metadata=True)
+    [mine] = [m for m in found["messages"] if m["ts"] == posted["ts"]]
+    assert mine["metadata"] == marker
+    with pytest.raises(SlackApiError, match="invalid_metadata_format"):
+        client.chat_postMessage(channel=channel, text="x", metadata={"event_payload": {}})

@@ -31,6 +31,10 @@ REQUIRED_SCOPES: dict[str, str] = {
         "a crash (a rare duplicate instead of a lost message)"
     ),
     "groups:history": "the same as channels:history, for private channels",
+    "im:history": (
+        "the same for direct messages (QA tasks, NPS asks, calibration invitations): without "
+        "it a DM cut off by a crash may be sent twice"
+    ),
 }
 
 

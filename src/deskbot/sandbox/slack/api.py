@@ -49,6 +49,7 @@ GRANTED_SCOPES = (
     "groups:read",
     "channels:history",
     "groups:history",
+    "im:history",
 )
 
 
@@ -96,6 +97,19 @@ def _json_arg(args: dict[str, Any], key: str, error: str) -> Any:
         except ValueError:
             raise ApiError(error) from None
     return value
+
+
+def _metadata_arg(args: dict[str, Any]) -> dict[str, Any] | None:
+    """``metadata`` (``event_type`` + ``event_payload``), or ``None`` when not given."""
+    if not args.get("metadata"):
+        return None
+    value = _json_arg(args, "metadata", "invalid_metadata_format")
+    if not isinstance(value, dict) or not isinstance(value.get("event_type"), str):
+        raise ApiError("invalid_metadata_format")
+    payload = value.get("event_payload") or {}
+    if not isinstance(payload, dict):
+        raise ApiError("invalid_metadata_format")
+    return {"event_type": value["event_type"], "event_payload": payload}
 
 
 def _bool_arg(args: dict[str, Any], key: str) -> bool:
@@ -365,6 +379,7 @@ class WebApi:
         channel = self._channel(args)
         self._check_member(channel)
         text, blocks = self._content(args)
+        metadata = _metadata_arg(args)
         thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
         if thread_ts is not None:
             root = self.state.find_message(channel["id"], thread_ts)
@@ -382,7 +397,13 @@ class WebApi:
             parent = self.state.find_message(channel["id"], thread_ts)
             if parent is not None:
                 parent["reply_count"] = parent.get("reply_count", 0) + 1
-        self._record_posted(channel, message, source="chat.postMessage", thread_ts=thread_ts)
+        record = self._record_posted(
+            channel, message, source="chat.postMessage", thread_ts=thread_ts
+        )
+        if metadata is not None:
+            # Kept as Slack keeps it: returned by conversations.history/replies only when asked
+            # with include_all_metadata (how deskbot finds its own posts after a crash).
+            record["metadata"] = metadata
         return {"channel": channel["id"], "ts": ts, "message": message}
 
     def chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -502,7 +523,9 @@ class WebApi:
         page, cursor = _paginate(self.ws.members.get(channel["id"], []), args)
         return {"members": page, "response_metadata": {"next_cursor": cursor}}
 
-    def _history_message(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _history_message(
+        self, record: dict[str, Any], with_metadata: bool = False
+    ) -> dict[str, Any]:
         message = self._bot_message(
             record["channel"], record["ts"], record["text"], record["blocks"]
         )
@@ -523,6 +546,8 @@ class WebApi:
         if record.get("files"):
             message["files"] = record["files"]
             message["upload"] = True
+        if with_metadata and record.get("metadata"):
+            message["metadata"] = record["metadata"]
         return message
 
     def _readable(self, channel: dict[str, Any]) -> list[dict[str, Any]]:
@@ -546,8 +571,9 @@ class WebApi:
         ]
         top.sort(key=lambda m: float(m["ts"]), reverse=True)
         page, cursor = _paginate(top, args)
+        with_metadata = _bool_arg(args, "include_all_metadata")
         return {
-            "messages": [self._history_message(m) for m in page],
+            "messages": [self._history_message(m, with_metadata) for m in page],
             "has_more": bool(cursor),
             "pin_count": 0,
             "response_metadata": {"next_cursor": cursor},
@@ -566,7 +592,9 @@ class WebApi:
         )
         page, cursor = _paginate([parent, *replies], args, default_limit=1000)
         return {
-            "messages": [self._history_message(m) for m in page],
+            "messages": [
+                self._history_message(m, _bool_arg(args, "include_all_metadata")) for m in page
+            ],
             "has_more": bool(cursor),
             "response_metadata": {"next_cursor": cursor},
         }
