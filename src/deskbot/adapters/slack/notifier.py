@@ -21,7 +21,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -81,12 +83,11 @@ class ClockRateLimitRetryHandler(RateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
-class ClockConnectionErrorRetryHandler(ConnectionErrorRetryHandler):
-    """slack_sdk's connection-error handler (exponential backoff), waiting on the clock."""
+class _ClockBackoff(RetryHandler):
+    """slack_sdk's exponential backoff, waiting on the injected clock (shutdown can interrupt
+    the wait, tests never sleep). Mixed into the built-in handlers below."""
 
-    def __init__(self, clock: Clock, max_retry_count: int = 2) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self._clock = clock
+    _clock: Clock
 
     def prepare_for_next_attempt(
         self,
@@ -99,6 +100,22 @@ class ClockConnectionErrorRetryHandler(ConnectionErrorRetryHandler):
         state.next_attempt_requested = True
         self._clock.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
         state.increment_current_attempt()
+
+
+class ClockConnectionErrorRetryHandler(_ClockBackoff, ConnectionErrorRetryHandler):
+    """slack_sdk's connection-error handler (exponential backoff), waiting on the clock."""
+
+    def __init__(self, clock: Clock, max_retry_count: int = 2) -> None:
+        ConnectionErrorRetryHandler.__init__(self, max_retry_count=max_retry_count)
+        self._clock = clock
+
+
+class ClockServerErrorRetryHandler(_ClockBackoff, ServerErrorRetryHandler):
+    """slack_sdk's 500/503 handler (exponential backoff), waiting on the clock."""
+
+    def __init__(self, clock: Clock, max_retry_count: int = 3) -> None:
+        ServerErrorRetryHandler.__init__(self, max_retry_count=max_retry_count)
+        self._clock = clock
 
 
 def make_client(

@@ -16,12 +16,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 
-from deskbot.adapters.slack.notifier import make_client
+from deskbot.adapters.slack.notifier import ClockServerErrorRetryHandler, make_client
 from deskbot.domain.people_match import SlackMember
 from deskbot.errors import SlackError
 from deskbot.log import get_logger
@@ -58,26 +54,6 @@ def member_from_json(user: dict[str, Any], *, found_by_lookup: bool = False) -> 
         is_guest=bool(user.get("is_restricted")) or bool(user.get("is_ultra_restricted")),
         found_by_lookup=found_by_lookup,
     )
-
-
-class ClockServerErrorRetryHandler(ServerErrorRetryHandler):
-    """slack_sdk's 500/503 handler (exponential backoff), waiting on the injected clock."""
-
-    def __init__(self, clock: Clock, max_retry_count: int = 3) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self._clock = clock
-
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        state.next_attempt_requested = True
-        self._clock.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
-        state.increment_current_attempt()
 
 
 class SlackPeopleSource:
