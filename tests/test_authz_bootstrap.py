@@ -16,9 +16,9 @@ def test_people_directory_resolves_every_role(db: Database) -> None:
     assert people.actor(STRANGER).role is Role.EMPLOYEE  # guests and everyone else
 
 
-def test_current_people_follows_a_reload(db: Database) -> None:
+def test_the_directory_follows_a_reload(db: Database) -> None:
     held = [make_settings()]
-    people = bootstrap.current_people(lambda: held[0], db)
+    people = bootstrap.people_directory(lambda: held[0], db)
     assert people.actor(AGENT).role is Role.AGENT
     held[0] = make_settings(roles={"admins": [ADMIN, AGENT], "leads": [LEAD]})
     assert people.actor(AGENT).role is Role.ADMIN

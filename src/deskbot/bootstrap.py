@@ -188,12 +188,6 @@ def run_followups(
     return service.run(dry_run=dry_run).as_dict()
 
 
-def current_people(current: Callable[[], Settings], database: Database) -> PeopleDirectory:
-    """The directory for the settings in force (it resolves roles from ``current()`` at every
-    read, so a configuration reload reaches commands and buttons at once)."""
-    return people_directory(current, database)
-
-
 def slack_services(
     database: Database,
     settings: Settings | None = None,
@@ -216,11 +210,10 @@ def slack_services(
     from deskbot.services.slack_providers import StoreSyncStatus
 
     people: PeopleDirectory | None = None
-    if current is not None:
-        people = current_people(current, database)
+    if current is not None:  # roles resolved at every read from the settings in force
+        people = people_directory(current, database)
     elif settings is not None:
-        loaded = settings
-        people = current_people(lambda: loaded, database)
+        people = people_directory(settings, database)
     services = SlackServices(
         directory=StoreDirectory(database),
         people=people,
@@ -242,7 +235,6 @@ def slack_services(
     # me/stats: only the figures shown, identical questions share one computation (perf)
     services.stats = HeadlineKpiStats(SqlHeadlines(database), settings_now, clock)
     services.csat = FollowupCsat(SqlBadRatings(database, settings.zendesk.api_root))
-    services.people = people_directory(settings_now, database)
     services.shoutouts = LedgerShoutouts(
         action_ledger(database, clock), kpi, settings_now, clock, services.people
     )
@@ -265,7 +257,7 @@ def slack_services(
     services.qa = QaService(  # reports and task lists only: no Slack or Zendesk needed
         settings,
         SqlQaStore(database),
-        people_directory(settings, database),
+        services.people or people_directory(settings, database),
         action_ledger(database, clock),
         clock,
     )
@@ -354,7 +346,7 @@ def start_slack_app(
     people = services.people
     if people is None and database is not None:
         held = current
-        people = current_people(held.get if held is not None else (lambda: settings), database)
+        people = people_directory(held.get if held is not None else settings, database)
         services.people = people  # commands and buttons resolve actors alike
     interactions = (
         followup_interactions(settings, database, clock, client, people)
