@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deskbot.domain.authz import Actor
 from deskbot.domain.commands import AgentRef, GroupRef
 from deskbot.domain.metrics import Window
-from deskbot.domain.people import DepartmentInfo, Person, Role
 from deskbot.services.providers import (
     BadRating,
     MetricValue,
@@ -24,6 +22,7 @@ from deskbot.services.providers import (
     StreamStatus,
     TriggerResult,
 )
+from deskbot.services.roster_directory import StaticPeopleDirectory  # noqa: F401  # for tests
 
 
 class FakeClock:
@@ -262,35 +261,3 @@ class RecordingNotifier:
     def post(self, channel: str, text: str) -> None:
         with self._lock:
             self.posts.append((channel, text))
-
-
-class StaticPeopleDirectory:
-    """A ``deskbot.ports.PeopleDirectory`` over people and departments given up front."""
-
-    def __init__(
-        self, people: Sequence[Person] = (), departments: Sequence[DepartmentInfo] = ()
-    ) -> None:
-        self._people = list(people)
-        self._departments = list(departments)
-
-    def by_slack_id(self, slack_user_id: str) -> Person | None:
-        return next((p for p in self._people if p.slack_user_id == slack_user_id), None)
-
-    def by_zendesk_id(self, zendesk_user_id: int) -> Person | None:
-        return next((p for p in self._people if p.zendesk_user_id == zendesk_user_id), None)
-
-    def people(self, *, include_inactive: bool = False) -> list[Person]:
-        return [p for p in self._people if include_inactive or p.active]
-
-    def departments(self) -> list[DepartmentInfo]:
-        return list(self._departments)
-
-    def department(self, name: str) -> DepartmentInfo | None:
-        wanted = name.strip().lower()
-        return next((d for d in self._departments if d.name.lower() == wanted), None)
-
-    def actor(self, slack_user_id: str) -> Actor:
-        person = self.by_slack_id(slack_user_id)
-        if person is None or not person.active:
-            return Actor(slack_user_id, Role.EMPLOYEE, person)
-        return Actor(slack_user_id, person.role, person)

@@ -8,9 +8,44 @@ lead; ``roster.agents`` with a ``slack_user`` → agent; everyone else → emplo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from deskbot.domain.authz import Actor
 from deskbot.domain.people import DepartmentInfo, Person, Role
 from deskbot.settings import Settings
-from deskbot.testing import StaticPeopleDirectory
+
+
+class StaticPeopleDirectory:
+    """A ``deskbot.ports.PeopleDirectory`` over people and departments given up front (the
+    YAML roster's directory; tests build one directly)."""
+
+    def __init__(
+        self, people: Sequence[Person] = (), departments: Sequence[DepartmentInfo] = ()
+    ) -> None:
+        self._people = list(people)
+        self._departments = list(departments)
+
+    def by_slack_id(self, slack_user_id: str) -> Person | None:
+        return next((p for p in self._people if p.slack_user_id == slack_user_id), None)
+
+    def by_zendesk_id(self, zendesk_user_id: int) -> Person | None:
+        return next((p for p in self._people if p.zendesk_user_id == zendesk_user_id), None)
+
+    def people(self, *, include_inactive: bool = False) -> list[Person]:
+        return [p for p in self._people if include_inactive or p.active]
+
+    def departments(self) -> list[DepartmentInfo]:
+        return list(self._departments)
+
+    def department(self, name: str) -> DepartmentInfo | None:
+        wanted = name.strip().lower()
+        return next((d for d in self._departments if d.name.lower() == wanted), None)
+
+    def actor(self, slack_user_id: str) -> Actor:
+        person = self.by_slack_id(slack_user_id)
+        if person is None or not person.active:
+            return Actor(slack_user_id, Role.EMPLOYEE, person)
+        return Actor(slack_user_id, person.role, person)
 
 
 def roster_directory(settings: Settings) -> StaticPeopleDirectory:
