@@ -151,7 +151,12 @@ def generate(path: Path, n_tickets: int, n_ratings: int) -> None:
                 synced,
             )
         )
-    conn.executemany("INSERT INTO satisfaction_ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", ratings)
+    conn.executemany(
+        "INSERT INTO satisfaction_ratings (id, ticket_id, score, assignee_id, group_id, "
+        "requester_id, comment, reason, reason_code, created_at, updated_at, raw, synced_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        ratings,
+    )
     conn.executemany(
         "INSERT INTO users (id, name, email, role, active, suspended, raw) VALUES "
         "(?,?,?,?,1,0,'{}')",

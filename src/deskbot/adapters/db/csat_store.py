@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.engine import Connection
 
+from deskbot.adapters.db.rollups import RollupWriter
 from deskbot.adapters.db.store import Database, utc
 from deskbot.adapters.db.sync_store import SqlSyncStore
 from deskbot.adapters.db.tables import SatisfactionRating, SyncState, Ticket
@@ -97,8 +98,12 @@ class SqlCsatStore:
         """Upsert the responses (one row per ticket) and write ``state``; one transaction.
         Returns how many rows were written."""
         with self.database.engine.begin() as conn:
+            rollups = RollupWriter.open(self.database, conn)
+            rollups.watch(rating_ticket_ids=[resp.ticket_id for resp, _ in responses])
             rows = self._rows(conn, responses, synced_at)
+            rollups.watch(rating_ids=[r["id"] for r in rows])
             self.database.upsert(conn, SatisfactionRating, rows)
+            rollups.close()
             self._sync._write_state(conn, state)
         return len(rows)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -41,8 +42,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from deskbot.adapters.db import kpi_rollups
+from deskbot.adapters.db.rollups import read_state
 from deskbot.adapters.db.store import Database
-from deskbot.adapters.db.tables import (
+from deskbot.adapters.db.tables_copy import (
     Group,
     Organization,
     SatisfactionRating,
@@ -54,6 +57,7 @@ from deskbot.adapters.db.tables import (
 from deskbot.domain.metrics import (
     OPEN_STATUSES,
     AgentStats,
+    BacklogMethod,
     Customer,
     CustomersInNeed,
     Scope,
@@ -96,8 +100,21 @@ def _not_deleted_ticket() -> ColumnElement[bool]:
 class SqlKpiSource:
     """KPI aggregates on SQLite or PostgreSQL."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, rollups: bool = True) -> None:
         self._db = database
+        self._use_rollups = rollups
+
+    def _rollups_for(self, conn: Connection, *windows: Window) -> bool:
+        """Whether the per-day rollups answer for these windows (built, current version, the
+        windows' timezone); else the queries below read the tickets."""
+        if not self._use_rollups:
+            return False
+        state = read_state(conn)
+        return state is not None and all(state.ready_for(w.tz) for w in windows)
+
+    def uses_rollups(self, *windows: Window) -> bool:
+        with self._db.engine.connect() as conn:
+            return self._rollups_for(conn, *windows)
 
     # -- scope --------------------------------------------------------------------------------
 
@@ -210,15 +227,17 @@ class SqlKpiSource:
     def window_stats(self, window: Window, scope: Scope, now: datetime) -> WindowStats:
         ts = self._ticket_scope(scope)
         with self._db.engine.connect() as conn:
+            if self._rollups_for(conn, window):
+                current = self._backlog(conn, window, scope, now) if window.end >= now else None
+                return kpi_rollups.window_stats(conn, window, scope, current)
             created_in = [T.c.created_at >= window.start, T.c.created_at < window.end, *ts]
-            channels = {
-                (row.channel or "unknown"): int(row.n)
-                for row in conn.execute(
-                    select(T.c.channel, func.count().label("n"))
-                    .where(*created_in)
-                    .group_by(T.c.channel)
-                )
-            }
+            channels: dict[str, int] = defaultdict(int)
+            for row in conn.execute(
+                select(T.c.channel, func.count().label("n"))
+                .where(*created_in)
+                .group_by(T.c.channel)
+            ):
+                channels[row.channel if row.channel is not None else "unknown"] += int(row.n)
             solved_from = M.join(T, T.c.id == M.c.ticket_id)
             solved_where = [*self._solved_in(window), *ts]
             agg = conn.execute(
@@ -290,12 +309,12 @@ class SqlKpiSource:
             frt_business_p90=percentile_sorted(frt_b, 0.9),
             resolution_median=percentile_sorted(res, 0.5),
             resolution_business_median=percentile_sorted(res_b, 0.5),
-            channels=channels,
+            channels=dict(channels),
         )
 
     def _backlog(
         self, conn: Connection, window: Window, scope: Scope, now: datetime
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, BacklogMethod]:
         ts = self._ticket_scope(scope, drive=False)
         is_open = T.c.status.in_(OPEN_STATUSES)
         if window.end >= now:
@@ -328,6 +347,12 @@ class SqlKpiSource:
         solved_where = [*self._solved_in(window), *ts, T.c.assignee_id.is_not(None)]
         work: dict[int, dict[str, Any]] = defaultdict(dict)
         with self._db.engine.connect() as conn:
+            if self._rollups_for(conn, window):
+                rows = kpi_rollups.agent_work(conn, window, scope)
+                names = self._user_names(conn, (a.agent_id for a in rows))
+                agents = [replace(a, name=names.get(a.agent_id)) for a in rows]
+                agents.sort(key=lambda a: (-a.solved, -a.replies, a.name or "", a.agent_id))
+                return agents
             for row in conn.execute(
                 select(
                     T.c.assignee_id,
@@ -397,25 +422,16 @@ class SqlKpiSource:
                 )
                 .where(T.c.status.in_(OPEN_STATUSES), *ts)
                 .group_by(org, requester)
-                .order_by(func.count().desc(), org, requester)
-                .limit(limit)
-            ).all()
-            # A rating's organisation is its ticket's (falling back to the requester).
-            r_org = T.c.organization_id
-            r_req = case((T.c.organization_id.is_(None), R.c.requester_id), else_=None)
-            bad_rows = conn.execute(
-                select(r_org.label("organization_id"), r_req.label("req"), func.count().label("n"))
-                .select_from(R.outerjoin(T, T.c.id == R.c.ticket_id))
-                .where(
-                    R.c.created_at >= window.start,
-                    R.c.created_at < window.end,
-                    _bad(),
-                    *self._rating_scope(scope),
+                .order_by(
+                    func.count().desc(), org.asc().nulls_first(), requester.asc().nulls_first()
                 )
-                .group_by(r_org, r_req)
-                .order_by(func.count().desc(), r_org, r_req)
                 .limit(limit)
             ).all()
+            bad_rows = (
+                kpi_rollups.bad_customers(conn, window, scope, limit)
+                if self._rollups_for(conn, window)
+                else self._bad_customers(conn, window, scope, limit)
+            )
             org_ids = {int(r.organization_id) for r in [*open_rows, *bad_rows] if r.organization_id}
             user_ids = {int(r.req) for r in [*open_rows, *bad_rows] if r.req is not None}
             orgs = (
@@ -443,6 +459,29 @@ class SqlKpiSource:
             tuple(c for c in most_open if c is not None), tuple(c for c in bad if c is not None)
         )
 
+    def _bad_customers(
+        self, conn: Connection, window: Window, scope: Scope, limit: int
+    ) -> list[Any]:
+        """The customers with the most bad ratings in the window: (organization_id, req, n)
+        rows — a rating's organisation is its ticket's (falling back to the requester)."""
+        r_org = T.c.organization_id
+        r_req = case((T.c.organization_id.is_(None), R.c.requester_id), else_=None)
+        return list(
+            conn.execute(
+                select(r_org.label("organization_id"), r_req.label("req"), func.count().label("n"))
+                .select_from(R.outerjoin(T, T.c.id == R.c.ticket_id))
+                .where(
+                    R.c.created_at >= window.start,
+                    R.c.created_at < window.end,
+                    _bad(),
+                    *self._rating_scope(scope),
+                )
+                .group_by(r_org, r_req)
+                .order_by(func.count().desc(), r_org.asc().nulls_first(), r_req.asc().nulls_first())
+                .limit(limit)
+            ).all()
+        )
+
     def team_tag_counts(
         self, window: Window, scope: Scope, tags: Sequence[str]
     ) -> dict[tuple[int | None, str], int]:
@@ -459,6 +498,8 @@ class SqlKpiSource:
             .group_by(T.c.assignee_id, TT.c.tag)
         )
         with self._db.engine.connect() as conn:
+            if self._rollups_for(conn, window):
+                return kpi_rollups.team_tag_counts(conn, window, scope, tags)
             return {
                 (int(r.assignee_id) if r.assignee_id is not None else None, str(r.tag)): int(r.n)
                 for r in conn.execute(query)
@@ -499,6 +540,8 @@ class SqlKpiSource:
         t_bucket = bucket_of(T.c.created_at).label("b")
         r_bucket = bucket_of(R.c.created_at).label("b")
         with self._db.engine.connect() as conn:
+            if self._rollups_for(conn, *buckets):
+                return kpi_rollups.series(conn, buckets, scope)
             for row in conn.execute(
                 select(t_bucket, func.count().label("n"))
                 .where(T.c.created_at >= start, T.c.created_at < end, *self._ticket_scope(scope))
@@ -538,6 +581,8 @@ class SqlKpiSource:
             .order_by(M.c.reply_time_calendar)
         )
         with self._db.engine.connect() as conn:
+            if self._rollups_for(conn, window):
+                return kpi_rollups.frt_sample(conn, window, scope)
             return [int(v) for v in conn.execute(query).scalars()]
 
     # -- shout-outs -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Table, case, func, select
 
 from deskbot.adapters.db.kpi import M, R, SqlKpiSource, T, _bad, _good
-from deskbot.adapters.db.tables import SyncState
+from deskbot.adapters.db.tables_copy import SyncState
 from deskbot.domain.metrics import AgentStats, Scope, Window, WindowStats, percentile_sorted
 
 S: Table = SyncState.__table__  # type: ignore[attr-defined]

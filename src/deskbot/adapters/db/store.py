@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, inspect, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
-from deskbot.adapters.db import tables
 from deskbot.errors import StoreError
 from deskbot.log import get_logger
 
@@ -189,6 +187,11 @@ class Database:
         table: Table = model.__table__  # type: ignore[attr-defined]
         columns = list(rows[0].keys())
         update_cols = list(update) if update is not None else [c for c in columns if c not in key]
+        from sqlalchemy.dialects import (
+            postgresql,
+            sqlite,
+        )  # here: a read-only command needs neither
+
         dialect = postgresql if self.dialect == "postgresql" else sqlite
         stmt = dialect.insert(table)
         if update_cols:
@@ -208,5 +211,7 @@ class Database:
 
 def all_tables() -> list[str]:
     """Names of every table deskbot defines (for tests and diagnostics)."""
+    from deskbot.adapters.db import tables
+
     _ = tables  # the import registers the tables on SQLModel.metadata
     return sorted(SQLModel.metadata.tables)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
+from deskbot.adapters.db.rollups import RollupWriter
 from deskbot.adapters.db.store import Database, utc
 from deskbot.adapters.db.tables import (
     Group,
@@ -132,6 +133,18 @@ class SqlSyncStore:
 
     def write_records(self, conn: Connection, records: PageRecords) -> None:
         db = self.database
+        rollups = RollupWriter.open(db, conn)
+        rollups.watch(
+            ticket_ids=[
+                *(t["id"] for t in records.tickets),
+                *(m["ticket_id"] for m in records.ticket_metrics),
+                *(t["ticket_id"] for t in records.ticket_tags),
+            ],
+            rating_ids=[
+                *(r["id"] for r in records.ratings),
+                *(c["rating_id"] for c in records.rating_changes),
+            ],
+        )
         db.upsert(conn, Ticket, records.tickets)
         if records.tickets:
             # Tags are replaced, not merged: a tag removed in Zendesk disappears here too.
@@ -145,6 +158,7 @@ class SqlSyncStore:
         db.upsert(conn, SatisfactionRating, records.ratings)
         if records.rating_changes:
             self._apply_rating_changes(conn, records)
+        rollups.close()
 
     def _apply_rating_changes(self, conn: Connection, records: PageRecords) -> None:
         """A ticket's embedded rating, applied like a ratings page would (issue 13).
