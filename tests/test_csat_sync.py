@@ -20,6 +20,7 @@ from deskbot import bootstrap
 from deskbot.adapters.db.csat_store import SqlCsatStore
 from deskbot.adapters.db.followups_store import SqlFollowupStore
 from deskbot.adapters.db.kpi import SqlKpiSource
+from deskbot.adapters.db.rollups import SqlRollups
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.tables import SatisfactionRating
 from deskbot.cli import app
@@ -105,6 +106,7 @@ def test_both_sources_give_the_same_csat_kpis_and_followups(
             for facts, _ in SqlFollowupStore(db).candidates(clock.now() - timedelta(days=60))
         }
         out[mode] = (verdicts(db), (stats.good, stats.bad, stats.offered), followups, rows(db))
+        assert SqlRollups(db).check().ok  # the sync built the rollups and kept them true
         assert SqlCsatStore(db).source(CSAT_SOURCE)["source"] == (  # type: ignore[index]
             "legacy" if mode == "legacy" else "survey_responses"
         )
@@ -158,6 +160,8 @@ def test_a_response_changed_after_the_first_sync_is_followed(
             )
         ).all()
     assert per_ticket == []  # one CSAT row per ticket
+    # The changed verdict reached the per-day rollups in the page that wrote it.
+    assert SqlRollups(db).check().ok
 
 
 def test_detection_and_fixed_modes(

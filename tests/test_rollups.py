@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -320,3 +321,100 @@ def test_histogram_percentiles_match_the_sorted_list() -> None:
         assert hist.expanded() == ordered
         assert hist.distinct() == len(set(values))
     assert Histogram([]).percentile(0.5) is None
+
+
+def test_db_check_verifies_repairs_and_follows_the_timezone(tmp_path: Path) -> None:
+    """``deskbot db check``: not built → a note; built → verified; a damaged cell → named,
+    exit 1; ``--repair`` → rebuilt; another configured timezone → rebuilt in it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    DESKBOT = [sys.executable, "-m", "deskbot", "--log-level", "warning"]
+    url = f"sqlite:///{tmp_path / 'deskbot.sqlite'}"
+    database = Database(url)
+    database.upgrade()
+    sync_help_desk(database, n=200)
+    config = tmp_path / "deskbot.yaml"
+
+    def check(tz: str, *args: str) -> subprocess.CompletedProcess[str]:
+        config.write_text(
+            f"timezone: {tz}\ndata_dir: {tmp_path}\nzendesk:\n  subdomain: example\n"
+            f"storage:\n  url: {url}\n",
+            encoding="utf-8",
+        )
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+        env.pop("DESKBOT_CONFIG", None)
+        return subprocess.run(
+            [*DESKBOT, "--config", str(config), "db", "check", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    first = check("Europe/Berlin")
+    assert first.returncode == 0, first.stderr
+    assert "not built yet" in first.stdout
+    built = check("Europe/Berlin", "--repair")
+    assert built.returncode == 0 and "rebuilt;" in built.stdout, built.stdout + built.stderr
+    with database.engine.begin() as conn:
+        conn.execute(update(DAYS).where(DAYS.c.group_id == 31).values(bad=DAYS.c.bad + 1))
+    damaged = check("Europe/Berlin")
+    assert damaged.returncode == 1
+    assert "group 31" in damaged.stdout and ": bad" in damaged.stdout
+    assert "--repair" in damaged.stdout
+    assert check("Europe/Berlin", "--repair").returncode == 0
+    moved = check("Asia/Tokyo")
+    assert moved.returncode == 0 and "configured timezone is Asia/Tokyo" in moved.stdout
+    repaired = json.loads(check("Asia/Tokyo", "--repair", "--json").stdout)
+    assert repaired["ok"] and repaired["repaired"] and repaired["timezone"] == "Asia/Tokyo"
+    database.dispose()
+
+
+class _CountingRollups(SqlRollups):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.rebuilds: list[str] = []
+
+    def rebuild(self, tz: str, *, reason: str = "asked") -> None:
+        self.rebuilds.append(reason)
+        super().rebuild(tz, reason=reason)
+
+
+def test_the_sync_builds_them_keeps_them_and_rebuilds_after_a_full_resync(
+    db: Database, clock: Any
+) -> None:
+    from deskbot.services.sync import SyncService
+    from zendesk_fake import FakeZendesk, InMemorySource, make_rating, make_ticket
+
+    now = int(clock.now().timestamp())
+    fake = FakeZendesk(
+        [make_ticket(i, now - i * 3600, assignee_id=4200 + i % 3) for i in range(1, 40)],
+        [make_rating(i, i, now - i * 3000, "good" if i % 3 else "bad") for i in range(1, 25)],
+    )
+    rollups = _CountingRollups(db)
+    service = SyncService(
+        InMemorySource(fake), SqlSyncStore(db), clock, rollups=rollups, timezone="Europe/Berlin"
+    )
+    service.run()
+    assert rollups.rebuilds == ["not built yet"]  # built once, on the empty copy
+    assert rollups.check().ok and rollups.check().cells > 0
+    # A rating flips on a ticket and a ticket is reassigned: the pages keep the cells true.
+    clock.advance(hours=2)
+    later = int(clock.now().timestamp()) - 60
+    bad = {"id": 4, "score": "bad", "comment": "Still broken", "reason": None}
+    fake.tickets.append(make_ticket(4, later, satisfaction_rating=bad, assignee_id=4299))
+    service.run()
+    assert rollups.rebuilds == ["not built yet"]
+    assert rollups.check().ok
+    service.run(full=True)
+    assert rollups.rebuilds == ["not built yet", "full resync"]
+    service.timezone = "America/New_York"  # the configured timezone changed
+    service.run()
+    assert rollups.rebuilds[-1] == "timezone changed"
+    state = rollups.state()
+    assert state is not None and state.timezone == "America/New_York"
+    assert rollups.check().ok

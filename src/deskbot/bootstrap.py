@@ -631,6 +631,7 @@ def sync_service(
     client: ZendeskSource | None = None,
 ) -> SyncService:
     """The sync use case wired to zenpy (paced, retried) and the store."""
+    from deskbot.adapters.db.rollups import SqlRollups
     from deskbot.adapters.db.sync_store import SqlSyncStore
     from deskbot.adapters.zendesk.client import ZendeskClient
     from deskbot.services.sync import SyncService
@@ -644,6 +645,8 @@ def sync_service(
         start_date=settings.sync.start_date,
         ratings_overlap_minutes=settings.sync.ratings_overlap_minutes,
         stop_event=stop_event,
+        rollups=SqlRollups(database),
+        timezone=settings.timezone,
     )
     if isinstance(source, ZendeskClient):  # a fake ZendeskSource keeps the legacy stream only
         from deskbot.csat_wiring import csat_sync

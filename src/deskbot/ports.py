@@ -377,6 +377,17 @@ class SyncStore(Protocol):
         ...
 
 
+class KpiRollups(Protocol):
+    """The per-day KPI rollups the sync keeps (``adapters/db/rollups.py``)."""
+
+    def ensure(self, tz: str) -> bool:
+        """Build them if they are not built for ``tz`` (after the migration, a change of the
+        configured timezone or of the rollup version); True when it rebuilt."""
+        ...
+
+    def rebuild(self, tz: str, *, reason: str = "asked") -> None: ...
+
+
 class PeopleDirectory(Protocol):
     """Who is who across Zendesk and Slack (``deskbot.domain.people``).
 

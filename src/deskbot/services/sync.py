@@ -43,7 +43,7 @@ from deskbot.domain.sync import (
 )
 from deskbot.errors import DeskbotError, Interrupted, SyncConflict, ZendeskError
 from deskbot.log import get_logger
-from deskbot.ports import Clock, StopEvent, SyncStore, ZendeskSource
+from deskbot.ports import Clock, KpiRollups, StopEvent, SyncStore, ZendeskSource
 
 if TYPE_CHECKING:
     from deskbot.services.csat_sync import CsatSync
@@ -142,8 +142,14 @@ class SyncService:
         ratings_overlap_minutes: int = 15,
         stop_event: StopEvent | None = None,
         csat: CsatSync | None = None,
+        rollups: KpiRollups | None = None,
+        timezone: str = "UTC",
     ) -> None:
         self.source = source
+        # The per-day KPI rollups: every page keeps them (SyncStore.apply_page); built here
+        # when missing or of another timezone, and rebuilt after a full resync completes.
+        self.rollups = rollups
+        self.timezone = timezone
         self.csat = csat  # picks the CSAT source for the ratings step (services/csat_sync.py)
         self.store = store
         self.clock = clock
@@ -200,6 +206,8 @@ class SyncService:
         unknown = [s for s in streams if s not in STREAMS]
         if unknown:
             raise DeskbotError(f"unknown sync stream(s) {unknown}; known: {', '.join(STREAMS)}")
+        if self.rollups is not None:
+            self.rollups.ensure(self.timezone)
         if full:
             self.reset(streams)
         result = SyncResult(started_at=self.clock.now())
@@ -234,6 +242,9 @@ class SyncService:
                 result.stopped = True
                 break
         result.finished_at = self.clock.now()
+        completed = not result.stopped and not any(s.error for s in result.streams)
+        if full and completed and self.rollups is not None:
+            self.rollups.rebuild(self.timezone, reason="full resync")
         log.info("sync.done", **{k: v for k, v in result.summary().items() if k != "streams"})
         return result
 

@@ -144,6 +144,38 @@ def window_stats(
     )
 
 
+def headline(conn: Connection, window: Window, scope: Scope) -> WindowStats:
+    """What ``SqlHeadlines.headline`` shows: created, solved, good, bad, one-touch, with
+    replies, FRT and resolution medians (the rest left at their defaults)."""
+    d = _Rows(conn, DAYS)
+    where = [*d.days(window), *d.scope(scope)]
+    sums = conn.execute(
+        select(
+            *[
+                func.coalesce(func.sum(DAYS.c[n]), 0).label(n)
+                for n in ("created", "solved", "good", "bad", "one_touch", "with_replies")
+            ]
+        ).where(*where)
+    ).one()
+    frt: list[bytes] = []
+    res: list[bytes] = []
+    for frt_blob, res_blob in conn.execute(
+        select(DAYS.c.frt, DAYS.c.resolution).where(*where, DAYS.c.solved != 0)
+    ):
+        frt.append(frt_blob)
+        res.append(res_blob)
+    return WindowStats(
+        created=int(sums.created),
+        solved=int(sums.solved),
+        good=int(sums.good),
+        bad=int(sums.bad),
+        one_touch=int(sums.one_touch),
+        with_replies=int(sums.with_replies),
+        frt_median=Histogram(frt).percentile(0.5),
+        resolution_median=Histogram(res).percentile(0.5),
+    )
+
+
 def agent_work(conn: Connection, window: Window, scope: Scope) -> list[AgentStats]:
     """Each assignee's solved, replies, distinct customers, FRT median, good and bad — as
     ``SqlKpiSource.agent_stats`` counts them; names are left empty for the caller."""

@@ -15,11 +15,13 @@ one version are therefore never served after the data they summarise changed.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Table, case, func, select
+from sqlalchemy.engine import Connection
 
+from deskbot.adapters.db import kpi_rollups
 from deskbot.adapters.db.kpi import M, R, SqlKpiSource, T, _bad, _good
 from deskbot.adapters.db.tables_copy import SyncState
 from deskbot.domain.metrics import AgentStats, Scope, Window, WindowStats, percentile_sorted
@@ -49,9 +51,12 @@ class SqlHeadlines(SqlKpiSource):
         them (ratings per agent are not counted: no workload flag reads them).
 
         The window's solved tickets are read once (one row each: a few integer columns) and
-        counted here, instead of one scan per aggregate."""
+        counted here, instead of one scan per aggregate — or, when the per-day rollups are
+        built for the window's timezone, summed from them. Agents come in id order."""
         ts = self._ticket_scope(scope)
         with self._db.engine.connect() as conn:
+            if self._rollups_for(conn, window):
+                return self._rolled_up(conn, window, scope, agents)
             created = conn.execute(
                 select(func.count())
                 .select_from(T)
@@ -132,9 +137,24 @@ class SqlHeadlines(SqlKpiSource):
                 customers=len(w.customers),
                 frt_median=percentile_sorted(sorted(w.frt), 0.5),
             )
-            for agent_id, w in work.items()
+            for agent_id, w in sorted(work.items())
         ]
         return stats, rows
+
+    def _rolled_up(
+        self, conn: Connection, window: Window, scope: Scope, agents: bool
+    ) -> tuple[WindowStats, list[AgentStats]]:
+        stats = kpi_rollups.headline(conn, window, scope)
+        if not agents:
+            return stats, []
+        solvers = [
+            replace(a, good=0, bad=0)
+            for a in kpi_rollups.agent_work(conn, window, scope)
+            if a.solved
+        ]
+        names = self._user_names(conn, (a.agent_id for a in solvers))
+        solvers.sort(key=lambda a: a.agent_id)
+        return stats, [replace(a, name=names.get(a.agent_id)) for a in solvers]
 
 
 @dataclass
