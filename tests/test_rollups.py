@@ -418,3 +418,67 @@ def test_the_sync_builds_them_keeps_them_and_rebuilds_after_a_full_resync(
     state = rollups.state()
     assert state is not None and state.timezone == "America/New_York"
     assert rollups.check().ok
+
+
+def test_a_page_that_fails_half_way_leaves_rows_and_rollups_as_they_were(
+    help_desk: Database,
+) -> None:
+    """The cells change in the page's transaction: a page whose last write fails (here a
+    rating without a score) changes neither the tickets nor the cells."""
+    from deskbot.domain.sync import StreamState
+
+    rng = random.Random(23)
+    store = SqlSyncStore(help_desk)
+    before = SqlRollups(help_desk).check()
+    with help_desk.engine.connect() as conn:
+        cells = conn.execute(select(DAYS).order_by(DAYS.c.day, DAYS.c.group_id)).all()
+    page = [_ticket(rng, tid) for tid in range(5000, 5040)]
+    broken = _rating(rng, 99_999, 5000, datetime(2026, 6, 1, tzinfo=UTC))
+    broken["score"] = None
+    with pytest.raises(Exception, match="(?i)null|not-null|constraint"):
+        store.apply_page(_page(page, [broken]), StreamState("tickets", pages_total=1))
+    with help_desk.engine.connect() as conn:
+        assert conn.execute(select(DAYS).order_by(DAYS.c.day, DAYS.c.group_id)).all() == cells
+    assert before.ok and SqlRollups(help_desk).check().ok
+
+
+def test_two_writers_at_once_keep_every_cell(help_desk: Database) -> None:
+    """Two replicas' pages at the same moment (a ticket page and a ratings page touching the
+    same days): the state row serialises rollup writers, so no share is lost or doubled."""
+    import threading
+
+    rng = random.Random(31)
+    store = SqlSyncStore(help_desk)
+    tickets = [_ticket(rng, tid) for tid in range(6000, 6300)]
+    ratings = [
+        _rating(rng, 70_000 + i, rng.randrange(1, 1200), datetime(2026, 7, 1, tzinfo=UTC))
+        for i in range(300)
+    ]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def write(records: PageRecords) -> None:
+        try:
+            start.wait()
+            for i in range(0, 300, 30):
+                part = PageRecords(
+                    tickets=records.tickets[i : i + 30],
+                    ticket_metrics=records.ticket_metrics[i : i + 30],
+                    ratings=records.ratings[i : i + 30],
+                )
+                with help_desk.engine.begin() as conn:
+                    store.write_records(conn, part)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(_page(tickets, []),)),
+        threading.Thread(target=write, args=(PageRecords(ratings=ratings),)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    result = SqlRollups(help_desk).check()
+    assert result.ok, result.problems

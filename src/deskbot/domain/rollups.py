@@ -23,7 +23,9 @@ and ticket assignee (0 when there is none) holds exactly what the direct SQL in
   scopes them): good (``good…``), bad (``bad…``), offered — unless the rated ticket is deleted
   — and the bad ones by customer (label rows), for "customers in need".
 
-Every day also has a *team* cell (``group_id = assignee_id = -1``) and team label rows, the
+Every calendar month also has the sums of its days' cells (``month_cells``), so a long window
+reads its whole months at once and only its ragged ends day by day. Every day also has a
+*team* cell (``group_id = assignee_id = -1``) and team label rows, the
 sums of that day's others, so a team-wide window reads one row a day.
 
 ``contribute_ticket`` / ``contribute_rating`` add a record's share (``sign=-1`` takes it away):
@@ -207,6 +209,18 @@ class Shares:
         return out
 
 
+def month_cells(cells: Mapping[CellKey, Cell]) -> dict[CellKey, Cell]:
+    """The calendar months' cells (keyed by the month's first day): the sums of their days'."""
+    out: dict[CellKey, Cell] = {}
+    for (day, group, assignee), cell in cells.items():
+        key = (day.replace(day=1), group, assignee)
+        month = out.get(key)
+        if month is None:
+            month = out[key] = Cell()
+        month.add(cell)
+    return {k: c for k, c in out.items() if not c.normalised().is_empty()}
+
+
 class DayOf:
     """The local day of an instant in one timezone, cached per UTC hour (DST-exact: every
     zone offset in use is a whole number of quarter hours, and changes happen on the hour or
@@ -306,10 +320,15 @@ def bad_customer(fact: RatingFact) -> tuple[str, str]:
     organisation, else the rating's requester, else nobody (still a group of its own, as the
     direct SQL groups it)."""
     if fact.organization_id is not None:
-        return "bad_org", str(fact.organization_id)
+        return "bad_org", id_label(fact.organization_id)
     if fact.requester_id is not None:
-        return "bad_requester", str(fact.requester_id)
+        return "bad_requester", id_label(fact.requester_id)
     return "bad_nobody", ""
+
+
+def id_label(value: int) -> str:
+    """An id as a label that sorts like the number (zero-padded; ids are positive)."""
+    return f"{value:020d}"
 
 
 def shares_of(
@@ -369,16 +388,18 @@ class Histogram:
             flat = np.frombuffer(data, dtype="<i8")
             values, counts = flat[0::2], flat[1::2]
             low, high = int(values.min()), int(values.max())
-            if high - low <= max(4 * len(values), 65_536):
+            if high - low <= 4 * len(values):  # dense: one counting pass
                 summed = np.bincount(values - low, weights=counts, minlength=high - low + 1)
                 present = np.nonzero(summed)[0]
                 self.values = present.astype(np.int64) + low
                 self.counts = summed[present].astype(np.int64)
-            else:
-                distinct, inverse = np.unique(values, return_inverse=True)
-                summed = np.bincount(inverse, weights=counts)
+            else:  # sparse: sort, then add up equal neighbours
+                order = np.argsort(values, kind="stable")
+                ordered, weights = values[order], counts[order]
+                starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+                summed = np.add.reduceat(weights, starts)
                 keep = summed != 0
-                self.values = distinct[keep].astype(np.int64)
+                self.values = ordered[starts][keep].astype(np.int64)
                 self.counts = summed[keep].astype(np.int64)
         self._cumulative = np.cumsum(self.counts)
         self.total = int(self._cumulative[-1]) if len(self._cumulative) else 0
@@ -416,4 +437,5 @@ def distinct_values(blobs: Iterable[bytes]) -> int:
     data = b"".join(blobs)
     if not data:
         return 0
-    return int(np.unique(np.frombuffer(data, dtype="<i8")[0::2]).size)
+    values = np.sort(np.frombuffer(data, dtype="<i8")[0::2])
+    return 1 + int(np.count_nonzero(values[1:] != values[:-1]))

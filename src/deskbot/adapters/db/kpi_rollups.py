@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, literal_column, select
+from sqlalchemy import ColumnElement, Table, case, func, literal_column, select
 from sqlalchemy.engine import Connection
 
-from deskbot.adapters.db.rollups import DAYS, LABELS
+from deskbot.adapters.db.rollups import DAYS, LABELS, MONTHS
 from deskbot.domain.metrics import (
     AgentStats,
     BacklogMethod,
@@ -50,6 +51,7 @@ class _Rows:
         return column
 
     def days(self, window: Window) -> list[ColumnElement[bool]]:
+        """The window's rows of a table with one row per day (the labels)."""
         return [self.t.c.day >= window.start_day, self.t.c.day < window.end_day]
 
     def scope(self, scope: Scope) -> list[ColumnElement[bool]]:
@@ -69,6 +71,47 @@ class _Rows:
         return conditions
 
 
+def _spans(first: date, end: date) -> list[tuple[Table, date, date]]:
+    """``[first, end)`` as (table, from, to) parts: its whole calendar months from the month
+    cells, its ragged ends from the day cells."""
+    months_from = first if first.day == 1 else _next_month(first)
+    months_to = end.replace(day=1)
+    if months_from >= months_to:
+        return [(DAYS, first, end)]
+    parts = [(DAYS, first, months_from)] if first < months_from else []
+    parts.append((MONTHS, months_from, months_to))
+    if months_to < end:
+        parts.append((DAYS, months_to, end))
+    return parts
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _cells(
+    conn: Connection,
+    columns: Sequence[str],
+    first: date,
+    end: date,
+    scope: Scope,
+    *,
+    each: bool = False,
+    solved_only: bool = False,
+) -> list[Any]:
+    """The cells of ``[first, end)`` for the scope (``each``: one row per (group, assignee),
+    assignees only, never the team row), with ``columns``."""
+    rows: list[Any] = []
+    for table, since, until in _spans(first, end):
+        r = _Rows(conn, table)
+        where = [table.c.day >= since, table.c.day < until]
+        where += [*r.each(scope), r.plain("assignee_id") > 0] if each else r.scope(scope)
+        if solved_only:
+            where.append(r.plain("solved") != 0)
+        rows.extend(conn.execute(select(*[table.c[c] for c in columns]).where(*where)))
+    return rows
+
+
 _SUMMED = (
     "created",
     "solved",
@@ -80,6 +123,7 @@ _SUMMED = (
     "bad",
     "offered",
 )
+_MIN_DAY = date(1970, 1, 1)
 
 
 def window_stats(
@@ -87,11 +131,16 @@ def window_stats(
 ) -> WindowStats:
     """The window's figures; ``backlog`` is given when it is the current one (the caller
     counts open tickets now), else reconstructed from the cells before the window's end."""
-    d, labels = _Rows(conn, DAYS), _Rows(conn, LABELS)
-    where = [*d.days(window), *d.scope(scope)]
-    sums = conn.execute(
-        select(*[func.coalesce(func.sum(DAYS.c[n]), 0).label(n) for n in _SUMMED]).where(*where)
-    ).one()
+    rows = _cells(conn, [*_SUMMED, *DURATIONS], window.start_day, window.end_day, scope)
+    sums = dict.fromkeys(_SUMMED, 0)
+    blobs: dict[str, list[bytes]] = {name: [] for name in DURATIONS}
+    for row in rows:
+        for i, name in enumerate(_SUMMED):
+            sums[name] += row[i]
+        if row[1]:  # solved
+            for j, name in enumerate(DURATIONS, start=len(_SUMMED)):
+                blobs[name].append(row[j])
+    labels = _Rows(conn, LABELS)
     channels = {
         str(r.label): int(r.n)
         for r in conn.execute(
@@ -101,39 +150,28 @@ def window_stats(
         )
         if r.n
     }
-    blobs: dict[str, list[bytes]] = {name: [] for name in DURATIONS}
-    for row in conn.execute(
-        select(*[DAYS.c[n] for n in DURATIONS]).where(*where, DAYS.c.solved != 0)
-    ):
-        for i, name in enumerate(DURATIONS):
-            blobs[name].append(row[i])
     frt = Histogram(blobs["frt"])
     frt_b = Histogram(blobs["frt_business"])
     res = Histogram(blobs["resolution"])
     res_b = Histogram(blobs["resolution_business"])
     method: BacklogMethod
     if backlog is None:
-        total = conn.execute(
-            select(
-                func.coalesce(func.sum(DAYS.c.backlog_in), 0)
-                - func.coalesce(func.sum(DAYS.c.backlog_out), 0)
-            ).where(DAYS.c.day < window.end_day, *d.scope(scope))
-        ).scalar_one()
-        count, method = int(total), "reconstructed"
+        before = _cells(conn, ["backlog_in", "backlog_out"], _MIN_DAY, window.end_day, scope)
+        count, method = sum(r[0] - r[1] for r in before), "reconstructed"
     else:
         count, method = backlog
     return WindowStats(
-        created=int(sums.created),
-        solved=int(sums.solved),
+        created=sums["created"],
+        solved=sums["solved"],
         backlog=count,
         backlog_method=method,
-        good=int(sums.good),
-        bad=int(sums.bad),
-        offered=int(sums.offered),
-        one_touch=int(sums.one_touch),
-        with_replies=int(sums.with_replies),
-        reopened=int(sums.reopened),
-        with_reopens=int(sums.with_reopens),
+        good=sums["good"],
+        bad=sums["bad"],
+        offered=sums["offered"],
+        one_touch=sums["one_touch"],
+        with_replies=sums["with_replies"],
+        reopened=sums["reopened"],
+        with_reopens=sums["with_reopens"],
         frt_median=frt.percentile(0.5),
         frt_p90=frt.percentile(0.9),
         frt_business_median=frt_b.percentile(0.5),
@@ -147,30 +185,23 @@ def window_stats(
 def headline(conn: Connection, window: Window, scope: Scope) -> WindowStats:
     """What ``SqlHeadlines.headline`` shows: created, solved, good, bad, one-touch, with
     replies, FRT and resolution medians (the rest left at their defaults)."""
-    d = _Rows(conn, DAYS)
-    where = [*d.days(window), *d.scope(scope)]
-    sums = conn.execute(
-        select(
-            *[
-                func.coalesce(func.sum(DAYS.c[n]), 0).label(n)
-                for n in ("created", "solved", "good", "bad", "one_touch", "with_replies")
-            ]
-        ).where(*where)
-    ).one()
+    names = ("created", "solved", "good", "bad", "one_touch", "with_replies")
+    sums = dict.fromkeys(names, 0)
     frt: list[bytes] = []
     res: list[bytes] = []
-    for frt_blob, res_blob in conn.execute(
-        select(DAYS.c.frt, DAYS.c.resolution).where(*where, DAYS.c.solved != 0)
-    ):
-        frt.append(frt_blob)
-        res.append(res_blob)
+    for row in _cells(conn, [*names, "frt", "resolution"], window.start_day, window.end_day, scope):
+        for i, name in enumerate(names):
+            sums[name] += row[i]
+        if row[1]:
+            frt.append(row[-2])
+            res.append(row[-1])
     return WindowStats(
-        created=int(sums.created),
-        solved=int(sums.solved),
-        good=int(sums.good),
-        bad=int(sums.bad),
-        one_touch=int(sums.one_touch),
-        with_replies=int(sums.with_replies),
+        created=sums["created"],
+        solved=sums["solved"],
+        good=sums["good"],
+        bad=sums["bad"],
+        one_touch=sums["one_touch"],
+        with_replies=sums["with_replies"],
         frt_median=Histogram(frt).percentile(0.5),
         resolution_median=Histogram(res).percentile(0.5),
     )
@@ -179,32 +210,25 @@ def headline(conn: Connection, window: Window, scope: Scope) -> WindowStats:
 def agent_work(conn: Connection, window: Window, scope: Scope) -> list[AgentStats]:
     """Each assignee's solved, replies, distinct customers, FRT median, good and bad — as
     ``SqlKpiSource.agent_stats`` counts them; names are left empty for the caller."""
-    d = _Rows(conn, DAYS)
-    where = [*d.days(window), *d.each(scope), d.plain("assignee_id") > 0]
-    totals = {
-        int(r.assignee_id): r
-        for r in conn.execute(
-            select(
-                DAYS.c.assignee_id,
-                func.sum(DAYS.c.solved).label("solved"),
-                func.sum(DAYS.c.replies).label("replies"),
-                func.sum(DAYS.c.good).label("good"),
-                func.sum(DAYS.c.bad).label("bad"),
-            )
-            .where(*where)
-            .group_by(d.plain("assignee_id"))
-        )
-    }
+    columns = ["assignee_id", "solved", "replies", "good", "bad", "frt", "requesters"]
+    totals: dict[int, list[int]] = {}
     frt: dict[int, list[bytes]] = defaultdict(list)
     customers: dict[int, list[bytes]] = defaultdict(list)
-    for agent, frt_blob, requesters in conn.execute(
-        select(DAYS.c.assignee_id, DAYS.c.frt, DAYS.c.requesters).where(*where, DAYS.c.solved != 0)
+    for agent, solved, replies, good, bad, frt_blob, requesters in _cells(
+        conn, columns, window.start_day, window.end_day, scope, each=True
     ):
-        frt[agent].append(frt_blob)
-        customers[agent].append(requesters)
+        sums = totals.get(agent)
+        if sums is None:
+            sums = totals[agent] = [0, 0, 0, 0]
+        sums[0] += solved
+        sums[1] += replies
+        sums[2] += good
+        sums[3] += bad
+        if solved:
+            frt[agent].append(frt_blob)
+            customers[agent].append(requesters)
     out: list[AgentStats] = []
-    for agent_id, row in totals.items():
-        solved, good, bad = int(row.solved or 0), int(row.good or 0), int(row.bad or 0)
+    for agent_id, (solved, replies, good, bad) in totals.items():
         if not solved and not good and not bad:
             continue  # only created, offered or backlog shares: not in the agents' table
         out.append(
@@ -212,7 +236,7 @@ def agent_work(conn: Connection, window: Window, scope: Scope) -> list[AgentStat
                 agent_id=agent_id,
                 name=None,
                 solved=solved,
-                replies=int(row.replies or 0) if solved else 0,
+                replies=replies if solved else 0,
                 customers=distinct_values(customers[agent_id]) if solved else 0,
                 good=good,
                 bad=bad,
@@ -270,12 +294,8 @@ def series(conn: Connection, buckets: Sequence[Window], scope: Scope) -> list[Se
 
 
 def frt_sample(conn: Connection, window: Window, scope: Scope) -> list[int]:
-    blobs = conn.execute(
-        select(DAYS.c.frt).where(
-            *_Rows(conn, DAYS).days(window), *_Rows(conn, DAYS).scope(scope), DAYS.c.solved != 0
-        )
-    ).scalars()
-    return Histogram(blobs).expanded()
+    rows = _cells(conn, ["frt"], window.start_day, window.end_day, scope, solved_only=True)
+    return Histogram(r[0] for r in rows).expanded()
 
 
 class BadCustomer(NamedTuple):
@@ -286,30 +306,26 @@ class BadCustomer(NamedTuple):
 
 def bad_customers(conn: Connection, window: Window, scope: Scope, limit: int) -> list[BadCustomer]:
     """``SqlKpiSource._bad_customers`` from the label rows: most bad ratings first, then the
-    organisation and the requester, "none" first."""
+    organisation and the requester, "none" first (labels are zero-padded ids, so they sort
+    like the numbers)."""
     labels = _Rows(conn, LABELS)
+    n = func.sum(LABELS.c.n)
+    kind = labels.plain("kind")
+    rank = case((kind == "bad_nobody", 0), (kind == "bad_requester", 1), else_=2)
     rows: list[BadCustomer] = []
-    for kind, label, n in conn.execute(
-        select(LABELS.c.kind, LABELS.c.label, func.sum(LABELS.c.n))
+    for name, label, count in conn.execute(
+        select(LABELS.c.kind, LABELS.c.label, n)
         .where(
             LABELS.c.kind.in_(("bad_org", "bad_requester", "bad_nobody")),
             *labels.days(window),
             *labels.scope(scope),
         )
-        .group_by(labels.plain("kind"), labels.plain("label"))
+        .group_by(kind, labels.plain("label"))
+        .having(n != 0)
+        .order_by(n.desc(), rank, labels.plain("label"))
+        .limit(limit)
     ):
-        if not n:
-            continue
-        org = int(label) if kind == "bad_org" else None
-        req = int(label) if kind == "bad_requester" else None
-        rows.append(BadCustomer(org, req, int(n)))
-    rows.sort(
-        key=lambda r: (
-            -r.n,
-            r.organization_id is not None,
-            r.organization_id or 0,
-            r.req is not None,
-            r.req or 0,
-        )
-    )
-    return rows[:limit]
+        org = int(label) if name == "bad_org" else None
+        req = int(label) if name == "bad_requester" else None
+        rows.append(BadCustomer(org, req, int(count)))
+    return rows

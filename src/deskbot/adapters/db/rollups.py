@@ -29,9 +29,10 @@ from sqlalchemy.engine import Connection
 
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.tables_copy import (
-    KpiRollupDay,
-    KpiRollupLabel,
-    KpiRollupState,
+    KPI_ROLLUP_DAYS,
+    KPI_ROLLUP_LABELS,
+    KPI_ROLLUP_MONTHS,
+    KPI_ROLLUP_STATE,
     SatisfactionRating,
     Ticket,
     TicketMetric,
@@ -51,6 +52,7 @@ from deskbot.domain.rollups import (
     TicketFact,
     contribute_rating,
     contribute_ticket,
+    month_cells,
     pack,
     unpack,
 )
@@ -58,9 +60,10 @@ from deskbot.log import get_logger
 
 log = get_logger(__name__)
 
-STATE: Table = KpiRollupState.__table__  # type: ignore[attr-defined]
-DAYS: Table = KpiRollupDay.__table__  # type: ignore[attr-defined]
-LABELS: Table = KpiRollupLabel.__table__  # type: ignore[attr-defined]
+STATE = KPI_ROLLUP_STATE
+DAYS = KPI_ROLLUP_DAYS
+MONTHS = KPI_ROLLUP_MONTHS
+LABELS = KPI_ROLLUP_LABELS
 _T: Table = Ticket.__table__  # type: ignore[attr-defined]
 _M: Table = TicketMetric.__table__  # type: ignore[attr-defined]
 _TT: Table = TicketTag.__table__  # type: ignore[attr-defined]
@@ -262,9 +265,11 @@ def _label_row(key: LabelKey, n: int) -> dict[str, Any]:
     }
 
 
-def _stored_cells(conn: Connection, keys: Iterable[CellKey] | None = None) -> dict[CellKey, Cell]:
-    columns = [DAYS.c.day, DAYS.c.group_id, DAYS.c.assignee_id, *[DAYS.c[n] for n in COUNTS]]
-    columns += [DAYS.c[n] for n in MULTISETS]
+def _stored_cells(
+    conn: Connection, table: Table, keys: Iterable[CellKey] | None = None
+) -> dict[CellKey, Cell]:
+    columns = [table.c.day, table.c.group_id, table.c.assignee_id, *[table.c[n] for n in COUNTS]]
+    columns += [table.c[n] for n in MULTISETS]
     out: dict[CellKey, Cell] = {}
     if keys is None:
         batches: Iterable[Any] = [select(*columns)]
@@ -272,7 +277,9 @@ def _stored_cells(conn: Connection, keys: Iterable[CellKey] | None = None) -> di
         wanted = sorted(set(keys))
         batches = (
             select(*columns).where(
-                tuple_(DAYS.c.day, DAYS.c.group_id, DAYS.c.assignee_id).in_(wanted[i : i + _CHUNK])
+                tuple_(table.c.day, table.c.group_id, table.c.assignee_id).in_(
+                    wanted[i : i + _CHUNK]
+                )
             )
             for i in range(0, len(wanted), _CHUNK)
         )
@@ -298,22 +305,28 @@ def _stored_labels(conn: Connection, keys: Sequence[LabelKey] | None = None) -> 
     return out
 
 
-def _insert_cells(conn: Connection, cells: dict[CellKey, Cell]) -> None:
+def _insert_cells(conn: Connection, table: Table, cells: dict[CellKey, Cell]) -> None:
     rows = [_row_from_cell(key, cell) for key, cell in cells.items()]
     for i in range(0, len(rows), 2000):
-        conn.execute(DAYS.insert(), rows[i : i + 2000])
+        conn.execute(table.insert(), rows[i : i + 2000])
 
 
 def _apply(conn: Connection, database: Database, delta: Shares) -> None:
     """Add ``delta`` to the stored cells and labels (the caller holds the rollups' lock)."""
     if delta.cells:
-        _apply_cells(conn, database, delta.cells)
+        _apply_cells(conn, database, DAYS, delta.cells)
+        _apply_cells(conn, database, MONTHS, month_cells(delta.cells))
     if delta.labels:
         _apply_labels(conn, database, delta.labels)
 
 
-def _apply_cells(conn: Connection, database: Database, delta: dict[CellKey, Cell]) -> None:
-    stored = _stored_cells(conn, delta)
+def _apply_cells(
+    conn: Connection,
+    database: Database,
+    table: Table,
+    delta: dict[CellKey, Cell],
+) -> None:
+    stored = _stored_cells(conn, table, delta)
     gone: list[CellKey] = []
     for key, change in delta.items():
         cell = stored.get(key)
@@ -328,14 +341,14 @@ def _apply_cells(conn: Connection, database: Database, delta: dict[CellKey, Cell
     keep = {k: stored[k] for k in delta if k not in set(gone)}
     for i in range(0, len(gone), _CHUNK):
         conn.execute(
-            delete(DAYS).where(
-                tuple_(DAYS.c.day, DAYS.c.group_id, DAYS.c.assignee_id).in_(gone[i : i + _CHUNK])
+            delete(table).where(
+                tuple_(table.c.day, table.c.group_id, table.c.assignee_id).in_(gone[i : i + _CHUNK])
             )
         )
     if keep:
         database.upsert(
             conn,
-            KpiRollupDay,
+            table,
             [_row_from_cell(k, c) for k, c in keep.items()],
             key=("day", "group_id", "assignee_id"),
         )
@@ -354,7 +367,7 @@ def _apply_labels(conn: Connection, database: Database, delta: Counter[LabelKey]
         conn.execute(delete(LABELS).where(tuple_(*_LABEL_KEY).in_(zero[i : i + _CHUNK])))
     if upserts:
         database.upsert(
-            conn, KpiRollupLabel, upserts, key=("kind", "label", "day", "group_id", "assignee_id")
+            conn, LABELS, upserts, key=("kind", "label", "day", "group_id", "assignee_id")
         )
 
 
@@ -474,10 +487,11 @@ class SqlRollups:
                         id=1, status="empty", version=0, writes=1, tickets=0, ratings=0
                     )
                 )
-            conn.execute(delete(LABELS))
-            conn.execute(delete(DAYS))
+            for table in (LABELS, DAYS, MONTHS):
+                conn.execute(delete(table))
             shares, n_tickets, n_ratings = compute_all(conn, tz)
-            _insert_cells(conn, shares.cells)
+            _insert_cells(conn, DAYS, shares.cells)
+            _insert_cells(conn, MONTHS, month_cells(shares.cells))
             label_rows = [_label_row(k, n) for k, n in shares.labels.items()]
             for i in range(0, len(label_rows), 5000):
                 conn.execute(LABELS.insert(), label_rows[i : i + 5000])
@@ -512,21 +526,11 @@ class SqlRollups:
                 status = state.status if state is not None else "missing"
                 return CheckResult(None, status, 0, 0, ())
             expected, _, _ = compute_all(conn, state.timezone)
-            stored = _stored_cells(conn)
+            stored = _stored_cells(conn, DAYS)
+            stored_months = _stored_cells(conn, MONTHS)
             stored_labels = _stored_labels(conn)
-        problems: list[str] = []
-        for key in sorted(set(expected.cells) | set(stored)):
-            want, have = expected.cells.get(key), stored.get(key)
-            if want is None or have is None or want != have.normalised():
-                where = f"{key[0].isoformat()} {_who(key[1], key[2])}"
-                fields = (
-                    "missing"
-                    if have is None
-                    else "unexpected"
-                    if want is None
-                    else ", ".join(_differing(want, have))
-                )
-                problems.append(f"cell {where}: {fields}")
+        problems = _cell_problems("cell", expected.cells, stored)
+        problems += _cell_problems("month", month_cells(expected.cells), stored_months)
         for label in sorted(set(expected.labels) | set(stored_labels)):
             want_n, have_n = expected.labels.get(label, 0), stored_labels.get(label, 0)
             if want_n != have_n:
@@ -540,6 +544,25 @@ class SqlRollups:
         return CheckResult(
             state.timezone, state.status, len(expected.cells), len(expected.labels), tuple(problems)
         )
+
+
+def _cell_problems(
+    what: str, expected: dict[CellKey, Cell], stored: dict[CellKey, Cell]
+) -> list[str]:
+    problems: list[str] = []
+    for key in sorted(set(expected) | set(stored)):
+        want, have = expected.get(key), stored.get(key)
+        if want is None or have is None or want != have.normalised():
+            where = f"{key[0].isoformat()} {_who(key[1], key[2])}"
+            fields = (
+                "missing"
+                if have is None
+                else "unexpected"
+                if want is None
+                else ", ".join(_differing(want, have))
+            )
+            problems.append(f"{what} {where}: {fields}")
+    return problems
 
 
 def _differing(want: Cell, have: Cell) -> list[str]:

@@ -172,7 +172,7 @@ class Database:
     def upsert(
         self,
         conn: Connection | Session,
-        model: type[SQLModel],
+        model: type[SQLModel] | Table,
         rows: Sequence[Mapping[str, Any]],
         key: Sequence[str] = ("id",),
         update: Sequence[str] | None = None,
@@ -184,7 +184,7 @@ class Database:
         """
         if not rows:
             return 0
-        table: Table = model.__table__  # type: ignore[attr-defined]
+        table: Table = model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
         columns = list(rows[0].keys())
         update_cols = list(update) if update is not None else [c for c in columns if c not in key]
         from sqlalchemy.dialects import (

@@ -8,16 +8,29 @@ feature at start-up. Conventions: see ``tables.py``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "KPI_ROLLUP_DAYS",
+    "KPI_ROLLUP_LABELS",
+    "KPI_ROLLUP_MONTHS",
+    "KPI_ROLLUP_STATE",
     "Group",
-    "KpiRollupDay",
-    "KpiRollupLabel",
-    "KpiRollupState",
     "Organization",
     "SatisfactionRating",
     "SyncState",
@@ -184,72 +197,86 @@ class SyncState(SQLModel, table=True):
     updated_at: datetime | None = None
 
 
-class KpiRollupState(SQLModel, table=True):
-    """One row (``id = 1``, written by the migration): whether the per-day rollups are built,
-    for which timezone and rollup version. Every writer of tickets or ratings updates this row
-    first (``writes``), so rollup maintenance and a rebuild never interleave."""
+# -- the per-day KPI rollups -------------------------------------------------------------------
+# Plain SQLAlchemy tables on the same metadata: aggregates written and read in bulk, never
+# loaded as models (and building a SQLModel class costs a cold command ~5 ms each).
 
-    __tablename__ = "kpi_rollup_state"
-
-    id: int = Field(primary_key=True)
-    status: str = Field(max_length=16)  # "empty" (not built: reports read the tickets) | "ready"
-    timezone: str | None = Field(default=None, max_length=64)
-    version: int = 0
-    writes: int = Field(default=0, sa_type=BigInteger)
-    rebuilt_at: datetime | None = None
-    tickets: int = Field(default=0, sa_type=BigInteger)  # seen by the last rebuild
-    ratings: int = Field(default=0, sa_type=BigInteger)
-
-
-class KpiRollupDay(SQLModel, table=True):
-    """What one local day holds for one (ticket group, ticket assignee) — 0 for none; ratings
-    under the rating's own group and assignee; ``group_id = assignee_id = -1`` is the day's
-    team row (the sum of the others). ``domain/rollups.py`` defines every field. Multisets
-    are packed little-endian int64 (value, count) pairs."""
-
-    __tablename__ = "kpi_rollup_days"
-    __table_args__ = (
-        Index("ix_kpi_rollup_days_group", "group_id", "day"),
-        Index("ix_kpi_rollup_days_assignee", "assignee_id", "day"),
-    )
-
-    day: date = Field(primary_key=True)
-    group_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    assignee_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    created: int = 0
-    solved: int = 0
-    with_replies: int = 0
-    one_touch: int = 0
-    with_reopens: int = 0
-    reopened: int = 0
-    replies: int = Field(default=0, sa_type=BigInteger)
-    backlog_in: int = 0
-    backlog_out: int = 0
-    good: int = 0
-    bad: int = 0
-    offered: int = 0
-    frt: bytes = b""
-    frt_business: bytes = b""
-    resolution: bytes = b""
-    resolution_business: bytes = b""
-    requesters: bytes = b""
+KPI_ROLLUP_STATE = Table(
+    "kpi_rollup_state",
+    SQLModel.metadata,
+    # One row (id 1, written by the migration): whether the rollups are built, for which
+    # timezone and rollup version. Every writer of tickets or ratings updates it first
+    # (``writes``), so rollup maintenance and a rebuild never interleave.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(16), nullable=False),  # "empty" (reports read the tickets) | "ready"
+    Column("timezone", String(64)),
+    Column("version", Integer, nullable=False),
+    Column("writes", BigInteger, nullable=False),
+    Column("rebuilt_at", DateTime(timezone=True)),
+    Column("tickets", BigInteger, nullable=False),  # seen by the last rebuild
+    Column("ratings", BigInteger, nullable=False),
+)
 
 
-class KpiRollupLabel(SQLModel, table=True):
-    """Per label, local day, ticket group and assignee (0 for none; -1/-1 the day's team
-    row): ``kind="channel"`` counts the tickets created that day in that channel, ``"tag"``
-    the tickets solved that day carrying that tag."""
+def _cell_columns() -> list[Column[Any]]:
+    """A rollup cell: what one span (a local day, or a calendar month keyed by its first day)
+    holds for one (ticket group, ticket assignee) — 0 for none; ratings under the rating's own
+    group and assignee; ``group_id = assignee_id = -1`` is the span's team row (the sum of the
+    others). ``domain/rollups.py`` defines every field. Multisets are packed little-endian
+    int64 (value, count) pairs."""
+    counts = ["created", "solved", "with_replies", "one_touch", "with_reopens", "reopened"]
+    return [
+        Column("day", Date, primary_key=True),
+        Column("group_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("assignee_id", BigInteger, primary_key=True, autoincrement=False),
+        *[Column(name, Integer, nullable=False) for name in counts],
+        Column("replies", BigInteger, nullable=False),
+        *[
+            Column(name, Integer, nullable=False)
+            for name in ("backlog_in", "backlog_out", "good", "bad", "offered")
+        ],
+        *[
+            Column(name, LargeBinary, nullable=False)
+            for name in ("frt", "frt_business", "resolution", "resolution_business", "requesters")
+        ],
+    ]
 
-    __tablename__ = "kpi_rollup_labels"
-    __table_args__ = (
-        Index("ix_kpi_rollup_labels_group", "kind", "group_id", "label", "day"),
-        Index("ix_kpi_rollup_labels_assignee", "kind", "assignee_id", "label", "day"),
-        {"sqlite_with_rowid": False},
-    )
 
-    kind: str = Field(primary_key=True, max_length=16)
-    label: str = Field(primary_key=True, max_length=255)
-    day: date = Field(primary_key=True)
-    group_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    assignee_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    n: int = 0
+# One local day's cells.
+KPI_ROLLUP_DAYS = Table(
+    "kpi_rollup_days",
+    SQLModel.metadata,
+    *_cell_columns(),
+    Index("ix_kpi_rollup_days_group", "group_id", "day"),
+    Index("ix_kpi_rollup_days_assignee", "assignee_id", "day"),
+)
+
+# One calendar month's cells: the sums of its days', so a long window reads its whole months
+# here and only its ragged ends day by day.
+KPI_ROLLUP_MONTHS = Table(
+    "kpi_rollup_months",
+    SQLModel.metadata,
+    *_cell_columns(),
+    Index("ix_kpi_rollup_months_group", "group_id", "day"),
+    Index("ix_kpi_rollup_months_assignee", "assignee_id", "day"),
+)
+
+# Per label, local day, ticket group and assignee (0 for none; -1/-1 the day's team row):
+# kind "channel" counts the tickets created that day in that channel, "tag" the tickets solved
+# that day carrying that tag, "bad_org" / "bad_requester" / "bad_nobody" the bad ratings by
+# customer (under the rating's group and assignee). Keyed (kind, group, day, …): the team's and
+# a group's rows of a window are one range; an agent's come through (kind, assignee_id, day), a
+# list of tags through (kind, label, day) — both carry ``n``, so they answer on their own.
+KPI_ROLLUP_LABELS = Table(
+    "kpi_rollup_labels",
+    SQLModel.metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("group_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("day", Date, primary_key=True),
+    Column("label", String(255), primary_key=True),
+    Column("assignee_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("n", Integer, nullable=False),
+    Index("ix_kpi_rollup_labels_assignee", "kind", "assignee_id", "day", "label", "n"),
+    Index("ix_kpi_rollup_labels_label", "kind", "label", "day", "n"),
+    sqlite_with_rowid=False,
+)

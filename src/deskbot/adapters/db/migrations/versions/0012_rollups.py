@@ -1,4 +1,4 @@
-"""rollups: per-day KPI cells (tickets, ratings, duration histograms), channel and tag labels
+"""rollups: per-day and per-month KPI cells (tickets, ratings, duration histograms) and labels
 
 Revision ID: 0012
 Revises: 0011
@@ -36,55 +36,63 @@ def upgrade() -> None:
         state,
         [{"id": 1, "status": "empty", "version": 0, "writes": 0, "tickets": 0, "ratings": 0}],
     )
-    op.create_table(
-        "kpi_rollup_days",
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("group_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("assignee_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        *[
-            sa.Column(name, sa.Integer(), nullable=False)
-            for name in ("created", "solved", "with_replies", "one_touch", "with_reopens")
-        ],
-        sa.Column("reopened", sa.Integer(), nullable=False),
-        sa.Column("replies", sa.BigInteger(), nullable=False),
-        *[
-            sa.Column(name, sa.Integer(), nullable=False)
-            for name in ("backlog_in", "backlog_out", "good", "bad", "offered")
-        ],
-        *[
-            sa.Column(name, sa.LargeBinary(), nullable=False)
-            for name in ("frt", "frt_business", "resolution", "resolution_business", "requesters")
-        ],
-        sa.PrimaryKeyConstraint("day", "group_id", "assignee_id"),
-    )
-    op.create_index("ix_kpi_rollup_days_group", "kpi_rollup_days", ["group_id", "day"])
-    op.create_index("ix_kpi_rollup_days_assignee", "kpi_rollup_days", ["assignee_id", "day"])
+    for table in ("kpi_rollup_days", "kpi_rollup_months"):
+        op.create_table(
+            table,
+            sa.Column("day", sa.Date(), nullable=False),
+            sa.Column("group_id", sa.BigInteger(), nullable=False),
+            sa.Column("assignee_id", sa.BigInteger(), nullable=False),
+            *[
+                sa.Column(name, sa.Integer(), nullable=False)
+                for name in ("created", "solved", "with_replies", "one_touch", "with_reopens")
+            ],
+            sa.Column("reopened", sa.Integer(), nullable=False),
+            sa.Column("replies", sa.BigInteger(), nullable=False),
+            *[
+                sa.Column(name, sa.Integer(), nullable=False)
+                for name in ("backlog_in", "backlog_out", "good", "bad", "offered")
+            ],
+            *[
+                sa.Column(name, sa.LargeBinary(), nullable=False)
+                for name in (
+                    "frt",
+                    "frt_business",
+                    "resolution",
+                    "resolution_business",
+                    "requesters",
+                )
+            ],
+            sa.PrimaryKeyConstraint("day", "group_id", "assignee_id"),
+        )
+        op.create_index(f"ix_{table}_group", table, ["group_id", "day"])
+        op.create_index(f"ix_{table}_assignee", table, ["assignee_id", "day"])
     op.create_table(
         "kpi_rollup_labels",
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("label", sa.String(length=255), nullable=False),
+        sa.Column("group_id", sa.BigInteger(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("group_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("assignee_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("label", sa.String(length=255), nullable=False),
+        sa.Column("assignee_id", sa.BigInteger(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("kind", "label", "day", "group_id", "assignee_id"),
+        sa.PrimaryKeyConstraint("kind", "group_id", "day", "label", "assignee_id"),
         sqlite_with_rowid=False,
-    )
-    op.create_index(
-        "ix_kpi_rollup_labels_group", "kpi_rollup_labels", ["kind", "group_id", "label", "day"]
     )
     op.create_index(
         "ix_kpi_rollup_labels_assignee",
         "kpi_rollup_labels",
-        ["kind", "assignee_id", "label", "day"],
+        ["kind", "assignee_id", "day", "label", "n"],
+    )
+    op.create_index(
+        "ix_kpi_rollup_labels_label", "kpi_rollup_labels", ["kind", "label", "day", "n"]
     )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_kpi_rollup_labels_label", table_name="kpi_rollup_labels")
     op.drop_index("ix_kpi_rollup_labels_assignee", table_name="kpi_rollup_labels")
-    op.drop_index("ix_kpi_rollup_labels_group", table_name="kpi_rollup_labels")
     op.drop_table("kpi_rollup_labels")
-    op.drop_index("ix_kpi_rollup_days_assignee", table_name="kpi_rollup_days")
-    op.drop_index("ix_kpi_rollup_days_group", table_name="kpi_rollup_days")
-    op.drop_table("kpi_rollup_days")
+    for table in ("kpi_rollup_months", "kpi_rollup_days"):
+        op.drop_index(f"ix_{table}_assignee", table_name=table)
+        op.drop_index(f"ix_{table}_group", table_name=table)
+        op.drop_table(table)
     op.drop_table("kpi_rollup_state")
