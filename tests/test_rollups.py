@@ -435,7 +435,7 @@ def test_a_page_that_fails_half_way_leaves_rows_and_rollups_as_they_were(
     page = [_ticket(rng, tid) for tid in range(5000, 5040)]
     broken = _rating(rng, 99_999, 5000, datetime(2026, 6, 1, tzinfo=UTC))
     broken["score"] = None
-    with pytest.raises(Exception, match="(?i)null|not-null|constraint"):
+    with pytest.raises(Exception, match=r"(?i)null|not-null|constraint"):
         store.apply_page(_page(page, [broken]), StreamState("tickets", pages_total=1))
     with help_desk.engine.connect() as conn:
         assert conn.execute(select(DAYS).order_by(DAYS.c.day, DAYS.c.group_id)).all() == cells
@@ -468,7 +468,7 @@ def test_two_writers_at_once_keep_every_cell(help_desk: Database) -> None:
                 )
                 with help_desk.engine.begin() as conn:
                     store.write_records(conn, part)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [
