@@ -137,12 +137,15 @@ class Cell:
     requesters: Counter[int] = field(default_factory=Counter)
 
     def add(self, other: Cell, sign: int = 1) -> None:
+        mine, theirs = self.__dict__, other.__dict__
         for name in COUNTS:
-            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+            mine[name] += sign * theirs[name]
         for name in MULTISETS:
-            mine: Counter[int] = getattr(self, name)
-            for key, n in getattr(other, name).items():
-                mine[key] += sign * n
+            counter: Counter[int] = mine[name]
+            if sign == 1:
+                counter.update(theirs[name])  # a dict update while ``counter`` is empty
+            else:
+                counter.subtract(theirs[name])
 
     def normalised(self) -> Cell:
         """The same cell without zero entries (a multiset entry that went to 0 is gone)."""
@@ -279,16 +282,16 @@ def _solved_share(solved: Cell, fact: TicketFact, sign: int) -> None:
         solved.with_reopens += sign
         if fact.reopens > 0:
             solved.reopened += sign
-    for name, value in (
-        ("frt", fact.frt),
-        ("frt_business", fact.frt_business),
-        ("resolution", fact.resolution),
-        ("resolution_business", fact.resolution_business),
-        ("requesters", fact.requester_id),
-    ):
-        if value is not None:
-            counter: Counter[int] = getattr(solved, name)
-            counter[value] += sign
+    if fact.frt is not None:
+        solved.frt[fact.frt] += sign
+    if fact.frt_business is not None:
+        solved.frt_business[fact.frt_business] += sign
+    if fact.resolution is not None:
+        solved.resolution[fact.resolution] += sign
+    if fact.resolution_business is not None:
+        solved.resolution_business[fact.resolution_business] += sign
+    if fact.requester_id is not None:
+        solved.requesters[fact.requester_id] += sign
 
 
 def rating_kind(score: str) -> str | None:
