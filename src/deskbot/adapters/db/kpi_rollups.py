@@ -30,7 +30,7 @@ from deskbot.domain.metrics import (
     Window,
     WindowStats,
 )
-from deskbot.domain.rollups import DURATIONS, TEAM, Histogram, distinct_values
+from deskbot.domain.rollups import COUNTS, DURATIONS, TEAM, Histogram, distinct_values
 
 
 class _Rows:
@@ -112,18 +112,25 @@ def _cells(
     return rows
 
 
-_SUMMED = (
-    "created",
-    "solved",
-    "with_replies",
-    "one_touch",
-    "with_reopens",
-    "reopened",
-    "good",
-    "bad",
-    "offered",
-)
+# The counts a window sums (the rest of ``COUNTS`` is read by the agents' table and the backlog).
+_SUMMED = tuple(n for n in COUNTS if n not in ("replies", "backlog_in", "backlog_out"))
 _MIN_DAY = date(1970, 1, 1)
+
+
+def _window_sums(
+    conn: Connection, window: Window, scope: Scope, durations: Sequence[str]
+) -> tuple[dict[str, int], dict[str, Histogram]]:
+    """The window's summed counts and the histograms of ``durations``."""
+    sums = dict.fromkeys(_SUMMED, 0)
+    blobs: dict[str, list[bytes]] = {name: [] for name in durations}
+    solved = _SUMMED.index("solved")
+    for row in _cells(conn, [*_SUMMED, *durations], window.start_day, window.end_day, scope):
+        for i, name in enumerate(_SUMMED):
+            sums[name] += row[i]
+        if row[solved]:
+            for j, name in enumerate(durations, start=len(_SUMMED)):
+                blobs[name].append(row[j])
+    return sums, {name: Histogram(blobs[name]) for name in durations}
 
 
 def window_stats(
@@ -131,15 +138,7 @@ def window_stats(
 ) -> WindowStats:
     """The window's figures; ``backlog`` is given when it is the current one (the caller
     counts open tickets now), else reconstructed from the cells before the window's end."""
-    rows = _cells(conn, [*_SUMMED, *DURATIONS], window.start_day, window.end_day, scope)
-    sums = dict.fromkeys(_SUMMED, 0)
-    blobs: dict[str, list[bytes]] = {name: [] for name in DURATIONS}
-    for row in rows:
-        for i, name in enumerate(_SUMMED):
-            sums[name] += row[i]
-        if row[1]:  # solved
-            for j, name in enumerate(DURATIONS, start=len(_SUMMED)):
-                blobs[name].append(row[j])
+    sums, hist = _window_sums(conn, window, scope, DURATIONS)
     labels = _Rows(conn, LABELS)
     channels = {
         str(r.label): int(r.n)
@@ -150,10 +149,8 @@ def window_stats(
         )
         if r.n
     }
-    frt = Histogram(blobs["frt"])
-    frt_b = Histogram(blobs["frt_business"])
-    res = Histogram(blobs["resolution"])
-    res_b = Histogram(blobs["resolution_business"])
+    frt, frt_b = hist["frt"], hist["frt_business"]
+    res, res_b = hist["resolution"], hist["resolution_business"]
     method: BacklogMethod
     if backlog is None:
         before = _cells(conn, ["backlog_in", "backlog_out"], _MIN_DAY, window.end_day, scope)
@@ -185,16 +182,7 @@ def window_stats(
 def headline(conn: Connection, window: Window, scope: Scope) -> WindowStats:
     """What ``SqlHeadlines.headline`` shows: created, solved, good, bad, one-touch, with
     replies, FRT and resolution medians (the rest left at their defaults)."""
-    names = ("created", "solved", "good", "bad", "one_touch", "with_replies")
-    sums = dict.fromkeys(names, 0)
-    frt: list[bytes] = []
-    res: list[bytes] = []
-    for row in _cells(conn, [*names, "frt", "resolution"], window.start_day, window.end_day, scope):
-        for i, name in enumerate(names):
-            sums[name] += row[i]
-        if row[1]:
-            frt.append(row[-2])
-            res.append(row[-1])
+    sums, hist = _window_sums(conn, window, scope, ("frt", "resolution"))
     return WindowStats(
         created=sums["created"],
         solved=sums["solved"],
@@ -202,8 +190,8 @@ def headline(conn: Connection, window: Window, scope: Scope) -> WindowStats:
         bad=sums["bad"],
         one_touch=sums["one_touch"],
         with_replies=sums["with_replies"],
-        frt_median=Histogram(frt).percentile(0.5),
-        resolution_median=Histogram(res).percentile(0.5),
+        frt_median=hist["frt"].percentile(0.5),
+        resolution_median=hist["resolution"].percentile(0.5),
     )
 
 

@@ -242,24 +242,21 @@ def _cell_columns() -> list[Column[Any]]:
     ]
 
 
-# One local day's cells.
-KPI_ROLLUP_DAYS = Table(
-    "kpi_rollup_days",
-    SQLModel.metadata,
-    *_cell_columns(),
-    Index("ix_kpi_rollup_days_group", "group_id", "day"),
-    Index("ix_kpi_rollup_days_assignee", "assignee_id", "day"),
-)
+def _cells_table(name: str) -> Table:
+    return Table(
+        name,
+        SQLModel.metadata,
+        *_cell_columns(),
+        Index(f"ix_{name}_group", "group_id", "day"),
+        Index(f"ix_{name}_assignee", "assignee_id", "day"),
+    )
 
+
+# One local day's cells.
+KPI_ROLLUP_DAYS = _cells_table("kpi_rollup_days")
 # One calendar month's cells: the sums of its days', so a long window reads its whole months
 # here and only its ragged ends day by day.
-KPI_ROLLUP_MONTHS = Table(
-    "kpi_rollup_months",
-    SQLModel.metadata,
-    *_cell_columns(),
-    Index("ix_kpi_rollup_months_group", "group_id", "day"),
-    Index("ix_kpi_rollup_months_assignee", "assignee_id", "day"),
-)
+KPI_ROLLUP_MONTHS = _cells_table("kpi_rollup_months")
 
 # Per label, local day, ticket group and assignee (0 for none; -1/-1 the day's team row):
 # kind "channel" counts the tickets created that day in that channel, "tag" the tickets solved
