@@ -187,29 +187,35 @@ class Shares:
             self.labels[label] += sign * n
 
     def with_team(self) -> Shares:
-        """These shares plus each day's team cell and team label rows (their sums)."""
-        out = Shares(labels=Counter())
+        """Sets each day's team cell and team label rows to the sums of the others (in
+        place; returns these shares)."""
+        team: dict[CellKey, Cell] = {}
         for key, cell in self.cells.items():
-            if key[1] == TEAM:
-                continue
-            out.cell(key).add(cell)
-            out.cell((key[0], TEAM, TEAM)).add(cell)
-        for (kind, label, day, group, assignee), n in self.labels.items():
-            if group == TEAM:
-                continue
-            out.labels[(kind, label, day, group, assignee)] += n
-            out.labels[(kind, label, day, TEAM, TEAM)] += n
-        return out
+            if key[1] != TEAM:
+                found = team.get((key[0], TEAM, TEAM))
+                if found is None:
+                    found = team[(key[0], TEAM, TEAM)] = Cell()
+                found.add(cell)
+        for key in [k for k in self.cells if k[1] == TEAM]:
+            del self.cells[key]
+        self.cells.update(team)
+        team_labels: Counter[LabelKey] = Counter()
+        for (kind, label, day, group, _), n in self.labels.items():
+            if group != TEAM:
+                team_labels[(kind, label, day, TEAM, TEAM)] += n
+        for label_key in [k for k in self.labels if k[3] == TEAM]:
+            del self.labels[label_key]
+        self.labels.update(team_labels)
+        return self
 
     def changed(self) -> Shares:
-        """Only the non-zero part (cells with some change, labels whose count moved)."""
-        out = Shares()
-        for key, cell in self.cells.items():
-            cell.normalised()
-            if not cell.is_empty():
-                out.cells[key] = cell
-        out.labels = Counter({k: n for k, n in self.labels.items() if n != 0})
-        return out
+        """Drops what adds up to nothing (empty cells, labels at 0); in place."""
+        for key in list(self.cells):
+            if self.cells[key].normalised().is_empty():
+                del self.cells[key]
+        for label_key in [k for k, n in self.labels.items() if n == 0]:
+            del self.labels[label_key]
+        return self
 
 
 def month_cells(cells: Mapping[CellKey, Cell]) -> dict[CellKey, Cell]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, delete, false, func, select, tuple_, update
@@ -203,21 +203,41 @@ def _ratings(conn: Connection, ids: Sequence[int], ticket_ids: Sequence[int]) ->
     return list(found.values())
 
 
+def _all_tickets(conn: Connection, batch: int = 5000) -> Iterator[TicketFact]:
+    """Every ticket with its metric set and tags, in id order, a batch at a time (memory
+    stays bounded by the batch, not by the account's tags)."""
+    after: int | None = None
+    while True:
+        query = (
+            select(*_TICKET_COLUMNS)
+            .select_from(_T.outerjoin(_M, _M.c.ticket_id == _T.c.id))
+            .order_by(_T.c.id)
+            .limit(batch)
+        )
+        if after is not None:
+            query = query.where(_T.c.id > after)
+        rows = conn.execute(query).all()
+        if not rows:
+            return
+        first, after = int(rows[0][0]), int(rows[-1][0])
+        tags: dict[int, list[str]] = {}
+        for tid, tag in conn.execute(
+            select(_TT.c.ticket_id, _TT.c.tag).where(
+                _TT.c.ticket_id >= first, _TT.c.ticket_id <= after
+            )
+        ):
+            tags.setdefault(int(tid), []).append(str(tag))
+        for row in rows:
+            yield _ticket_fact(row, tags)
+
+
 def compute_all(conn: Connection, tz: str) -> tuple[Shares, int, int]:
     """Every cell from the base tables: (shares, tickets read, ratings read)."""
     day_of = DayOf(tz)
     shares = Shares()
-    tags: dict[int, list[str]] = {}
-    for tid, tag in conn.execute(select(_TT.c.ticket_id, _TT.c.tag)):
-        tags.setdefault(int(tid), []).append(str(tag))
     n_tickets = 0
-    result = conn.execute(
-        select(*_TICKET_COLUMNS)
-        .select_from(_T.outerjoin(_M, _M.c.ticket_id == _T.c.id))
-        .execution_options(yield_per=5000)
-    )
-    for row in result:
-        contribute_ticket(shares, _ticket_fact(row, tags), day_of)
+    for fact in _all_tickets(conn):
+        contribute_ticket(shares, fact, day_of)
         n_tickets += 1
     n_ratings = 0
     result = conn.execute(
@@ -266,13 +286,24 @@ def _label_row(key: LabelKey, n: int) -> dict[str, Any]:
 
 
 def _stored_cells(
-    conn: Connection, table: Table, keys: Iterable[CellKey] | None = None
+    conn: Connection,
+    table: Table,
+    keys: Iterable[CellKey] | None = None,
+    *,
+    since: date | None = None,
+    until: date | None = None,
 ) -> dict[CellKey, Cell]:
+    """Stored cells: those of ``keys``, or with ``since <= day < until``."""
     columns = [table.c.day, table.c.group_id, table.c.assignee_id, *[table.c[n] for n in COUNTS]]
     columns += [table.c[n] for n in MULTISETS]
     out: dict[CellKey, Cell] = {}
     if keys is None:
-        batches: Iterable[Any] = [select(*columns)]
+        batches: Iterable[Any] = [
+            select(*columns).where(
+                *([] if since is None else [table.c.day >= since]),
+                *([] if until is None else [table.c.day < until]),
+            )
+        ]
     else:
         wanted = sorted(set(keys))
         batches = (
@@ -287,6 +318,14 @@ def _stored_cells(
         for row in conn.execute(query):
             out[(row.day, int(row.group_id), int(row.assignee_id))] = _cell_from_row(row)
     return out
+
+
+def _by_month(cells: dict[CellKey, Cell]) -> Iterator[tuple[date, dict[CellKey, Cell]]]:
+    """The cells grouped by calendar month, in order."""
+    months: dict[date, dict[CellKey, Cell]] = {}
+    for key, cell in cells.items():
+        months.setdefault(key[0].replace(day=1), {})[key] = cell
+    yield from sorted(months.items())
 
 
 def _stored_labels(conn: Connection, keys: Sequence[LabelKey] | None = None) -> Counter[LabelKey]:
@@ -306,9 +345,9 @@ def _stored_labels(conn: Connection, keys: Sequence[LabelKey] | None = None) -> 
 
 
 def _insert_cells(conn: Connection, table: Table, cells: dict[CellKey, Cell]) -> None:
-    rows = [_row_from_cell(key, cell) for key, cell in cells.items()]
-    for i in range(0, len(rows), 2000):
-        conn.execute(table.insert(), rows[i : i + 2000])
+    keys = list(cells)
+    for i in range(0, len(keys), 2000):
+        conn.execute(table.insert(), [_row_from_cell(k, cells[k]) for k in keys[i : i + 2000]])
 
 
 def _apply(conn: Connection, database: Database, delta: Shares) -> None:
@@ -491,10 +530,11 @@ class SqlRollups:
                 conn.execute(delete(table))
             shares, n_tickets, n_ratings = compute_all(conn, tz)
             _insert_cells(conn, DAYS, shares.cells)
-            _insert_cells(conn, MONTHS, month_cells(shares.cells))
-            label_rows = [_label_row(k, n) for k, n in shares.labels.items()]
-            for i in range(0, len(label_rows), 5000):
-                conn.execute(LABELS.insert(), label_rows[i : i + 5000])
+            for _, days in _by_month(shares.cells):  # a month at a time: memory stays flat
+                _insert_cells(conn, MONTHS, month_cells(days))
+            labels = list(shares.labels.items())
+            for i in range(0, len(labels), 5000):
+                conn.execute(LABELS.insert(), [_label_row(k, n) for k, n in labels[i : i + 5000]])
             conn.execute(
                 update(STATE)
                 .where(STATE.c.id == 1)
@@ -526,11 +566,22 @@ class SqlRollups:
                 status = state.status if state is not None else "missing"
                 return CheckResult(None, status, 0, 0, ())
             expected, _, _ = compute_all(conn, state.timezone)
-            stored = _stored_cells(conn, DAYS)
-            stored_months = _stored_cells(conn, MONTHS)
+            problems: list[str] = []
+            stored_months = {
+                day.replace(day=1)
+                for table in (DAYS, MONTHS)
+                for day in conn.execute(select(table.c.day).distinct()).scalars()
+            }
+            expected_months = dict(_by_month(expected.cells))
+            for month in sorted(set(expected_months) | stored_months):
+                # a month at a time, so the stored cells never sit in memory all at once
+                days = expected_months.get(month, {})
+                following = (month + timedelta(days=32)).replace(day=1)
+                have = _stored_cells(conn, DAYS, since=month, until=following)
+                problems += _cell_problems("cell", days, have)
+                have = _stored_cells(conn, MONTHS, since=month, until=following)
+                problems += _cell_problems("month", month_cells(days), have)
             stored_labels = _stored_labels(conn)
-        problems = _cell_problems("cell", expected.cells, stored)
-        problems += _cell_problems("month", month_cells(expected.cells), stored_months)
         for label in sorted(set(expected.labels) | set(stored_labels)):
             want_n, have_n = expected.labels.get(label, 0), stored_labels.get(label, 0)
             if want_n != have_n:
