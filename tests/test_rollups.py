@@ -482,3 +482,19 @@ def test_two_writers_at_once_keep_every_cell(help_desk: Database) -> None:
     assert not errors, errors
     result = SqlRollups(help_desk).check()
     assert result.ok, result.problems
+
+
+def test_day_of_agrees_with_zoneinfo_even_for_odd_historical_offsets() -> None:
+    """The quarter-hour cache never puts an instant on the wrong local day, including zones
+    whose midnight once fell at odd minutes (Monrovia's -0:44:30) and half-hour DST."""
+    from zoneinfo import ZoneInfo
+
+    from deskbot.domain.rollups import DayOf
+
+    rng = random.Random(8)
+    for tz in ("Europe/Berlin", "Asia/Kathmandu", "Australia/Lord_Howe", "Africa/Monrovia"):
+        day_of, zone = DayOf(tz), ZoneInfo(tz)
+        for _ in range(3000):
+            seconds = rng.randrange(0, 125 * 365 * 86400)
+            instant = datetime(1905, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+            assert day_of(instant) == instant.astimezone(zone).date(), (tz, instant)

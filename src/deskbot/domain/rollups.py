@@ -231,23 +231,26 @@ def month_cells(cells: Mapping[CellKey, Cell]) -> dict[CellKey, Cell]:
 
 
 class DayOf:
-    """The local day of an instant in one timezone, cached per UTC hour (DST-exact: every
-    zone offset in use is a whole number of quarter hours, and changes happen on the hour or
-    half hour — so the cache keys on the UTC quarter hour)."""
+    """The local day of an instant in one timezone, cached per UTC quarter hour: a quarter
+    whose first and last second fall on the same local day is remembered (every offset in
+    use today is a whole number of quarter hours, so that is nearly all of them); one that
+    straddles a local midnight (a historical offset with odd minutes) is computed each time."""
 
     def __init__(self, tz: str) -> None:
         self.tz = tz
         self._zone = ZoneInfo(tz)
-        self._cache: dict[int, date] = {}
+        self._cache: dict[int, date | None] = {}
 
     def __call__(self, when: datetime) -> date:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         quarter = int(when.timestamp()) // 900
-        found = self._cache.get(quarter)
-        if found is None:
-            found = self._cache[quarter] = when.astimezone(self._zone).date()
-        return found
+        if quarter not in self._cache:
+            first = datetime.fromtimestamp(quarter * 900, self._zone).date()
+            last = datetime.fromtimestamp(quarter * 900 + 899, self._zone).date()
+            self._cache[quarter] = first if first == last else None
+        found = self._cache[quarter]
+        return found if found is not None else when.astimezone(self._zone).date()
 
 
 def contribute_ticket(shares: Shares, fact: TicketFact, day_of: DayOf, sign: int = 1) -> None:
