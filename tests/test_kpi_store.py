@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from deskbot.adapters.db.kpi import ScopeError, SqlKpiSource
+from deskbot.adapters.db.rollups import SqlRollups
 from deskbot.adapters.db.store import Database
 from deskbot.domain.metrics import Scope, Window, buckets
 from deskbot.services.reporting import build_report
@@ -17,10 +18,18 @@ WINDOW = Window(date(2026, 3, 28), date(2026, 3, 30), TZ)
 NOW = utc(2026, 4, 1, 10, 0)
 
 
-@pytest.fixture
-def kpi(db: Database) -> SqlKpiSource:
+@pytest.fixture(params=["tickets", "rollups"])
+def kpi(db: Database, request: pytest.FixtureRequest) -> SqlKpiSource:
+    """Every hand-checked figure twice: read from the tickets, and from the per-day rollups
+    (built in the dataset's timezone, as the sync builds them)."""
     load(db)
-    return SqlKpiSource(db)
+    source = SqlKpiSource(db)
+    if request.param == "rollups":
+        SqlRollups(db).rebuild(TZ)
+        assert source.uses_rollups(WINDOW)
+    else:
+        assert not source.uses_rollups(WINDOW)
+    return source
 
 
 def test_window_is_47_hours_across_the_dst_switch() -> None:

@@ -211,3 +211,28 @@ def test_digest_dry_run_prints_block_kit(config: Path) -> None:
     assert unknown.returncode == 2
     assert "no digest named or posting to '#nope'" in unknown.stderr
     assert "daily-kpi (#kpi)" in unknown.stderr
+
+
+def test_the_same_json_from_the_tickets_and_from_the_rollups(config: Path, tmp_path: Path) -> None:
+    """Before the rollups exist the report says so (on stderr) and reads the tickets; once
+    built, the same command prints the same JSON from them, without the note."""
+    from deskbot.adapters.db.rollups import SqlRollups
+
+    args = ("--period", "2026-03-23..2026-03-29", "--json")
+    before = run(config, *args)
+    assert before.returncode == 0, before.stderr
+    assert "rollups are not built for Europe/Berlin" in before.stderr
+    database = Database(f"sqlite:///{tmp_path / 'deskbot.sqlite'}")
+    SqlRollups(database).rebuild("Europe/Berlin")
+    database.dispose()
+    after = run(config, *args)
+    assert after.returncode == 0, after.stderr
+    assert "rollups" not in after.stderr
+
+    def figures(text: str) -> dict[str, object]:
+        data = json.loads(text)
+        data.pop("generated_at")
+        return data
+
+    assert figures(after.stdout) == figures(before.stdout)
+    assert figures(after.stdout)["metrics"]["tickets_solved"]["value"] > 0  # type: ignore[index]

@@ -264,6 +264,10 @@ class KpiSource(Protocol):
 
     def series(self, buckets: Sequence[Window], scope: Scope) -> list[SeriesPoint]: ...
 
+    def uses_rollups(self, *windows: Window) -> bool:
+        """Whether these windows are answered from the per-day rollups (else from tickets)."""
+        ...
+
     def frt_sample(self, window: Window, scope: Scope) -> list[int]:
         """Calendar first reply minutes of the tickets solved in the window, sorted."""
         ...

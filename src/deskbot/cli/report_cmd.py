@@ -47,6 +47,13 @@ def report(
     database = bootstrap.open_database(settings)
     try:
         source = bootstrap.kpi_source(database)
+        if not source.uses_rollups(window):
+            typer.echo(
+                f"note: the per-day rollups are not built for {window.tz} yet, so this report "
+                "reads every ticket (slower); the next sync builds them, or run "
+                "'deskbot db check --repair'",
+                err=True,
+            )
         scope = source.resolve_scope(group=group, agent=agent)
         result = build_report(
             source,
