@@ -498,3 +498,32 @@ def test_day_of_agrees_with_zoneinfo_even_for_odd_historical_offsets() -> None:
             seconds = rng.randrange(0, 125 * 365 * 86400)
             instant = datetime(1905, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
             assert day_of(instant) == instant.astimezone(zone).date(), (tz, instant)
+
+
+def test_a_rebuild_computes_again_when_a_page_lands_meanwhile(
+    help_desk: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild computes without blocking writers; a page committed between its reading
+    and its swap is noticed (the state row's ``writes``) and the cells computed again."""
+    from deskbot.adapters.db import rollups as module
+
+    real = module.compute_all
+    calls: list[int] = []
+    rng = random.Random(41)
+
+    def compute_then_a_page_lands(conn: Any, tz: str) -> Any:
+        out = real(conn, tz)
+        calls.append(1)
+        if len(calls) == 1:  # another replica's sync page, right after the first reading
+            with help_desk.engine.begin() as other:
+                SqlSyncStore(help_desk).write_records(
+                    other, _page([_ticket(rng, t) for t in range(8000, 8050)], [])
+                )
+        return out
+
+    monkeypatch.setattr(module, "compute_all", compute_then_a_page_lands)
+    SqlRollups(help_desk).rebuild("Europe/Berlin")
+    assert len(calls) == 2  # the first computation was thrown away
+    monkeypatch.setattr(module, "compute_all", real)
+    result = SqlRollups(help_desk).check()
+    assert result.ok, result.problems

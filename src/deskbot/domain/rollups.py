@@ -42,6 +42,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -363,10 +364,7 @@ _SWAP = sys.byteorder != "little"
 
 
 def pack(counter: Mapping[int, int]) -> bytes:
-    flat = array("q")
-    for value in sorted(k for k, n in counter.items() if n != 0):
-        flat.append(value)
-        flat.append(counter[value])
+    flat = array("q", chain.from_iterable(sorted(kv for kv in counter.items() if kv[1])))
     if _SWAP:  # pragma: no cover - big-endian hosts
         flat.byteswap()
     return flat.tobytes()

@@ -344,12 +344,6 @@ def _stored_labels(conn: Connection, keys: Sequence[LabelKey] | None = None) -> 
     return out
 
 
-def _insert_cells(conn: Connection, table: Table, cells: dict[CellKey, Cell]) -> None:
-    keys = list(cells)
-    for i in range(0, len(keys), 2000):
-        conn.execute(table.insert(), [_row_from_cell(k, cells[k]) for k in keys[i : i + 2000]])
-
-
 def _apply(conn: Connection, database: Database, delta: Shares) -> None:
     """Add ``delta`` to the stored cells and labels (the caller holds the rollups' lock)."""
     if delta.cells:
@@ -517,84 +511,167 @@ class SqlRollups:
         self.rebuild(tz, reason=reason)
         return True
 
-    def rebuild(self, tz: str, *, reason: str = "asked") -> None:
+    def rebuild(self, tz: str, *, reason: str = "asked", attempts: int = 3) -> None:
+        """Recompute every cell from the base tables and replace the stored ones.
+
+        Optimistic: the cells are computed without blocking writers, then swapped in a short
+        transaction that first checks, by the state row's ``writes``, that no writer touched
+        tickets or ratings meanwhile (else it computes again); the last attempt computes
+        under the lock, so a rebuild always ends."""
         started = datetime.now(UTC)
-        with self.database.engine.begin() as conn:
-            if _lock(conn) is None:
-                conn.execute(
-                    STATE.insert().values(
-                        id=1, status="empty", version=0, writes=1, tickets=0, ratings=0
-                    )
+        for attempt in range(1, attempts + 1):
+            try:
+                n_tickets, n_ratings, cells, labels = self._rebuild_once(
+                    tz, locked=attempt == attempts
                 )
-            for table in (LABELS, DAYS, MONTHS):
-                conn.execute(delete(table))
-            shares, n_tickets, n_ratings = compute_all(conn, tz)
-            _insert_cells(conn, DAYS, shares.cells)
-            for _, days in _by_month(shares.cells):  # a month at a time: memory stays flat
-                _insert_cells(conn, MONTHS, month_cells(days))
-            labels = list(shares.labels.items())
-            for i in range(0, len(labels), 5000):
-                conn.execute(LABELS.insert(), [_label_row(k, n) for k, n in labels[i : i + 5000]])
-            conn.execute(
-                update(STATE)
-                .where(STATE.c.id == 1)
-                .values(
-                    status="ready",
-                    timezone=tz,
-                    version=ROLLUP_VERSION,
-                    rebuilt_at=datetime.now(UTC),
-                    tickets=n_tickets,
-                    ratings=n_ratings,
-                )
-            )
+                break
+            except _Moved:
+                log.info("rollups.rebuild_retried", attempt=attempt, timezone=tz)
         log.info(
             "rollups.rebuilt",
             reason=reason,
             timezone=tz,
             tickets=n_tickets,
             ratings=n_ratings,
-            cells=len(shares.cells),
-            label_rows=len(shares.labels),
+            cells=cells,
+            label_rows=labels,
             seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
         )
 
-    def check(self, limit: int = 20) -> CheckResult:
-        """Recompute every cell from the base tables and compare with the stored ones."""
-        with self.database.engine.begin() as conn:
-            state = _lock(conn)  # a consistent view: no writer changes rows or cells meanwhile
-            if state is None or not state.ready or state.timezone is None:
-                status = state.status if state is not None else "missing"
-                return CheckResult(None, status, 0, 0, ())
-            expected, _, _ = compute_all(conn, state.timezone)
-            problems: list[str] = []
-            stored_months = {
-                day.replace(day=1)
-                for table in (DAYS, MONTHS)
-                for day in conn.execute(select(table.c.day).distinct()).scalars()
-            }
-            expected_months = dict(_by_month(expected.cells))
-            for month in sorted(set(expected_months) | stored_months):
-                # a month at a time, so the stored cells never sit in memory all at once
-                days = expected_months.get(month, {})
-                following = (month + timedelta(days=32)).replace(day=1)
-                have = _stored_cells(conn, DAYS, since=month, until=following)
-                problems += _cell_problems("cell", days, have)
-                have = _stored_cells(conn, MONTHS, since=month, until=following)
-                problems += _cell_problems("month", month_cells(days), have)
-            stored_labels = _stored_labels(conn)
-        for label in sorted(set(expected.labels) | set(stored_labels)):
-            want_n, have_n = expected.labels.get(label, 0), stored_labels.get(label, 0)
-            if want_n != have_n:
-                kind, name, day, group, assignee = label
-                problems.append(
-                    f"{kind} {name!r} on {day.isoformat()} {_who(group, assignee)}: "
-                    f"stored {have_n}, expected {want_n}"
-                )
-        if len(problems) > limit:
-            problems = [*problems[:limit], f"… and {len(problems) - limit} more"]
-        return CheckResult(
-            state.timezone, state.status, len(expected.cells), len(expected.labels), tuple(problems)
+    def _rebuild_once(self, tz: str, *, locked: bool) -> tuple[int, int, int, int]:
+        engine = self.database.engine
+        if locked:
+            with engine.begin() as conn:
+                _lock_or_create(conn)
+                rows = _Rebuilt(*compute_all(conn, tz))
+                rows.swap_in(conn, tz)
+            return rows.counts
+        with engine.connect() as conn:
+            before = read_state(conn)
+            rows = _Rebuilt(*compute_all(conn, tz))  # packed before the lock: it only writes
+        with engine.begin() as conn:
+            state = _lock_or_create(conn)
+            if (before is None) != (state is None) or (
+                before is not None and state is not None and state.writes != before.writes + 1
+            ):
+                raise _Moved
+            rows.swap_in(conn, tz)
+        return rows.counts
+
+    def check(self, limit: int = 20, attempts: int = 3) -> CheckResult:
+        """Recompute every cell from the base tables and compare with the stored ones.
+
+        Like a rebuild, without blocking writers: the comparison counts only if no writer
+        changed anything meanwhile (else it runs again; the last attempt holds the lock)."""
+        for attempt in range(1, attempts + 1):
+            with self.database.engine.begin() as conn:
+                state = _lock(conn) if attempt == attempts else read_state(conn)
+                if state is None or not state.ready or state.timezone is None:
+                    status = state.status if state is not None else "missing"
+                    return CheckResult(None, status, 0, 0, ())
+                result = _compare(conn, state, limit)
+                if attempt == attempts or read_state(conn) == state:
+                    return result
+            log.info("rollups.check_retried", attempt=attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Moved(Exception):
+    """Tickets or ratings changed while the rollups were computed without the lock."""
+
+
+def _lock_or_create(conn: Connection) -> RollupState | None:
+    state = _lock(conn)
+    if state is None:
+        conn.execute(
+            STATE.insert().values(id=1, status="empty", version=0, writes=1, tickets=0, ratings=0)
         )
+    return state
+
+
+def _label_order(item: tuple[LabelKey, int]) -> tuple[Any, ...]:
+    """The labels table's primary-key order: (kind, group, day, label, assignee)."""
+    kind, label, day, group, assignee = item[0]
+    return (kind, group, day, label, assignee)
+
+
+class _Rebuilt:
+    """Freshly computed rollups as rows ready to insert (in primary-key order: appending to
+    the B-trees is several times faster than inserting at random places). The shares'
+    multisets are packed as the rows are made, so memory goes down, not up."""
+
+    def __init__(self, shares: Shares, n_tickets: int, n_ratings: int) -> None:
+        self.days: list[dict[str, Any]] = []
+        self.months: list[dict[str, Any]] = []
+        by_month: dict[date, list[CellKey]] = {}
+        for key in shares.cells:
+            by_month.setdefault(key[0].replace(day=1), []).append(key)
+        for _, keys in sorted(by_month.items()):
+            cells = {k: shares.cells.pop(k) for k in sorted(keys)}  # freed month by month
+            self.months += [_row_from_cell(k, c) for k, c in sorted(month_cells(cells).items())]
+            self.days += [_row_from_cell(k, c) for k, c in cells.items()]
+        self.months.sort(key=lambda r: (r["day"], r["group_id"], r["assignee_id"]))
+        self.labels = sorted(shares.labels.items(), key=_label_order)
+        shares.labels.clear()
+        self.counts = (n_tickets, n_ratings, len(self.days), len(self.labels))
+
+    def swap_in(self, conn: Connection, tz: str) -> None:
+        """Replace the stored rollups with these (the caller holds the lock)."""
+        for table in (LABELS, DAYS, MONTHS):
+            conn.execute(delete(table))
+        for table, rows in ((DAYS, self.days), (MONTHS, self.months)):
+            for i in range(0, len(rows), 5000):
+                conn.execute(table.insert(), rows[i : i + 5000])
+        for i in range(0, len(self.labels), 5000):
+            chunk = self.labels[i : i + 5000]
+            conn.execute(LABELS.insert(), [_label_row(key, n) for key, n in chunk])
+        conn.execute(
+            update(STATE)
+            .where(STATE.c.id == 1)
+            .values(
+                status="ready",
+                timezone=tz,
+                version=ROLLUP_VERSION,
+                rebuilt_at=datetime.now(UTC),
+                tickets=self.counts[0],
+                ratings=self.counts[1],
+            )
+        )
+
+
+def _compare(conn: Connection, state: RollupState, limit: int) -> CheckResult:
+    """Every expected cell and label against the stored ones, a month at a time (so the
+    stored cells never sit in memory all at once)."""
+    assert state.timezone is not None
+    expected, _, _ = compute_all(conn, state.timezone)
+    problems: list[str] = []
+    stored_months = {
+        day.replace(day=1)
+        for table in (DAYS, MONTHS)
+        for day in conn.execute(select(table.c.day).distinct()).scalars()
+    }
+    expected_months = dict(_by_month(expected.cells))
+    for month in sorted(set(expected_months) | stored_months):
+        days = expected_months.get(month, {})
+        following = (month + timedelta(days=32)).replace(day=1)
+        have = _stored_cells(conn, DAYS, since=month, until=following)
+        problems += _cell_problems("cell", days, have)
+        have = _stored_cells(conn, MONTHS, since=month, until=following)
+        problems += _cell_problems("month", month_cells(days), have)
+    stored_labels = _stored_labels(conn)
+    for label in sorted(set(expected.labels) | set(stored_labels)):
+        want_n, have_n = expected.labels.get(label, 0), stored_labels.get(label, 0)
+        if want_n != have_n:
+            kind, name, day, group, assignee = label
+            problems.append(
+                f"{kind} {name!r} on {day.isoformat()} {_who(group, assignee)}: "
+                f"stored {have_n}, expected {want_n}"
+            )
+    if len(problems) > limit:
+        problems = [*problems[:limit], f"… and {len(problems) - limit} more"]
+    return CheckResult(
+        state.timezone, state.status, len(expected.cells), len(expected.labels), tuple(problems)
+    )
 
 
 def _cell_problems(
