@@ -41,7 +41,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import chain
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -217,6 +217,19 @@ class Shares:
         for label_key in [k for k, n in self.labels.items() if n == 0]:
             del self.labels[label_key]
         return self
+
+
+def next_month(day: date) -> date:
+    """The first day of the calendar month after ``day``'s."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def keys_by_month(keys: Iterable[CellKey]) -> list[tuple[date, list[CellKey]]]:
+    """Cell keys grouped by calendar month (its first day), months and keys in order."""
+    months: dict[date, list[CellKey]] = {}
+    for key in keys:
+        months.setdefault(key[0].replace(day=1), []).append(key)
+    return [(month, sorted(found)) for month, found in sorted(months.items())]
 
 
 def month_cells(cells: Mapping[CellKey, Cell]) -> dict[CellKey, Cell]:
@@ -435,9 +448,6 @@ class Histogram:
         for value, n in zip(self.values.tolist(), self.counts.tolist(), strict=True):
             out.extend([value] * n)
         return out
-
-    def distinct(self) -> int:
-        return len(self.values)
 
 
 def distinct_values(blobs: Iterable[bytes]) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Table, case, func, literal_column, select
@@ -30,7 +30,14 @@ from deskbot.domain.metrics import (
     Window,
     WindowStats,
 )
-from deskbot.domain.rollups import COUNTS, DURATIONS, TEAM, Histogram, distinct_values
+from deskbot.domain.rollups import (
+    COUNTS,
+    DURATIONS,
+    TEAM,
+    Histogram,
+    distinct_values,
+    next_month,
+)
 
 
 class _Rows:
@@ -74,7 +81,7 @@ class _Rows:
 def _spans(first: date, end: date) -> list[tuple[Table, date, date]]:
     """``[first, end)`` as (table, from, to) parts: its whole calendar months from the month
     cells, its ragged ends from the day cells."""
-    months_from = first if first.day == 1 else _next_month(first)
+    months_from = first if first.day == 1 else next_month(first)
     months_to = end.replace(day=1)
     if months_from >= months_to:
         return [(DAYS, first, end)]
@@ -83,10 +90,6 @@ def _spans(first: date, end: date) -> list[tuple[Table, date, date]]:
     if months_to < end:
         parts.append((DAYS, months_to, end))
     return parts
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def _cells(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, false, func, select, tuple_, update
@@ -52,7 +52,9 @@ from deskbot.domain.rollups import (
     TicketFact,
     contribute_rating,
     contribute_ticket,
+    keys_by_month,
     month_cells,
+    next_month,
     pack,
     unpack,
 )
@@ -81,7 +83,7 @@ class RollupState:
     rebuilt_at: datetime | None
 
     def ready_for(self, tz: str) -> bool:
-        return self.status == "ready" and self.version == ROLLUP_VERSION and self.timezone == tz
+        return self.ready and self.timezone == tz
 
     @property
     def ready(self) -> bool:
@@ -170,36 +172,37 @@ _RATING_COLUMNS = (
 )
 
 
+def _tags(conn: Connection, condition: Any) -> dict[int, list[str]]:
+    """The tags of the tickets ``condition`` selects on ``ticket_tags``, by ticket."""
+    tags: dict[int, list[str]] = {}
+    for tid, tag in conn.execute(select(_TT.c.ticket_id, _TT.c.tag).where(condition)):
+        tags.setdefault(int(tid), []).append(str(tag))
+    return tags
+
+
+_TICKETS_WITH_METRICS = select(*_TICKET_COLUMNS).select_from(
+    _T.outerjoin(_M, _M.c.ticket_id == _T.c.id)
+)
+
+
 def _tickets(conn: Connection, ids: Sequence[int]) -> list[TicketFact]:
     out: list[TicketFact] = []
     for chunk in _chunks(sorted(set(ids))):
-        tags: dict[int, list[str]] = {}
-        for tid, tag in conn.execute(
-            select(_TT.c.ticket_id, _TT.c.tag).where(_TT.c.ticket_id.in_(chunk))
-        ):
-            tags.setdefault(int(tid), []).append(str(tag))
-        rows = conn.execute(
-            select(*_TICKET_COLUMNS)
-            .select_from(_T.outerjoin(_M, _M.c.ticket_id == _T.c.id))
-            .where(_T.c.id.in_(chunk))
-        )
+        tags = _tags(conn, _TT.c.ticket_id.in_(chunk))
+        rows = conn.execute(_TICKETS_WITH_METRICS.where(_T.c.id.in_(chunk)))
         out.extend(_ticket_fact(row, tags) for row in rows)
     return out
 
 
 def _ratings(conn: Connection, ids: Sequence[int], ticket_ids: Sequence[int]) -> list[RatingFact]:
+    """The ratings with these ids and all ratings of these tickets."""
     found: dict[int, RatingFact] = {}
     source = _R.outerjoin(_T, _T.c.id == _R.c.ticket_id)
-    for chunk in _chunks(sorted(set(ids))):
-        for row in conn.execute(
-            select(*_RATING_COLUMNS).select_from(source).where(_R.c.id.in_(chunk))
-        ):
-            found[int(row[0])] = _rating_fact(row)
-    for chunk in _chunks(sorted(set(ticket_ids))):
-        for row in conn.execute(
-            select(*_RATING_COLUMNS).select_from(source).where(_R.c.ticket_id.in_(chunk))
-        ):
-            found[int(row[0])] = _rating_fact(row)
+    for column, wanted in ((_R.c.id, ids), (_R.c.ticket_id, ticket_ids)):
+        for chunk in _chunks(sorted(set(wanted))):
+            query = select(*_RATING_COLUMNS).select_from(source).where(column.in_(chunk))
+            for row in conn.execute(query):
+                found[int(row[0])] = _rating_fact(row)
     return list(found.values())
 
 
@@ -208,25 +211,14 @@ def _all_tickets(conn: Connection, batch: int = 5000) -> Iterator[TicketFact]:
     stays bounded by the batch, not by the account's tags)."""
     after: int | None = None
     while True:
-        query = (
-            select(*_TICKET_COLUMNS)
-            .select_from(_T.outerjoin(_M, _M.c.ticket_id == _T.c.id))
-            .order_by(_T.c.id)
-            .limit(batch)
-        )
+        query = _TICKETS_WITH_METRICS.order_by(_T.c.id).limit(batch)
         if after is not None:
             query = query.where(_T.c.id > after)
         rows = conn.execute(query).all()
         if not rows:
             return
         first, after = int(rows[0][0]), int(rows[-1][0])
-        tags: dict[int, list[str]] = {}
-        for tid, tag in conn.execute(
-            select(_TT.c.ticket_id, _TT.c.tag).where(
-                _TT.c.ticket_id >= first, _TT.c.ticket_id <= after
-            )
-        ):
-            tags.setdefault(int(tid), []).append(str(tag))
+        tags = _tags(conn, _TT.c.ticket_id.between(first, after))
         for row in rows:
             yield _ticket_fact(row, tags)
 
@@ -318,14 +310,6 @@ def _stored_cells(
         for row in conn.execute(query):
             out[(row.day, int(row.group_id), int(row.assignee_id))] = _cell_from_row(row)
     return out
-
-
-def _by_month(cells: dict[CellKey, Cell]) -> Iterator[tuple[date, dict[CellKey, Cell]]]:
-    """The cells grouped by calendar month, in order."""
-    months: dict[date, dict[CellKey, Cell]] = {}
-    for key, cell in cells.items():
-        months.setdefault(key[0].replace(day=1), {})[key] = cell
-    yield from sorted(months.items())
 
 
 def _stored_labels(conn: Connection, keys: Sequence[LabelKey] | None = None) -> Counter[LabelKey]:
@@ -603,11 +587,8 @@ class _Rebuilt:
     def __init__(self, shares: Shares, n_tickets: int, n_ratings: int) -> None:
         self.days: list[dict[str, Any]] = []
         self.months: list[dict[str, Any]] = []
-        by_month: dict[date, list[CellKey]] = {}
-        for key in shares.cells:
-            by_month.setdefault(key[0].replace(day=1), []).append(key)
-        for _, keys in sorted(by_month.items()):
-            cells = {k: shares.cells.pop(k) for k in sorted(keys)}  # freed month by month
+        for _, keys in keys_by_month(shares.cells):
+            cells = {k: shares.cells.pop(k) for k in keys}  # freed month by month
             self.months += [_row_from_cell(k, c) for k, c in sorted(month_cells(cells).items())]
             self.days += [_row_from_cell(k, c) for k, c in cells.items()]
         self.months.sort(key=lambda r: (r["day"], r["group_id"], r["assignee_id"]))
@@ -650,10 +631,10 @@ def _compare(conn: Connection, state: RollupState, limit: int) -> CheckResult:
         for table in (DAYS, MONTHS)
         for day in conn.execute(select(table.c.day).distinct()).scalars()
     }
-    expected_months = dict(_by_month(expected.cells))
+    expected_months = dict(keys_by_month(expected.cells))
     for month in sorted(set(expected_months) | stored_months):
-        days = expected_months.get(month, {})
-        following = (month + timedelta(days=32)).replace(day=1)
+        days = {k: expected.cells[k] for k in expected_months.get(month, [])}
+        following = next_month(month)
         have = _stored_cells(conn, DAYS, since=month, until=following)
         problems += _cell_problems("cell", days, have)
         have = _stored_cells(conn, MONTHS, since=month, until=following)
