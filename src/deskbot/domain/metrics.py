@@ -470,6 +470,11 @@ class AgentStats:
         return ratio(self.replies, self.solved)
 
 
+def agent_order(agent: AgentStats) -> tuple[int, int, str, int]:
+    """The agents' table order: most solved, then most replies, then name and id."""
+    return (-agent.solved, -agent.replies, agent.name or "", agent.agent_id)
+
+
 def workload_flags(agent: AgentStats, days: int, rules: WorkloadRules) -> tuple[str, ...]:
     """The patterns a lead should talk about, with per-day thresholds scaled to ``days``.
 

@@ -30,6 +30,7 @@ from deskbot.domain.metrics import (
     Window,
     WindowStats,
     WorkloadRules,
+    agent_order,
     workload_flags,
 )
 from deskbot.ports import Clock
@@ -144,7 +145,7 @@ def flagged(
 ) -> tuple[tuple[AgentStats, tuple[str, ...]], ...]:
     """The agents ``build_report`` would flag, with their flags, in its order."""
     rows = [(a, flags) for a in agents if (flags := workload_flags(a, days, rules))]
-    rows.sort(key=lambda r: (-r[0].solved, -r[0].replies, r[0].name or "", r[0].agent_id))
+    rows.sort(key=lambda r: agent_order(r[0]))
     return tuple(rows)
 
 

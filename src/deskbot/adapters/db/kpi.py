@@ -64,6 +64,7 @@ from deskbot.domain.metrics import (
     SeriesPoint,
     Window,
     WindowStats,
+    agent_order,
     percentile_sorted,
 )
 from deskbot.domain.shoutouts import Praise
@@ -350,9 +351,9 @@ class SqlKpiSource:
             if self._rollups_for(conn, window):
                 rows = kpi_rollups.agent_work(conn, window, scope)
                 names = self._user_names(conn, (a.agent_id for a in rows))
-                agents = [replace(a, name=names.get(a.agent_id)) for a in rows]
-                agents.sort(key=lambda a: (-a.solved, -a.replies, a.name or "", a.agent_id))
-                return agents
+                return sorted(
+                    (replace(a, name=names.get(a.agent_id)) for a in rows), key=agent_order
+                )
             for row in conn.execute(
                 select(
                     T.c.assignee_id,
@@ -406,7 +407,7 @@ class SqlKpiSource:
             )
             for agent_id, values in work.items()
         ]
-        agents.sort(key=lambda a: (-a.solved, -a.replies, a.name or "", a.agent_id))
+        agents.sort(key=agent_order)
         return agents
 
     def customers_in_need(self, window: Window, scope: Scope, limit: int) -> CustomersInNeed:
