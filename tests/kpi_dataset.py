@@ -11,6 +11,7 @@ Agents: Ada (100, group Support 10), Bob (101, group Billing 11).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from deskbot.adapters.db.store import Database
@@ -259,3 +260,22 @@ def load(db: Database) -> None:
                 {"id": GLOBEX, "name": "Globex", "raw": "{}"},
             ],
         )
+
+
+def loaded_config(tmp_path: Path, extra_yaml: str = "") -> Path:
+    """A SQLite file in ``tmp_path`` holding this dataset, and a configuration (Europe/Berlin)
+    pointing at it, with ``extra_yaml`` appended; returns the configuration's path."""
+    url = f"sqlite:///{tmp_path / 'deskbot.sqlite'}"
+    database = Database(url)
+    database.upgrade()
+    load(database)
+    database.dispose()
+    path = tmp_path / "deskbot.yaml"
+    path.write_text(
+        "timezone: Europe/Berlin\n"
+        f"data_dir: {tmp_path}\n"
+        "zendesk:\n  subdomain: example\n"
+        f"storage:\n  url: {url}\n" + extra_yaml,
+        encoding="utf-8",
+    )
+    return path

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deskbot.adapters.db.store import Database
-from kpi_dataset import load
+from kpi_dataset import loaded_config
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAVY = ("slack_bolt", "slack_sdk", "zenpy", "apscheduler", "requests")
@@ -35,24 +34,13 @@ print("LOADED=" + json.dumps(sorted(m for m in heavy if m in sys.modules)))
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    url = f"sqlite:///{tmp_path / 'deskbot.sqlite'}"
-    database = Database(url)
-    database.upgrade()
-    load(database)
-    database.dispose()
-    path = tmp_path / "deskbot.yaml"
-    path.write_text(
-        "timezone: Europe/Berlin\n"
-        f"data_dir: {tmp_path}\n"
-        "zendesk:\n  subdomain: example\n"
-        f"storage:\n  url: {url}\n"
+    return loaded_config(
+        tmp_path,
         "daemon:\n  health:\n    port: 1\n"  # nobody listens: health answers "unhealthy"
         # schedules as real configurations write them (validated when the settings load)
         "schedules:\n  sync: '*/5 * * * *'\n  hero_of_the_week: '0 16 * * fri'\n"
         "  db_maintenance: '17 3 * * mon-fri'\n",
-        encoding="utf-8",
     )
-    return path
 
 
 def loaded(*argv: str) -> tuple[list[str], str]:

@@ -11,28 +11,14 @@ from pathlib import Path
 import pytest
 
 from deskbot.adapters.db.store import Database
-from kpi_dataset import load
+from kpi_dataset import loaded_config
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    url = f"sqlite:///{tmp_path / 'deskbot.sqlite'}"
-    database = Database(url)
-    database.upgrade()
-    load(database)
-    database.dispose()
-    path = tmp_path / "deskbot.yaml"
-    path.write_text(
-        "timezone: Europe/Berlin\n"
-        f"data_dir: {tmp_path}\n"
-        "zendesk:\n  subdomain: example\n"
-        f"storage:\n  url: {url}\n"
-        "team_tags: [hooray, lost_cause]\n",
-        encoding="utf-8",
-    )
-    return path
+    return loaded_config(tmp_path, "team_tags: [hooray, lost_cause]\n")
 
 
 def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
