@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,10 +22,12 @@ import responses
 from pydantic import SecretStr
 from slack_sdk import WebClient
 
+from deskbot.adapters.db.followups_store import SqlFollowupStore
 from deskbot.adapters.db.store import Database
 from deskbot.adapters.db.tables import Organization, SatisfactionRating, Ticket, User
 from deskbot.adapters.slack.followup_notifier import SlackFollowupNotifier
 from deskbot.adapters.zendesk.writer import ZendeskTicketWriter
+from deskbot.services.followups import FollowupService
 from deskbot.settings import Settings, ZendeskRateLimits, ZendeskSettings, parse_settings
 from deskbot.testing import FakeClock, InMemoryLedger, LedgerRow
 
@@ -580,3 +584,61 @@ class FakeServices:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass
+class FollowupEnv:
+    """A follow-up service's world: the database, a fake clock, Zendesk and Slack behind
+    ``responses``, an in-memory ledger and settings (shared by the follow-up tests)."""
+
+    db: Database
+    clock: FakeClock
+    zendesk: FakeZendesk
+    slack: FakeSlack
+    ledger: InMemoryLedger
+    settings: Settings
+    mock: responses.RequestsMock
+
+    def service(self, **kw: Any) -> FollowupService:
+        """A fresh service, as after a restart (only the store and ledger persist);
+        ``tickets=None`` is one without a Zendesk writer."""
+        tickets = kw.pop("tickets") if "tickets" in kw else zendesk_writer(self.clock)
+        return FollowupService(
+            self.settings,
+            SqlFollowupStore(self.db),
+            self.ledger,
+            tickets,
+            slack_notifier(),
+            self.clock,
+            **kw,
+        )
+
+    def store(self) -> SqlFollowupStore:
+        return SqlFollowupStore(self.db)
+
+    def bad(self, rating_id: int, ticket_id: int, status: str = "solved", tags: str = "") -> None:
+        """A bad rating on a ticket, in Zendesk and in the local copy."""
+        self.zendesk.add_ticket(ticket_id, status=status, tags=tags.split())
+        seed_ticket(self.db, ticket_id, status=status, tags=tags)
+        seed_rating(self.db, rating_id, ticket_id, "bad")
+
+    def notes(self, ticket_id: int, marker: str) -> int:
+        return sum(marker in c["body"] for c in self.zendesk.comments.get(ticket_id, []))
+
+
+@contextmanager
+def followup_env(db: Database) -> Iterator[FollowupEnv]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        zendesk, slack = FakeZendesk(), FakeSlack()
+        zendesk.install(mock)
+        slack.install(mock)
+        seed_people(db)
+        yield FollowupEnv(
+            db=db,
+            clock=FakeClock(T0 + timedelta(minutes=10)),
+            zendesk=zendesk,
+            slack=slack,
+            ledger=InMemoryLedger(),
+            settings=make_settings(),
+            mock=mock,
+        )

@@ -5,77 +5,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import responses
 
 from deskbot.adapters.db.followups_store import SqlFollowupStore
 from deskbot.adapters.db.ledger import SqlActionLedger
 from deskbot.adapters.db.store import Database
-from deskbot.services.followups import FollowupService
-from deskbot.settings import Settings
-from deskbot.testing import FakeClock, InMemoryLedger
 from followups_support import (
     T0,
-    FakeSlack,
-    FakeZendesk,
-    make_settings,
-    seed_people,
+    FollowupEnv,
+    followup_env,
     seed_rating,
-    seed_ticket,
-    slack_notifier,
     zendesk_writer,
 )
 
-
-@dataclass
-class Env:
-    db: Database
-    clock: FakeClock
-    zendesk: FakeZendesk
-    slack: FakeSlack
-    ledger: InMemoryLedger
-    settings: Settings
-
-    def service(self, **kw: Any) -> FollowupService:
-        kw.setdefault("tickets", zendesk_writer(self.clock))
-        return FollowupService(
-            self.settings,
-            SqlFollowupStore(self.db),
-            self.ledger,
-            kw.pop("tickets"),
-            slack_notifier(),
-            self.clock,
-            **kw,
-        )
-
-    def bad(self, rating_id: int, ticket_id: int) -> None:
-        self.zendesk.add_ticket(ticket_id, status="solved")
-        seed_ticket(self.db, ticket_id, status="solved")
-        seed_rating(self.db, rating_id, ticket_id, "bad")
-
-    def notes(self, ticket_id: int, marker: str) -> int:
-        return sum(marker in c["body"] for c in self.zendesk.comments.get(ticket_id, []))
+Env = FollowupEnv
 
 
 @pytest.fixture
 def env(db: Database) -> Iterator[Env]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        zendesk, slack = FakeZendesk(), FakeSlack()
-        zendesk.install(mock)
-        slack.install(mock)
-        seed_people(db)
-        yield Env(
-            db,
-            FakeClock(T0 + timedelta(minutes=10)),
-            zendesk,
-            slack,
-            InMemoryLedger(),
-            make_settings(),
-        )
+    with followup_env(db) as world:
+        yield world
 
 
 def test_a_stop_mid_pass_leaves_the_remaining_writes_for_the_next_run(env: Env) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,76 +17,32 @@ from deskbot.adapters.db.store import Database
 from deskbot.adapters.slack import followup_handlers as handlers
 from deskbot.domain.authz import Actor, bind_view
 from deskbot.domain.people import Role
-from deskbot.services.followups import FollowupService, followup_metrics
-from deskbot.settings import Settings
+from deskbot.services.followups import followup_metrics
 from deskbot.testing import CrashError, FakeClock, InMemoryLedger
 from followups_support import (
     LEAD_ZD,
     T0,
     FakeSlack,
     FakeZendesk,
+    FollowupEnv,
+    followup_env,
     make_settings,
     seed_people,
     seed_rating,
     seed_ticket,
-    slack_notifier,
-    zendesk_writer,
 )
 
-
-@dataclass
-class Env:
-    db: Database
-    clock: FakeClock
-    zendesk: FakeZendesk
-    slack: FakeSlack
-    ledger: InMemoryLedger
-    settings: Settings
-    mock: responses.RequestsMock
-
-    def service(self) -> FollowupService:
-        """A fresh service, as after a restart (only the store and ledger persist)."""
-        return FollowupService(
-            self.settings,
-            SqlFollowupStore(self.db),
-            self.ledger,
-            zendesk_writer(self.clock),
-            slack_notifier(),
-            self.clock,
-        )
-
-    def store(self) -> SqlFollowupStore:
-        return SqlFollowupStore(self.db)
+Env = FollowupEnv
 
 
 @pytest.fixture
 def env(db: Database) -> Iterator[Env]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        zendesk, slack = FakeZendesk(), FakeSlack()
-        zendesk.install(mock)
-        slack.install(mock)
-        seed_people(db)
-        yield Env(
-            db=db,
-            clock=FakeClock(T0 + timedelta(minutes=10)),
-            zendesk=zendesk,
-            slack=slack,
-            ledger=InMemoryLedger(),
-            settings=make_settings(),
-            mock=mock,
-        )
-
-
-def bad_rating(
-    env: Env, rating_id: int, ticket_id: int, status: str = "solved", tags: str = ""
-) -> None:
-    env.zendesk.add_ticket(ticket_id, status=status, tags=tags.split())
-    seed_ticket(env.db, ticket_id, status=status, tags=tags)
-    seed_rating(env.db, rating_id, ticket_id, "bad")
+    with followup_env(db) as world:
+        yield world
 
 
 def test_new_bad_rating_gets_note_tags_lead_and_one_alert(env: Env) -> None:
-    bad_rating(env, 1, 100)
+    env.bad(1, 100)
     summary = env.service().run()
     assert summary.opened == 1
     assert env.zendesk.write_count() == 1
@@ -122,7 +77,7 @@ def test_new_bad_rating_gets_note_tags_lead_and_one_alert(env: Env) -> None:
 
 
 def test_vip_rule_matches_by_tag_and_goes_to_its_channel(env: Env) -> None:
-    bad_rating(env, 2, 200, tags="vip billing")
+    env.bad(2, 200, tags="vip billing")
     env.service().run()
     assert env.zendesk.writes[0][2]["additional_tags"] == ["csat_followup", "vip_followup"]
     assert env.slack.messages[0]["channel"] == "C0VIP"
@@ -130,7 +85,7 @@ def test_vip_rule_matches_by_tag_and_goes_to_its_channel(env: Env) -> None:
 
 
 def test_closed_ticket_gets_a_followup_ticket_not_an_update(env: Env) -> None:
-    bad_rating(env, 3, 300, status="closed")
+    env.bad(3, 300, status="closed")
     env.service().run()
     assert env.zendesk.write_count("update") == 0
     assert env.zendesk.write_count("create") == 1
@@ -145,7 +100,7 @@ def test_closed_ticket_gets_a_followup_ticket_not_an_update(env: Env) -> None:
 
 
 def test_ticket_closed_between_read_and_write_becomes_a_followup(env: Env) -> None:
-    bad_rating(env, 4, 400, status="solved")
+    env.bad(4, 400, status="solved")
     original_put = env.zendesk._put
 
     def close_then_put(request: Any) -> Any:
@@ -162,7 +117,7 @@ def test_ticket_closed_between_read_and_write_becomes_a_followup(env: Env) -> No
 
 
 def test_safe_update_conflict_is_retried_after_reading_again(env: Env) -> None:
-    bad_rating(env, 5, 500)
+    env.bad(5, 500)
     env.zendesk.conflicts_to_inject = 2
     env.service().run()
     puts = [c for c in env.mock.calls if c.request.method == "PUT"]
@@ -173,7 +128,7 @@ def test_safe_update_conflict_is_retried_after_reading_again(env: Env) -> None:
 
 
 def test_claim_and_handled_update_the_alert(env: Env) -> None:
-    bad_rating(env, 6, 600)
+    env.bad(6, 600)
     service = env.service()
     service.run()
     [alert] = env.slack.messages
@@ -235,7 +190,7 @@ def test_forged_button_value_is_refused(env: Env) -> None:
 
 
 def test_bad_then_good_closes_and_bad_again_opens_a_new_generation(env: Env) -> None:
-    bad_rating(env, 7, 700)
+    env.bad(7, 700)
     env.service().run()
     [alert] = env.slack.messages
     seed_rating(env.db, 7, 700, "good", at=T0 + timedelta(minutes=20))  # the customer changed it
@@ -259,7 +214,7 @@ def test_bad_then_good_closes_and_bad_again_opens_a_new_generation(env: Env) -> 
 
 
 def test_unclaimed_followup_is_reminded_once_then_escalated(env: Env) -> None:
-    bad_rating(env, 8, 800)
+    env.bad(8, 800)
     env.service().run()
     [alert] = env.slack.messages
     env.clock.advance(hours=3)
@@ -278,7 +233,7 @@ def test_unclaimed_followup_is_reminded_once_then_escalated(env: Env) -> None:
 
 
 def test_claimed_followup_is_not_reminded(env: Env) -> None:
-    bad_rating(env, 9, 900)
+    env.bad(9, 900)
     service = env.service()
     service.run()
     service.claim("9:1", Actor("U0LEAD001", Role.LEAD))
@@ -297,7 +252,7 @@ def test_a_burst_collapses_into_one_summary_with_a_thread_reply_per_ticket(db: D
         clock = FakeClock(T0 + timedelta(minutes=10))
         env = Env(db, clock, zendesk, slack, InMemoryLedger(), make_settings(burst=3), mock)
         for i in range(5):
-            bad_rating(env, 20 + i, 2000 + i)
+            env.bad(20 + i, 2000 + i)
         summary = env.service().run()
         assert summary.bursts == 1 and summary.opened == 5
         [head] = slack.top_level()
@@ -317,7 +272,7 @@ def test_a_burst_collapses_into_one_summary_with_a_thread_reply_per_ticket(db: D
 
 def test_zendesk_writes_are_paced_within_the_configured_rate(env: Env) -> None:
     for i in range(4):
-        bad_rating(env, 40 + i, 4000 + i)
+        env.bad(40 + i, 4000 + i)
     start = env.clock.monotonic()
     env.service().run()
     assert env.zendesk.write_count() == 4
@@ -326,7 +281,7 @@ def test_zendesk_writes_are_paced_within_the_configured_rate(env: Env) -> None:
 
 
 def test_dry_run_changes_nothing(env: Env) -> None:
-    bad_rating(env, 10, 1000)
+    env.bad(10, 1000)
     summary = env.service().run(dry_run=True)
     assert summary.dry_run and summary.opened == 1
     [plan] = summary.planned
@@ -369,8 +324,8 @@ CRASH_POINTS = [
 
 
 def _scenario(env: Env) -> None:
-    bad_rating(env, 30, 3000)
-    bad_rating(env, 31, 3100, status="closed")
+    env.bad(30, 3000)
+    env.bad(31, 3100, status="closed")
 
 
 @pytest.mark.parametrize(("op", "suffix", "when"), CRASH_POINTS)
@@ -421,7 +376,7 @@ def test_crash_anywhere_then_restart_does_each_write_once(
 
 def test_crash_between_slack_post_and_ledger_done_finds_the_message(env: Env) -> None:
     """The hardest window: Slack accepted the alert, the process died before recording it."""
-    bad_rating(env, 32, 3200)
+    env.bad(32, 3200)
     crashed: list[str] = []
 
     def crash(operation: str, key: str, moment: str) -> None:
@@ -452,7 +407,7 @@ def test_with_slack_disabled_only_zendesk_is_written(env: Env) -> None:
     env.settings = env.settings.model_copy(
         update={"slack": env.settings.slack.model_copy(update={"enabled": False})}
     )
-    bad_rating(env, 13, 1300, tags="vip")  # the vip rule names its own channel
+    env.bad(13, 1300, tags="vip")  # the vip rule names its own channel
     env.service().run()
     env.clock.advance(hours=30)  # no reminder or escalation either
     env.service().run()
@@ -461,7 +416,7 @@ def test_with_slack_disabled_only_zendesk_is_written(env: Env) -> None:
 
 
 def test_note_written_then_ticket_closed_before_restart_is_not_followed_up_again(env: Env) -> None:
-    bad_rating(env, 14, 1400)
+    env.bad(14, 1400)
 
     def crash(operation: str, key: str, moment: str) -> None:
         if operation == "complete" and key.endswith(":ticket") and moment == "before":

@@ -4,7 +4,10 @@ lead's Zendesk user all come from the people directory."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
+
+import pytest
 
 from deskbot import bootstrap
 from deskbot.adapters.db.followups_store import SqlFollowupStore
@@ -14,8 +17,15 @@ from deskbot.domain.people_match import PersonRecord
 from deskbot.services.followups import FollowupService
 from deskbot.settings import parse_settings
 from deskbot.testing import FakeClock
-from followups_support import AGENT, CONFIG, LEAD_ZD, slack_notifier, zendesk_writer
-from test_followups_service import Env, bad_rating, env  # noqa: F401  # the fixture
+from followups_support import (
+    AGENT,
+    CONFIG,
+    LEAD_ZD,
+    FollowupEnv,
+    followup_env,
+    slack_notifier,
+    zendesk_writer,
+)
 
 NO_ROSTER = CONFIG.format(burst=10).replace(
     """roster:
@@ -30,7 +40,13 @@ NO_ROSTER = CONFIG.format(burst=10).replace(
 )
 
 
-def test_owner_and_mentions_come_from_the_directory(env: Env) -> None:  # noqa: F811
+@pytest.fixture
+def env(db: Database) -> Iterator[FollowupEnv]:
+    with followup_env(db) as world:
+        yield world
+
+
+def test_owner_and_mentions_come_from_the_directory(env: FollowupEnv) -> None:
     settings = parse_settings(NO_ROSTER)
     assert not settings.roster.agents
     SqlPeopleStore(env.db).apply(
@@ -50,7 +66,7 @@ def test_owner_and_mentions_come_from_the_directory(env: Env) -> None:  # noqa: 
         env.clock,
         people=bootstrap.people_directory(settings, env.db),
     )
-    bad_rating(env, 1, 100)
+    env.bad(1, 100)
     assert service.run().opened == 1
     _kind, _ticket, body = env.zendesk.writes[0]
     assert body["assignee_id"] == LEAD_ZD  # the directory's lead, who is an agent too
